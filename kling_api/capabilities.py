@@ -1,0 +1,119 @@
+"""The capability table: which model takes which mode, duration and feature.
+
+The facts live in ``capabilities.json`` beside this file; validation, the emulator, the web
+widgets (through a route) and the README table all read them from here, so a model is added,
+changed or retired in one place.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+_TABLE_PATH = Path(__file__).with_name("capabilities.json")
+
+#: Mode value used in combos for models without a mode choice (the master models).
+NO_MODE = "-"
+FEATURES = ("image_tail", "motion_brush", "camera_control", "sound")
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """One model's row of the table, with helpers that answer 'is this combination allowed?'."""
+
+    name: str
+    modes: tuple[str, ...]
+    durations: tuple[str, ...]
+    cfg_scale: bool
+    combos: dict[str, tuple[str, ...]]
+    camera_types: tuple[str, ...]
+    output: dict[str, dict[str, Any]]
+    image_tail_requires_silence: bool = False
+    note: str = ""
+
+    @property
+    def has_mode_choice(self) -> bool:
+        return bool(self.modes)
+
+    def effective_mode(self, mode: str | None) -> str:
+        """The mode as the table keys it: the master models have none."""
+        if not self.has_mode_choice:
+            return NO_MODE
+        return mode or "std"
+
+    def allows(self, feature: str, mode: str | None, duration: str) -> bool:
+        mode = self.effective_mode(mode)
+        for combo in self.combos.get(feature, ()):
+            want_mode, want_duration = combo.split("/")
+            if want_mode in ("*", mode) and want_duration in ("*", str(duration)):
+                return True
+        return False
+
+    def allowed_combos(self, feature: str) -> list[tuple[str, str]]:
+        """Every concrete (mode, duration) pair where ``feature`` is allowed."""
+        modes = self.modes or (NO_MODE,)
+        return [(m, d) for m in modes for d in self.durations if self.allows(feature, m, d)]
+
+    def describe_combos(self, feature: str) -> str:
+        combos = self.allowed_combos(feature)
+        if not combos:
+            return "nowhere on this model"
+        return ", ".join(f"{m}/{d}" for m, d in combos)
+
+    def output_for(self, mode: str | None) -> dict[str, Any]:
+        """Output height/fps where known (None where the sources do not say)."""
+        return dict(self.output.get(self.effective_mode(mode), {"height": None, "fps": None}))
+
+
+@dataclass(frozen=True)
+class CapabilityTable:
+    models: dict[str, ModelCapabilities]
+    default_model: str
+    prompt_max_chars: int
+    estimated_seconds: float
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+    @property
+    def all_durations(self) -> list[str]:
+        found = {d for m in self.models.values() for d in m.durations}
+        return sorted(found, key=int)
+
+    def get(self, model_name: str) -> ModelCapabilities | None:
+        return self.models.get(model_name)
+
+    def as_json(self) -> dict[str, Any]:
+        """The raw table, for the web route and documentation."""
+        return load_raw()
+
+
+def load_raw() -> dict[str, Any]:
+    return json.loads(_TABLE_PATH.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def capability_table() -> CapabilityTable:
+    raw = load_raw()
+    models = {}
+    for name, row in raw["models"].items():
+        models[name] = ModelCapabilities(
+            name=name,
+            modes=tuple(row["modes"]),
+            durations=tuple(row["durations"]),
+            cfg_scale=bool(row["cfg_scale"]),
+            combos={feature: tuple(row.get(feature, ())) for feature in FEATURES},
+            camera_types=tuple(row.get("camera_types", ())),
+            output=row.get("output", {}),
+            image_tail_requires_silence=bool(row.get("image_tail_requires_silence", False)),
+            note=row.get("note", ""),
+        )
+    return CapabilityTable(
+        models=models,
+        default_model=raw["default_model"],
+        prompt_max_chars=int(raw["prompt_max_chars"]),
+        estimated_seconds=float(raw["estimated_seconds"]),
+    )

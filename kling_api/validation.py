@@ -1,0 +1,228 @@
+"""Every rule of the seed and the capability table, checked before a request is sent.
+
+A refused request costs nothing; a sent one may cost money. So each rule raises
+:class:`KlingValidationError` naming the field, the value and what would be accepted.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+from .capabilities import NO_MODE, ModelCapabilities, capability_table
+from .errors import KlingValidationError
+from .request import CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, Validated
+
+MAX_DYNAMIC_MASKS = 6
+TRAJECTORY_POINTS_5S = (2, 77)
+CAMERA_AXIS_RANGE = (-10.0, 10.0)
+EXTERNAL_TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+EXTERNAL_TASK_ID_RULE = "1-64 characters: letters, digits and . _ : - (starting with a letter or digit)"
+
+
+def model_capabilities(model_name: str) -> ModelCapabilities:
+    table = capability_table()
+    caps = table.get(model_name)
+    if caps is None:
+        raise KlingValidationError("model_name", model_name, ", ".join(table.model_names))
+    return caps
+
+
+def describe_combos(combos: list[tuple[str, str]]) -> str:
+    """'mode=pro and duration=10' for one combination, 'mode/duration one of pro/5, pro/10' for several."""
+    if len(combos) == 1:
+        mode, duration = combos[0]
+        return f"duration={duration}" if mode == NO_MODE else f"mode={mode} and duration={duration}"
+    return "mode/duration one of " + ", ".join(f"{m}/{d}" for m, d in combos)
+
+
+def _require_feature(caps: ModelCapabilities, feature: str, field: str, mode: str, duration: str) -> None:
+    if caps.allows(feature, mode, duration):
+        return
+    combos = caps.allowed_combos(feature)
+    got = f"{caps.effective_mode(mode)}/{duration}"
+    if not combos:
+        raise KlingValidationError(field, got, f"models that support it",
+                                   f"{field} is not supported on {caps.name} at all; got {got}"
+                                   f" (models that take it: {', '.join(models_supporting(feature)) or 'none'})")
+    raise KlingValidationError(field, got, describe_combos(combos),
+                               f"{field} needs {describe_combos(combos)} on {caps.name}; got {got}")
+
+
+def models_supporting(feature: str) -> list[str]:
+    return [name for name, caps in capability_table().models.items() if caps.allowed_combos(feature)]
+
+
+def validate_image_reference(field: str, value: str) -> None:
+    """An image field is raw base64 or an http(s) URL; a ``data:`` prefix is refused (Kling rejects it)."""
+    if not isinstance(value, str) or not value:
+        raise KlingValidationError(field, value, "raw base64 (no data: prefix) or an http(s) URL")
+    if value.startswith("data:"):
+        raise KlingValidationError(field, value[:30] + "...", "raw base64 without a 'data:...;base64,' prefix",
+                                   f"{field} starts with a data: prefix; Kling wants the bare base64 string")
+    if "://" in value[:12]:
+        scheme = urlparse(value).scheme
+        if scheme not in ("http", "https"):
+            raise KlingValidationError(field, value, "an http(s) URL or raw base64")
+
+
+def validate_callback_url(value: str) -> None:
+    parsed = urlparse(value)
+    if parsed.scheme != "https" or not parsed.netloc:
+        raise KlingValidationError("callback_url", value, "an https:// URL that Kling can reach")
+
+
+def validate_external_task_id(value: str) -> None:
+    if not EXTERNAL_TASK_ID_PATTERN.match(value):
+        raise KlingValidationError("external_task_id", value, EXTERNAL_TASK_ID_RULE)
+
+
+def _validate_prompt(field: str, value: str) -> None:
+    limit = capability_table().prompt_max_chars
+    if not isinstance(value, str):
+        raise KlingValidationError(field, value, "a string")
+    if len(value) > limit:
+        raise KlingValidationError(field, f"{len(value)} characters", f"at most {limit} characters",
+                                   f"{field} has {len(value)} characters; at most {limit} are allowed")
+
+
+def _validate_camera(caps: ModelCapabilities, camera: dict[str, Any], mode: str, duration: str) -> dict[str, Any]:
+    _require_feature(caps, "camera_control", "camera_control", mode, duration)
+    kind = camera.get("type")
+    if kind not in CAMERA_TYPES:
+        raise KlingValidationError("camera_control.type", kind, ", ".join(CAMERA_TYPES))
+    if kind not in caps.camera_types:
+        raise KlingValidationError("camera_control.type", kind, ", ".join(caps.camera_types),
+                                   f"camera_control.type={kind!r} is not offered on {caps.name}; "
+                                   f"allowed: {', '.join(caps.camera_types)}")
+    config = camera.get("config")
+    if kind != "simple":
+        if config:
+            raise KlingValidationError("camera_control.config", config, "no config for the preset movements",
+                                       f"camera_control type {kind!r} is a preset and takes no config")
+        return {"type": kind}
+    if not isinstance(config, dict):
+        raise KlingValidationError("camera_control.config", config, f"an object with {', '.join(CAMERA_AXES)}")
+    unknown = set(config) - set(CAMERA_AXES)
+    if unknown:
+        raise KlingValidationError("camera_control.config", sorted(unknown), ", ".join(CAMERA_AXES))
+    values: dict[str, float] = {}
+    for axis in CAMERA_AXES:
+        raw = config.get(axis, 0)
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            raise KlingValidationError(f"camera_control.config.{axis}", raw, "a number in [-10, 10]") from None
+        lo, hi = CAMERA_AXIS_RANGE
+        if not math.isfinite(number) or not lo <= number <= hi:
+            raise KlingValidationError(f"camera_control.config.{axis}", raw, "a number in [-10, 10]")
+        values[axis] = number
+    moving = [axis for axis, v in values.items() if v != 0]
+    if len(moving) != 1:
+        raise KlingValidationError("camera_control.config", ", ".join(moving) or "all zero",
+                                   "exactly one non-zero axis",
+                                   "camera_control simple needs exactly one non-zero axis of "
+                                   f"{', '.join(CAMERA_AXES)}; got {', '.join(moving) or 'none'}")
+    return {"type": "simple", "config": values}
+
+
+def _validate_masks(caps: ModelCapabilities, request: ImageToVideoRequest, mode: str, duration: str) -> None:
+    _require_feature(caps, "motion_brush", "static_mask/dynamic_masks", mode, duration)
+    if request.static_mask is not None:
+        validate_image_reference("static_mask", request.static_mask)
+    masks = request.dynamic_masks or []
+    if len(masks) > MAX_DYNAMIC_MASKS:
+        raise KlingValidationError("dynamic_masks", f"{len(masks)} masks", f"at most {MAX_DYNAMIC_MASKS}")
+    lo, hi = TRAJECTORY_POINTS_5S
+    for i, item in enumerate(masks):
+        if not isinstance(item, dict) or "mask" not in item or "trajectories" not in item:
+            raise KlingValidationError(f"dynamic_masks[{i}]", item, "an object with 'mask' and 'trajectories'")
+        validate_image_reference(f"dynamic_masks[{i}].mask", item["mask"])
+        points = item["trajectories"]
+        if not isinstance(points, list) or not lo <= len(points) <= hi:
+            count = len(points) if isinstance(points, list) else points
+            raise KlingValidationError(f"dynamic_masks[{i}].trajectories", f"{count} points",
+                                       f"{lo}-{hi} points for a 5 s video")
+        for j, point in enumerate(points):
+            if (not isinstance(point, dict) or set(point) != {"x", "y"}
+                    or not all(isinstance(point[k], int) and point[k] >= 0 for k in ("x", "y"))):
+                raise KlingValidationError(f"dynamic_masks[{i}].trajectories[{j}]", point,
+                                           "{'x': int >= 0, 'y': int >= 0} in image pixels, origin bottom-left")
+
+
+def validate(request: ImageToVideoRequest) -> Validated:
+    """Check ``request`` against the seed's rules and the capability table; normalise what is harmless."""
+    caps = model_capabilities(request.model_name)
+    notes: list[str] = []
+    changes: dict[str, Any] = {}
+
+    if caps.has_mode_choice:
+        if request.mode not in caps.modes:
+            raise KlingValidationError("mode", request.mode, ", ".join(caps.modes))
+        mode = request.mode
+    else:
+        mode = NO_MODE
+        if request.mode is not None:
+            notes.append(f"{caps.name} has no mode choice; mode={request.mode} left out")
+            changes["mode"] = None
+
+    duration = str(request.duration).strip()
+    if duration not in caps.durations:
+        raise KlingValidationError("duration", request.duration, f"{', '.join(caps.durations)} on {caps.name}")
+    changes["duration"] = duration
+
+    if request.image is None and request.image_tail is None:
+        raise KlingValidationError("image", None, "a start image (or an end image where the model takes one)",
+                                   "image: at least one of image or image_tail must be given")
+    if request.image is not None:
+        validate_image_reference("image", request.image)
+    _validate_prompt("prompt", request.prompt)
+    _validate_prompt("negative_prompt", request.negative_prompt)
+
+    if request.cfg_scale is not None:
+        if not caps.cfg_scale:
+            notes.append(f"cfg_scale is not taken by {caps.name}; left out of the request")
+            changes["cfg_scale"] = None
+        else:
+            value = request.cfg_scale
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+                raise KlingValidationError("cfg_scale", value, "a number in [0, 1]")
+            changes["cfg_scale"] = float(value)
+
+    groups = [name for name, used in (("image_tail", request.image_tail is not None),
+                                      ("static_mask/dynamic_masks", request.uses_motion_brush),
+                                      ("camera_control", request.camera_control is not None)) if used]
+    if len(groups) > 1:
+        raise KlingValidationError(" + ".join(groups), "all given", "at most one of image_tail, "
+                                   "static_mask/dynamic_masks, camera_control",
+                                   f"{' and '.join(groups)} cannot be used together; "
+                                   "use one of image_tail, static_mask/dynamic_masks, camera_control")
+
+    sound = request.sound
+    if sound is not None:
+        if sound not in ("on", "off"):
+            raise KlingValidationError("sound", sound, "on, off")
+        if sound == "on":
+            _require_feature(caps, "sound", "sound", mode, duration)
+        elif not caps.allowed_combos("sound"):
+            changes["sound"] = None  # the model has no sound switch; 'off' is its only behaviour
+
+    if request.image_tail is not None:
+        validate_image_reference("image_tail", request.image_tail)
+        _require_feature(caps, "image_tail", "image_tail", mode, duration)
+        if caps.image_tail_requires_silence and sound == "on":
+            raise KlingValidationError("sound", "on", "off when image_tail is given",
+                                       f"image_tail on {caps.name} works only without sound; got sound=on")
+
+    if request.uses_motion_brush:
+        _validate_masks(caps, request, mode, duration)
+    if request.camera_control is not None:
+        changes["camera_control"] = _validate_camera(caps, request.camera_control, mode, duration)
+
+    if request.callback_url:
+        validate_callback_url(request.callback_url)
+    if request.external_task_id:
+        validate_external_task_id(request.external_task_id)
+
+    return Validated(request=request.with_changes(**changes), notes=notes)
