@@ -17,6 +17,13 @@ class KlingError(Exception):
         self.task_id = task_id
         super().__init__(self._compose())
 
+    def attach_task_id(self, task_id: str) -> "KlingError":
+        """Name the task in an error raised deep in transport, so the user can resume it."""
+        if not self.task_id:
+            self.task_id = task_id
+            self.args = (self._compose(),)
+        return self
+
     def _compose(self) -> str:
         text = self.message
         if self.task_id:

@@ -1,0 +1,158 @@
+"""Command line: ``python -m kling_api image2video --image start.png --out out.mp4`` and friends.
+
+This module prints to the terminal on purpose; the library itself only logs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .auth import load_credentials
+from .capabilities import capability_table
+from .client import DEFAULT_TIMEOUT_S, KlingClient
+from .errors import KlingCancelled, KlingError
+from .jobs import finish_task, run_image_to_video
+from .request import ImageToVideoRequest
+from .tasks import StatusUpdate
+
+DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
+
+
+def _progress_line(update: StatusUpdate) -> None:
+    sys.stderr.write("\r\033[K" + update.describe())
+    sys.stderr.flush()
+
+
+def _client(args: argparse.Namespace) -> KlingClient:
+    return KlingClient(load_credentials(args.credentials), args.base_url)
+
+
+def _load_image(path: str | None, field: str, fit: str | None) -> str | None:
+    if path is None:
+        return None
+    if path.startswith(("http://", "https://")):
+        return path
+    from PIL import Image  # imported here: only image commands need Pillow
+
+    from .images import encode_image
+
+    with Image.open(path) as img:
+        img.load()
+        return encode_image(img, field=field, fit=fit).data
+
+
+def cmd_image2video(args: argparse.Namespace) -> int:
+    client = _client(args)  # credentials first: no point encoding images for a request that cannot be sent
+    request = ImageToVideoRequest(
+        model_name=args.model, image=_load_image(args.image, "image", args.fit),
+        image_tail=_load_image(args.image_tail, "image_tail", args.fit), prompt=args.prompt,
+        negative_prompt=args.negative_prompt, mode=args.mode, duration=args.duration, cfg_scale=args.cfg_scale,
+        sound=args.sound, external_task_id=args.external_task_id, callback_url=args.callback_url,
+    )
+    result = run_image_to_video(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
+                                on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"))
+    sys.stderr.write("\n")
+    print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id,
+                      "video": str(result.video_path)}))
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    result = finish_task(_client(args), args.task_id, args.out, timeout=args.timeout, on_status=_progress_line)
+    sys.stderr.write("\n")
+    print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id, "video": str(result.video_path)}))
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    client = _client(args)
+    task = client.find_task(args.task_id) if args.external else client.get_task(args.task_id)
+    if task is None:
+        print(f"no task with external_task_id {args.task_id}", file=sys.stderr)
+        return 1
+    print(json.dumps(task.raw, indent=2))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for task in _client(args).list_tasks(args.page, args.page_size):
+        print(f"{task.task_id}\t{task.status}\t{task.external_task_id}\t{task.video.url if task.video else ''}")
+    return 0
+
+
+def cmd_capabilities(args: argparse.Namespace) -> int:
+    print(json.dumps(capability_table().as_json(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    table = capability_table()
+    parser = argparse.ArgumentParser(prog="python -m kling_api", description="Kling image-to-video from the terminal")
+    parser.add_argument("--base-url", default=None, help="API host or preset (global, china); default KLING_API_BASE")
+    parser.add_argument("--credentials", default=str(DEFAULT_CREDENTIALS_FILE),
+                        help="JSON file with api_key or access_key+secret_key, read after the environment")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    i2v = sub.add_parser("image2video", help="create a task, wait for it, download the mp4")
+    i2v.add_argument("--image", required=True, help="start frame: a .png/.jpg file or an http(s) URL")
+    i2v.add_argument("--image-tail", help="end frame (only where the model/mode/duration allow it)")
+    i2v.add_argument("--prompt", default="")
+    i2v.add_argument("--negative-prompt", default="")
+    i2v.add_argument("--model", default=table.default_model, choices=table.model_names)
+    i2v.add_argument("--mode", default="std", choices=["std", "pro"])
+    i2v.add_argument("--duration", default="5", choices=table.all_durations)
+    i2v.add_argument("--cfg-scale", type=float, default=None, help="0-1, kling-v1.x only")
+    i2v.add_argument("--sound", choices=["on", "off"], default=None)
+    i2v.add_argument("--external-task-id", default=None)
+    i2v.add_argument("--callback-url", default=None)
+    i2v.add_argument("--fit", choices=["pad", "crop"], default=None,
+                     help="pad or crop an image whose size or aspect ratio Kling would refuse")
+    i2v.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds of processing to wait")
+    i2v.add_argument("--out", required=True, help="where to write the mp4")
+    i2v.set_defaults(func=cmd_image2video)
+
+    wait = sub.add_parser("wait", help="wait for an existing task and download its video (no new charge)")
+    wait.add_argument("task_id")
+    wait.add_argument("--out", required=True)
+    wait.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
+    wait.set_defaults(func=cmd_wait)
+
+    get = sub.add_parser("get", help="print one task as JSON")
+    get.add_argument("task_id")
+    get.add_argument("--external", action="store_true", help="the id is an external_task_id")
+    get.set_defaults(func=cmd_get)
+
+    lst = sub.add_parser("list", help="list recent tasks")
+    lst.add_argument("--page", type=int, default=1)
+    lst.add_argument("--page-size", type=int, default=30)
+    lst.set_defaults(func=cmd_list)
+
+    caps = sub.add_parser("capabilities", help="print the capability table")
+    caps.set_defaults(func=cmd_capabilities)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except KlingCancelled:
+        print("\ncancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ninterrupted (the task, if created, keeps running at Kling: resume it with `wait`)", file=sys.stderr)
+        return 130
+    except KlingError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    except OSError as exc:
+        print(f"\nerror: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}", file=sys.stderr)
+        return 1

@@ -1,0 +1,186 @@
+"""The Kling client: create, query, list, wait for and download tasks.
+
+Blocking on purpose (requests): ComfyUI nodes run it in a worker thread, the CLI runs it directly.
+Cancellation and progress are plain callables, so the library stays free of ComfyUI.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from .auth import Credentials, load_credentials
+from .capabilities import capability_table
+from .config import resolve_base_url
+from .download import DEFAULT_MAX_BYTES, download_file
+from .errors import KlingAPIError, KlingTimeout, KlingTaskFailed, KlingError
+from .request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
+from .tasks import STATUS_FAILED, STATUS_SUBMITTED, STATUS_SUCCEED, StatusUpdate, Task
+from .transport import CancelCheck, RetryPolicy, Transport, new_external_task_id, sleep_unless_cancelled
+from .validation import validate, validate_external_task_id
+
+log = logging.getLogger(__name__)
+
+StatusCallback = Callable[[StatusUpdate], None]
+
+#: Poll intervals: quick at first (short tasks, fast failures), then about every 5 s.
+POLL_SCHEDULE_S = (1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
+DEFAULT_TIMEOUT_S = 30 * 60
+STATUS_TICK_S = 1.0
+LOOKUP_PAGE_SIZE = 50
+
+
+def poll_interval(poll_number: int) -> float:
+    return POLL_SCHEDULE_S[min(poll_number, len(POLL_SCHEDULE_S) - 1)]
+
+
+class KlingClient:
+    """Speaks Kling's task endpoints for one account."""
+
+    def __init__(self, credentials: Credentials | None = None, base_url: str | None = None, *,
+                 session: requests.Session | None = None, retry: RetryPolicy | None = None,
+                 timeout: tuple[float, float] = (10.0, 60.0)) -> None:
+        self.transport = Transport(credentials or load_credentials(), resolve_base_url(base_url),
+                                   session=session, retry=retry, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"KlingClient({self.transport!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self.transport.base_url
+
+    # -- create -----------------------------------------------------------------------------
+    def create_image_to_video(self, request: ImageToVideoRequest, *,
+                              should_cancel: CancelCheck | None = None) -> Task:
+        """Validate (nothing is sent if that fails), then create exactly one task."""
+        validated = validate(request)
+        for note in validated.notes:
+            log.info("%s", note)
+        body = validated.request.to_body()
+        return self.create_task(ENDPOINT_IMAGE2VIDEO, body, should_cancel=should_cancel)
+
+    def create_task(self, endpoint: str, body: dict[str, Any], *,
+                    should_cancel: CancelCheck | None = None) -> Task:
+        """POST a create; every create carries an external_task_id so that a retry can look it up first."""
+        body = dict(body)
+        external_id = body.get("external_task_id") or new_external_task_id()
+        validate_external_task_id(external_id)
+        body["external_task_id"] = external_id
+
+        def already_created() -> dict[str, Any] | None:
+            task = self.find_task(external_id, endpoint=endpoint, should_cancel=should_cancel)
+            if task is not None:
+                log.info("Create for %s had reached Kling already (task %s); not sending it again",
+                         external_id, task.task_id)
+                return task.raw
+            return None
+
+        data = self.transport.request("POST", endpoint, json=body, should_cancel=should_cancel,
+                                      before_retry=already_created)
+        task = Task.from_api(data)
+        if not task.external_task_id:
+            task = Task.from_api({**data, "task_info": {**(data.get("task_info") or {}),
+                                                        "external_task_id": external_id}})
+        log.info("Kling task %s created (%s)", task.task_id, endpoint)
+        return task
+
+    # -- query ------------------------------------------------------------------------------
+    def get_task(self, task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+                 should_cancel: CancelCheck | None = None) -> Task:
+        data = self.transport.request("GET", f"{endpoint}/{task_id}", should_cancel=should_cancel)
+        return Task.from_api(data)
+
+    def list_tasks(self, page: int = 1, page_size: int = 30, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+                   should_cancel: CancelCheck | None = None) -> list[Task]:
+        data = self.transport.request("GET", endpoint, params={"pageNum": page, "pageSize": page_size},
+                                      should_cancel=should_cancel)
+        return [Task.from_api(item) for item in (data or [])]
+
+    def find_task(self, external_task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+                  should_cancel: CancelCheck | None = None) -> Task | None:
+        """The task with this external_task_id, or None if Kling has none.
+
+        The docs put the external id in the path ("choose one" of task_id/external_task_id);
+        clients disagree, so a not-found answer is double-checked against the newest tasks.
+        """
+        try:
+            task = self.get_task(external_task_id, endpoint=endpoint, should_cancel=should_cancel)
+            if task.external_task_id in ("", external_task_id):
+                return task
+        except KlingAPIError as exc:
+            if exc.code not in (1201, 1203):
+                raise
+        for task in self.list_tasks(1, LOOKUP_PAGE_SIZE, endpoint=endpoint, should_cancel=should_cancel):
+            if task.external_task_id == external_task_id:
+                return task
+        return None
+
+    # -- wait -------------------------------------------------------------------------------
+    def wait(self, task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO, timeout: float = DEFAULT_TIMEOUT_S,
+             should_cancel: CancelCheck | None = None, on_status: StatusCallback | None = None,
+             estimated_seconds: float | None = None) -> Task:
+        """Poll until the task ends; the timeout counts only time after Kling started processing it."""
+        estimate = estimated_seconds if estimated_seconds is not None else capability_table().estimated_seconds
+        started = time.monotonic()
+        queued_for = 0.0
+        last_seen = started
+        polls = 0
+        status = STATUS_SUBMITTED
+        next_poll = started
+        next_tick = started
+        while True:
+            now = time.monotonic()
+            if now >= next_poll:
+                try:
+                    task = self.get_task(task_id, endpoint=endpoint, should_cancel=should_cancel)
+                except KlingError as exc:
+                    raise exc.attach_task_id(task_id)
+                now = time.monotonic()
+                if status == STATUS_SUBMITTED:
+                    queued_for += now - last_seen
+                last_seen = now
+                if task.status != status:
+                    log.debug("Kling task %s: %s -> %s", task_id, status, task.status)
+                status = task.status
+                polls += 1
+                if status == STATUS_SUCCEED:
+                    self._report(on_status, task_id, status, now - started, 0.0)
+                    return task
+                if status == STATUS_FAILED:
+                    raise KlingTaskFailed(task_id, task.status_msg)
+                next_poll = now + poll_interval(polls)
+            processing_for = now - started - queued_for
+            if processing_for > timeout:
+                raise KlingTimeout(task_id, now - started, status)
+            if now >= next_tick:
+                remaining = None if status == STATUS_SUBMITTED else max(0.0, estimate - processing_for)
+                self._report(on_status, task_id, status, now - started, remaining)
+                next_tick = now + STATUS_TICK_S
+            sleep_unless_cancelled(max(0.0, min(next_poll, next_tick) - time.monotonic()), should_cancel)
+
+    @staticmethod
+    def _report(on_status: StatusCallback | None, task_id: str, status: str, elapsed: float,
+                remaining: float | None) -> None:
+        if on_status is None:
+            return
+        try:
+            on_status(StatusUpdate(task_id=task_id, status=status, elapsed=elapsed, remaining=remaining))
+        except KlingError:
+            raise
+        except Exception:  # a broken progress display must not lose a paid task
+            log.exception("Status callback failed")
+
+    # -- download ---------------------------------------------------------------------------
+    def download(self, url: str, dest: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                 should_cancel: CancelCheck | None = None,
+                 on_progress: Callable[[int, int | None], None] | None = None) -> Path:
+        """Stream a result to ``dest`` (no credentials are sent to the download host)."""
+        return download_file(url, dest, session=self.transport.session, max_bytes=max_bytes,
+                             should_cancel=should_cancel, on_progress=on_progress, retry=self.transport.retry)
+
+
+__all__ = ["KlingClient", "poll_interval", "sleep_unless_cancelled"]
