@@ -29,15 +29,18 @@ class JobResult:
         return self.task.video.id if self.task.video else ""
 
 
-def run_image_to_video(client: KlingClient, request: ImageToVideoRequest, dest: str | Path, *,
+Destination = "str | Path | Callable[[Task], str | Path]"
+
+
+def run_image_to_video(client: KlingClient, request: ImageToVideoRequest, dest: Destination, *,
                        timeout: float = DEFAULT_TIMEOUT_S, should_cancel: CancelCheck | None = None,
                        on_status: StatusCallback | None = None,
                        on_created: Callable[[Task], None] | None = None) -> JobResult:
-    """Create one task and see it through to a file at ``dest``."""
+    """Create one task and see it through to a file at ``dest`` (a path, or a function of the task)."""
     task = client.create_image_to_video(request, should_cancel=should_cancel)
     if on_created is not None:
         on_created(task)
-    return finish_task(client, task.task_id, dest, timeout=timeout, should_cancel=should_cancel,
+    return finish_task(client, task.task_id, dest(task) if callable(dest) else dest, timeout=timeout, should_cancel=should_cancel,
                        on_status=on_status)
 
 

@@ -1,0 +1,22 @@
+"""ComfyUI entry point of the Kling video nodes (V3 API, ComfyUI >= 0.3.48).
+
+Only ``comfy_entrypoint`` is exported for nodes: a ``NODE_CLASS_MAPPINGS`` beside it would make
+ComfyUI silently ignore the entry point.
+"""
+import logging
+
+log = logging.getLogger(__name__)
+
+try:
+    from comfy_api.latest import ComfyExtension, io  # noqa: F401  (V3 API: ComfyUI >= 0.3.48)
+except ImportError:
+    log.error("Kling video nodes need ComfyUI 0.3.48 or newer (V3 node API); no Kling nodes were registered. "
+              "Please update ComfyUI.")
+else:
+    from .nodes import KlingExtension, register_routes
+
+    WEB_DIRECTORY = "./web"
+    register_routes()
+
+    async def comfy_entrypoint() -> KlingExtension:
+        return KlingExtension()

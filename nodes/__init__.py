@@ -1,0 +1,18 @@
+"""ComfyUI glue for the Kling library: node schemas, tensors in and out, progress, routes."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .image_to_video import KlingImageToVideo
+from .routes import register_routes
+from .task_result import KlingTaskResult
+
+NODES: list[type[io.ComfyNode]] = [KlingImageToVideo, KlingTaskResult]
+
+
+class KlingExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return NODES
+
+
+__all__ = ["KlingExtension", "NODES", "register_routes"]

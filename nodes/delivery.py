@@ -1,0 +1,48 @@
+"""What both Kling nodes hand on: frames, fps, VIDEO, ids, and the mp4 previewed on the node."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import folder_paths
+from comfy_api.latest import io, ui
+
+from ..kling_api.jobs import JobResult
+from ..kling_api.tasks import Task
+from .media import decode_frames, gib, video_output
+from .progress import StatusBoard
+
+OUTPUT_PREFIX = "Kling_"
+
+
+def output_path_for(task: Task) -> Path:
+    """``output/Kling_<task_id>.mp4``: one file per paid task, found again when the task is resumed."""
+    return Path(folder_paths.get_output_directory()) / f"{OUTPUT_PREFIX}{task.task_id}.mp4"
+
+
+def deliver(results: list[JobResult], board: StatusBoard | None = None) -> io.NodeOutput:
+    paths = [r.video_path for r in results]
+    decoded = decode_frames(paths)
+    if board is not None:
+        frames = decoded.frames
+        board.note(f"{frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} @ {decoded.fps:g} fps "
+                   f"({gib(frames.numel() * 4)} as IMAGE)")
+    output_dir = Path(folder_paths.get_output_directory())
+    previews = [ui.SavedResult(str(p.relative_to(output_dir)) if p.is_relative_to(output_dir) else p.name, "",
+                               io.FolderType.output) for p in paths]
+    return io.NodeOutput(
+        decoded.frames,
+        decoded.fps,
+        video_output(paths, decoded),
+        ",".join(r.task.task_id for r in results),
+        ",".join(r.video_id for r in results),
+        ui=ui.PreviewVideo(previews),
+    )
+
+
+OUTPUTS = [
+    io.Image.Output("frames", display_name="frames", tooltip="Every frame of the video (batches: concatenated in order)"),
+    io.Float.Output("fps", display_name="fps", tooltip="Frames per second of the video"),
+    io.Video.Output("video", display_name="video", tooltip="The video itself (for one task: the downloaded mp4, audio kept)"),
+    io.String.Output("task_id", display_name="task_id", tooltip="Kling's task id (comma-separated for a batch)"),
+    io.String.Output("video_id", display_name="video_id", tooltip="Kling's video id, what an extend node needs"),
+]

@@ -1,0 +1,164 @@
+"""Kling Image to Video: IMAGE in; frames, fps, VIDEO and ids out."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from comfy_api.latest import io
+
+from ..kling_api.capabilities import capability_table
+from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..kling_api.errors import KlingCancelled, KlingError, KlingValidationError
+from ..kling_api.images import encode_image
+from ..kling_api.jobs import JobResult, run_image_to_video
+from ..kling_api.request import ImageToVideoRequest
+from ..kling_api.validation import validate
+from .credentials import node_credentials
+from .delivery import OUTPUTS, deliver, output_path_for
+from .media import batch_images
+from .progress import StatusBoard, raise_interrupted
+
+log = logging.getLogger(__name__)
+
+#: Stand-in for images at queue time, when only the widget values are known.
+PENDING_IMAGE = "pending-image"
+DEFAULT_CONCURRENCY = 2
+
+
+def advanced(widget: io.Input) -> io.Input:
+    """Mark a widget as advanced (collapsed by frontends that support it)."""
+    widget.extra_dict["advanced"] = True
+    return widget
+
+
+def build_request(*, model_name: str, mode: str, duration: str, prompt: str = "", negative_prompt: str = "",
+                  cfg_scale: float | None = None, has_tail: bool = False, external_task_id: str = "",
+                  callback_url: str = "") -> ImageToVideoRequest:
+    """The request as far as the widgets decide it; the images are filled in per batch item."""
+    return ImageToVideoRequest(
+        model_name=model_name, image=PENDING_IMAGE, image_tail=PENDING_IMAGE if has_tail else None,
+        prompt=prompt or "", negative_prompt=negative_prompt or "", mode=mode, duration=str(duration),
+        cfg_scale=cfg_scale, external_task_id=external_task_id or None, callback_url=callback_url or None,
+    )
+
+
+def external_id_for(base: str | None, index: int, count: int) -> str | None:
+    if not base:
+        return None
+    return base if count == 1 else f"{base}-{index + 1}"
+
+
+class KlingImageToVideo(io.ComfyNode):
+    """Submits one Kling task per start image, waits (Cancel works), returns the video as frames."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        table = capability_table()
+        return io.Schema(
+            node_id="KlingImageToVideo",
+            display_name="Kling Image to Video",
+            category="Kling",
+            description="Turns an image into a video with Kling AI. Credentials come from the environment or "
+                        "the 'Kling > API credentials' setting, never from the workflow.",
+            inputs=[
+                io.Image.Input("image", tooltip="Start frame. A batch of B images makes B tasks."),
+                io.String.Input("prompt", multiline=True, default="", tooltip="What should happen (max 2500 characters)"),
+                io.String.Input("negative_prompt", multiline=True, default="", tooltip="What to avoid (max 2500 characters)"),
+                io.Combo.Input("model_name", options=table.model_names, default=table.default_model,
+                               tooltip="Kling model; each allows different modes, durations and features"),
+                io.Combo.Input("mode", options=["std", "pro"], default="std",
+                               tooltip="std: faster and cheaper; pro: higher quality. Ignored by models without a mode"),
+                io.Combo.Input("duration", options=table.all_durations, default="5",
+                               tooltip="Video length in seconds (5 or 10 on most models; 3-15 on kling-v3)"),
+                io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Only decides whether ComfyUI runs the node again; Kling results are not seeded"),
+                io.Image.Input("image_tail", optional=True,
+                               tooltip="End frame (start+end mode): only where the model/mode/duration allow it. "
+                                       "Batch of 1 (shared) or B"),
+                advanced(io.String.Input("external_task_id", default="", optional=True,
+                                         tooltip="Your own task id (unique per account); -1, -2... added for batches")),
+                advanced(io.String.Input("callback_url", default="", optional=True,
+                                         tooltip="https URL Kling notifies on each status change (optional)")),
+                advanced(io.Int.Input("timeout", default=int(DEFAULT_TIMEOUT_S), min=60, max=6 * 3600, optional=True,
+                                      tooltip="Seconds to wait once Kling is processing (queue time not counted)")),
+                advanced(io.Int.Input("concurrency", default=DEFAULT_CONCURRENCY, min=1, max=16, optional=True,
+                                      tooltip="Tasks of a batch run at once (Kling's per-account limit applies)")),
+            ],
+            outputs=OUTPUTS,
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None,
+                        prompt: Any = None, negative_prompt: Any = None, external_task_id: Any = None,
+                        callback_url: Any = None, input_types: Any = None) -> bool | str:
+        """Refuse invalid combinations at queue time, before any image is encoded or request sent."""
+        linked = (input_types or [{}])[0] if isinstance(input_types, list) else (input_types or {})
+        for name, received in linked.items():
+            if name in ("image", "image_tail") and received not in ("IMAGE", "*"):
+                return f"{name} needs an IMAGE input; got {received}"
+        if None in (model_name, mode, duration):
+            return True  # a value comes from a link: checked when the node runs
+        try:
+            validate(build_request(model_name=model_name, mode=mode, duration=duration,
+                                   prompt=prompt if isinstance(prompt, str) else "",
+                                   negative_prompt=negative_prompt if isinstance(negative_prompt, str) else "",
+                                   has_tail="image_tail" in linked,
+                                   external_task_id=external_task_id if isinstance(external_task_id, str) else "",
+                                   callback_url=callback_url if isinstance(callback_url, str) else ""))
+        except KlingValidationError as exc:
+            return str(exc)
+        return True
+
+    @classmethod
+    async def execute(cls, image, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
+                      cfg_scale: float, seed: int, image_tail=None, external_task_id: str = "",
+                      callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
+                      concurrency: int = DEFAULT_CONCURRENCY) -> io.NodeOutput:
+        starts = batch_images(image, "image")
+        tails = batch_images(image_tail, "image_tail")
+        if tails and len(tails) not in (1, len(starts)):
+            raise KlingValidationError("image_tail", f"a batch of {len(tails)}",
+                                       f"1 or {len(starts)} (the size of the image batch)")
+        base = validate(build_request(model_name=model_name, mode=mode, duration=duration, prompt=prompt,
+                                      negative_prompt=negative_prompt, cfg_scale=cfg_scale, has_tail=bool(tails),
+                                      external_task_id=external_task_id, callback_url=callback_url)).request
+        client = KlingClient(node_credentials())
+        board = StatusBoard(cls.hidden.unique_id, len(starts))
+        limit = asyncio.Semaphore(max(1, int(concurrency)))
+
+        def run_one(index: int) -> JobResult:
+            start = encode_image(starts[index], field="image")
+            tail = encode_image(tails[min(index, len(tails) - 1)], field="image_tail") if tails else None
+            request = base.with_changes(image=start.data, image_tail=tail.data if tail else None,
+                                        external_task_id=external_id_for(base.external_task_id, index, len(starts)))
+            result = run_image_to_video(client, request, output_path_for, timeout=timeout,
+                                        should_cancel=board.should_cancel, on_status=board.reporter(index))
+            board.mark_done()
+            return result
+
+        async def limited(index: int) -> JobResult:
+            async with limit:
+                return await asyncio.to_thread(run_one, index)
+
+        ticker = asyncio.create_task(board.tick_forever())
+        try:
+            outcomes = await asyncio.gather(*(limited(i) for i in range(len(starts))), return_exceptions=True)
+        finally:
+            ticker.cancel()
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if board.cancelled.is_set() or any(isinstance(f, KlingCancelled) for f in failures):
+            log.info("Kling wait cancelled; created tasks keep running at Kling and can be resumed "
+                     "with the Kling Task Result node")
+            raise_interrupted()
+        if failures:
+            done = [o.task.task_id for o in outcomes if isinstance(o, JobResult)]
+            if done:
+                log.warning("Kling batch: %d of %d videos finished (tasks %s) and are saved in the output folder",
+                            len(done), len(starts), ", ".join(done))
+            raise failures[0]
+        board.draw()
+        return deliver([o for o in outcomes if isinstance(o, JobResult)], board)

@@ -1,0 +1,78 @@
+"""Tensors in and out: IMAGE batches to encodable arrays, downloaded mp4s to IMAGE frames and VIDEO.
+
+Frames are decoded by the library straight into one preallocated torch tensor (the numpy view
+of its memory), so a clip is held once, never as a list of frames plus a stacked copy.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from comfy_api.latest import InputImpl, Types
+
+from ..kling_api.errors import KlingValidationError
+from ..kling_api.video import decode_video, probe_video
+
+log = logging.getLogger(__name__)
+
+
+def batch_images(image: torch.Tensor | None, field: str) -> list[np.ndarray]:
+    """One HWC float array per batch item (views, no copies on CPU)."""
+    if image is None:
+        return []
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    if image.ndim != 4 or image.shape[0] == 0:
+        raise KlingValidationError(field, tuple(image.shape), "a non-empty IMAGE batch [B, H, W, C]")
+    array = image.detach().cpu().numpy()
+    return [array[i] for i in range(array.shape[0])]
+
+
+def gib(nbytes: int) -> str:
+    return f"{nbytes / 1024**3:.2f} GB" if nbytes >= 1024**3 else f"{nbytes / 1024**2:.0f} MB"
+
+
+@dataclass
+class DecodedFrames:
+    frames: torch.Tensor
+    fps: float
+
+
+def decode_frames(paths: list[Path]) -> DecodedFrames:
+    """Every frame of every video, concatenated in order, in one float32 tensor [N, H, W, 3]."""
+    infos = [probe_video(p) for p in paths]
+    width, height = infos[0].width, infos[0].height
+    for path, info in zip(paths, infos):
+        if (info.width, info.height) != (width, height):
+            raise KlingValidationError("image", f"{info.width}x{info.height} for {path.name}",
+                                       f"one size for every video of a batch ({width}x{height})")
+    capacity = sum(info.frame_count for info in infos)
+    tensor = torch.empty((capacity, height, width, 3), dtype=torch.float32)
+    log.info("Decoding %d frames of %dx%d into %s", capacity, width, height, gib(tensor.numel() * 4))
+    written = 0
+    fps = infos[0].fps
+    for path in paths:
+        start = written
+
+        def allocate(shape: tuple[int, ...], start: int = start) -> np.ndarray:
+            if start + shape[0] > capacity or tuple(shape[1:]) != (height, width, 3):
+                raise ValueError(f"decoder asked for {shape}, beyond the {capacity}-frame buffer")
+            return tensor[start:start + shape[0]].numpy()
+
+        decoded = decode_video(path, allocate=allocate)
+        written = start + decoded.frames.shape[0]
+        fps = decoded.fps
+    return DecodedFrames(frames=tensor[:written], fps=float(fps))
+
+
+def video_output(paths: list[Path], decoded: DecodedFrames):
+    """The VIDEO output: the file itself for one task (no re-encode, audio kept), the frames for a batch."""
+    if len(paths) == 1:
+        return InputImpl.VideoFromFile(str(paths[0]))
+    components = Types.VideoComponents(images=decoded.frames, frame_rate=Fraction(decoded.fps).limit_denominator(1001),
+                                       audio=None)
+    return InputImpl.VideoFromComponents(components)

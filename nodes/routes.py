@@ -1,0 +1,86 @@
+"""HTTP routes under ``/kling``: the capability table for the widgets, and credential management.
+
+The credential routes answer only ``{configured, source}``; write routes refuse cross-origin
+requests and anything that is not JSON (so a foreign page cannot post without a CORS preflight).
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+from aiohttp import web
+from server import PromptServer
+
+from ..kling_api.auth import delete_credentials_file, write_credentials_file
+from ..kling_api.capabilities import load_raw
+from ..kling_api.errors import KlingCredentialsError
+from .credentials import credentials_path, credentials_status, env_credentials_set
+
+log = logging.getLogger(__name__)
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if not origin:
+        return True  # not a browser cross-site request (curl, scripts on this machine)
+    return urlparse(origin).netloc == request.host
+
+
+def _refuse_foreign(request: web.Request) -> web.Response | None:
+    if not _same_origin(request):
+        return web.json_response({"error": "cross-origin requests are refused"}, status=403)
+    if request.content_type != "application/json" and request.method == "POST":
+        return web.json_response({"error": "send JSON (Content-Type: application/json)"}, status=415)
+    return None
+
+
+async def get_capabilities(request: web.Request) -> web.Response:
+    return web.json_response(load_raw())
+
+
+async def get_credentials(request: web.Request) -> web.Response:
+    return web.json_response(credentials_status())
+
+
+async def post_credentials(request: web.Request) -> web.Response:
+    refused = _refuse_foreign(request)
+    if refused is not None:
+        return refused
+    try:
+        data = await request.json()
+    except ValueError:
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    if not isinstance(data, dict):
+        return web.json_response({"error": "send a JSON object"}, status=400)
+    try:
+        write_credentials_file(credentials_path(), api_key=str(data.get("api_key") or ""),
+                               access_key=str(data.get("access_key") or ""),
+                               secret_key=str(data.get("secret_key") or ""))
+    except KlingCredentialsError as exc:
+        return web.json_response({"error": exc.message}, status=400)
+    status = credentials_status()
+    if env_credentials_set():
+        status["note"] = "environment variables are set and take precedence over the stored keys"
+    return web.json_response(status)
+
+
+async def delete_credentials(request: web.Request) -> web.Response:
+    refused = _refuse_foreign(request)
+    if refused is not None:
+        return refused
+    removed = delete_credentials_file(credentials_path())
+    log.info("Kling credentials file %s", "removed" if removed else "was already absent")
+    return web.json_response(credentials_status())
+
+
+def register_routes() -> None:
+    """Add the routes once, at import time (aiohttp freezes the router when the server starts)."""
+    server = getattr(PromptServer, "instance", None)
+    if server is None or server.app.router.frozen:
+        log.warning("Kling routes not registered: the server router is not available")
+        return
+    routes = server.routes
+    routes.get("/kling/capabilities")(get_capabilities)
+    routes.get("/kling/credentials")(get_credentials)
+    routes.post("/kling/credentials")(post_credentials)
+    routes.delete("/kling/credentials")(delete_credentials)
