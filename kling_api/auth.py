@@ -11,6 +11,7 @@ import os
 import stat
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +110,10 @@ class Credentials:
             "exp": int(now) + TOKEN_LIFETIME_S,
             "nbf": int(now) - TOKEN_NOT_BEFORE_SKEW_S,
         }
-        return jwt.encode(claims, self.secret_key.reveal(), algorithm="HS256", headers={"alg": "HS256", "typ": "JWT"})
+        with warnings.catch_warnings():  # Kling issues the secret; its length is not the user's choice
+            warnings.simplefilter("ignore")
+            return jwt.encode(claims, self.secret_key.reveal(), algorithm="HS256",
+                              headers={"alg": "HS256", "typ": "JWT"})
 
     def secret_values(self) -> list[str]:
         """The raw values, for redaction filters and leak tests only."""
