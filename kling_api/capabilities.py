@@ -117,3 +117,44 @@ def capability_table() -> CapabilityTable:
         prompt_max_chars=int(raw["prompt_max_chars"]),
         estimated_seconds=float(raw["estimated_seconds"]),
     )
+
+
+def markdown_table() -> str:
+    """The README's model table, generated so that it cannot drift from the data."""
+    table = capability_table()
+    lines = [
+        "| model | modes | durations (s) | cfg_scale | start+end frame | motion brush | camera control | sound | output |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for caps in table.models.values():
+        def combos(feature: str) -> str:
+            found = caps.allowed_combos(feature)
+            if not found:
+                return "–"
+            if len(found) == len(caps.modes or (NO_MODE,)) * len(caps.durations):
+                return "any"
+            parts = []
+            for mode in caps.modes or (NO_MODE,):
+                durations = [d for m, d in found if m == mode]
+                if len(durations) == len(caps.durations):
+                    parts.append(f"{mode}/any")
+                else:
+                    parts += [f"{mode}/{d}" if mode != NO_MODE else d for d in durations]
+            return ", ".join(parts)
+
+        durations = caps.durations
+        span = f"{durations[0]}–{durations[-1]}" if len(durations) > 3 else ", ".join(durations)
+        outputs = []
+        for mode, facts in caps.output.items():
+            height = f"{facts['height']}p" if facts.get("height") else "?"
+            label = "" if mode == NO_MODE else f"{mode} "
+            outputs.append(f"{label}{height} {facts.get('fps') or '?'} fps")
+        camera = combos("camera_control")
+        if caps.camera_types and camera != "–":
+            camera += f" ({', '.join(caps.camera_types)})"
+        lines.append(
+            f"| {caps.name} | {', '.join(caps.modes) or 'none'} | {span} | {'yes' if caps.cfg_scale else '–'} "
+            f"| {combos('image_tail')}{' (silent only)' if caps.image_tail_requires_silence else ''} "
+            f"| {combos('motion_brush')} | {camera} | {combos('sound')} | {'; '.join(outputs)} |"
+        )
+    return "\n".join(lines)

@@ -86,7 +86,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
-    print(json.dumps(capability_table().as_json(), indent=2))
+    from .capabilities import markdown_table
+
+    print(markdown_table() if args.markdown else json.dumps(capability_table().as_json(), indent=2))
     return 0
 
 
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=cmd_list)
 
     caps = sub.add_parser("capabilities", help="print the capability table")
+    caps.add_argument("--markdown", action="store_true", help="as the README's markdown table")
     caps.set_defaults(func=cmd_capabilities)
     return parser
 
