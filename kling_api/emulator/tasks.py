@@ -1,0 +1,188 @@
+"""Tasks as Kling shows them (reference sections 5.2-5.4) and the thread that moves each one along.
+
+A task is ``submitted`` for ``submitted_seconds``, then ``processing`` for at least
+``processing_seconds`` (longer if its video takes longer to make), then ``succeed`` or ``failed``.
+Each status change is POSTed to the task's ``callback_url`` (loopback only: the emulator never
+calls out to the internet).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from .rules import CreateOrder
+
+log = logging.getLogger(__name__)
+
+SUBMITTED, PROCESSING, SUCCEED, FAILED = "submitted", "processing", "succeed", "failed"
+MODERATION_FAILED = "Content moderation review failed."
+CALLBACK_TIMEOUT_S = 5.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost and loopback IP literals; names are not resolved (no lookups leave the box)."""
+    if not host:
+        return False
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Task:
+    """One image2video task; ``view`` is what GET shows, ``callback_payload`` what a callback gets."""
+
+    task_id: str
+    order: CreateOrder
+    base_url: str
+    created_at: int = field(default_factory=now_ms)
+    updated_at: int = 0
+    status: str = SUBMITTED
+    status_msg: str = ""
+    video_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    video: bytes | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.updated_at = self.updated_at or self.created_at
+
+    @property
+    def external_task_id(self) -> str | None:
+        return self.order.external_task_id
+
+    @property
+    def video_url(self) -> str:
+        return f"{self.base_url}/_files/{self.task_id}.mp4"
+
+    def advance(self, status: str, message: str = "", video: bytes | None = None) -> None:
+        with self._lock:
+            self.status, self.status_msg, self.updated_at = status, message, max(now_ms(), self.updated_at)
+            if video is not None:
+                self.video = video
+
+    def units(self) -> str:
+        """Made-up billing (the reference gives no prices): 1 unit per 5 s in std, 2 in pro."""
+        if self.status != SUCCEED:
+            return "0"
+        per_5s = 2 if self.order.mode == "pro" else 1
+        return f"{int(self.order.duration) / 5 * per_5s:g}"
+
+    def created_view(self) -> dict[str, Any]:
+        """Section 5.2: the create answer's ``data``."""
+        with self._lock:
+            return {"task_id": self.task_id, "task_status": self.status,
+                    "task_info": {"external_task_id": self.external_task_id or ""},
+                    "created_at": self.created_at, "updated_at": self.updated_at}
+
+    def view(self) -> dict[str, Any]:
+        """Section 5.3: the query answer's ``data`` (and an item of the list answer)."""
+        with self._lock:
+            data: dict[str, Any] = {
+                "task_id": self.task_id, "task_status": self.status, "task_status_msg": self.status_msg,
+                "task_info": {"external_task_id": self.external_task_id or ""},
+                "watermark_info": {"enabled": self.order.watermark},
+                "final_unit_deduction": self.units(),
+                "created_at": self.created_at, "updated_at": self.updated_at,
+            }
+            if self.status == SUCCEED:
+                video = {"id": self.video_id, "url": self.video_url, "duration": self.order.duration}
+                if self.order.watermark:
+                    video["watermark_url"] = self.video_url + "?watermark=1"
+                data["task_result"] = {"videos": [video]}
+            return data
+
+    def callback_payload(self) -> dict[str, Any]:
+        """Section 5.4: not enveloped; same fields as the query answer minus watermark_info."""
+        payload = self.view()
+        payload.pop("watermark_info", None)
+        return payload
+
+
+class Lifecycle(threading.Thread):
+    """Moves one task through its statuses, making its video while it is ``processing``."""
+
+    def __init__(self, task: Task, *, submitted_s: float, processing_s: float, render: Callable[[], bytes],
+                 failure: str | None, on_change: Callable[[Task], None], stop: threading.Event) -> None:
+        super().__init__(name=f"kling-task-{task.task_id}", daemon=True)
+        self.task, self.render, self.failure = task, render, failure
+        self.submitted_s, self.processing_s = submitted_s, processing_s
+        self.on_change, self.stop = on_change, stop
+
+    def run(self) -> None:
+        self.on_change(self.task)
+        if self.stop.wait(self.submitted_s):
+            return
+        self.task.advance(PROCESSING)
+        self.on_change(self.task)
+        ready_at = time.monotonic() + self.processing_s
+        video, failure = None, self.failure
+        if failure is None:
+            try:
+                video = self.render()
+            except Exception:  # a render bug must end the task, not leave it processing forever
+                log.exception("rendering the video of task %s failed", self.task.task_id)
+                failure = "Video generation failed, please try again."
+        if self.stop.wait(max(0.0, ready_at - time.monotonic())):
+            return
+        if failure is None:
+            self.task.advance(SUCCEED, video=video)
+        else:
+            self.task.advance(FAILED, failure)
+        self.on_change(self.task)
+
+
+class CallbackSender:
+    """POSTs callbacks one at a time, in status order, from one background thread.
+
+    Only loopback URLs are called; others are recorded as skipped. Each outcome goes to ``record``.
+    """
+
+    def __init__(self, record: Callable[[dict[str, Any]], None]) -> None:
+        self.record = record
+        self.queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.thread = threading.Thread(target=self._run, name="kling-callbacks", daemon=True)
+        self.thread.start()
+
+    def send(self, url: str, payload: dict[str, Any]) -> None:
+        self.queue.put((url, payload))
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=CALLBACK_TIMEOUT_S + 1)
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            url, payload = item
+            entry: dict[str, Any] = {"url": url, "payload": payload, "time": time.time()}
+            if not is_loopback_host(urlparse(url).hostname):
+                entry["outcome"] = "skipped: not a loopback address"
+                log.info("callback for task %s not sent: %s is not loopback", payload.get("task_id"), url)
+            else:
+                request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                                 headers={"Content-Type": "application/json"})
+                try:
+                    with self.opener.open(request, timeout=CALLBACK_TIMEOUT_S) as response:
+                        entry["outcome"] = f"HTTP {response.status}"
+                except urllib.error.HTTPError as exc:
+                    entry["outcome"] = f"HTTP {exc.code}"
+                except Exception as exc:  # the receiver's problem; no retry is documented for Kling
+                    entry["outcome"] = f"error: {type(exc).__name__}"
+            self.record(entry)

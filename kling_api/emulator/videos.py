@@ -1,0 +1,195 @@
+"""A real H.264 mp4 made from the submitted image, so clients decode, preview and save true video.
+
+The first frame is the start image (resized), the picture then slowly zooms (and pans where a
+simple camera move asks for it) and crossfades to ``image_tail`` when one is given, whose resized
+copy is the last frame. A frame counter sits in the top-left corner. Size and fps come from the
+capability table; ``max_height`` keeps test videos tiny. Renders are cached by their inputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from ..capabilities import ModelCapabilities
+
+log = logging.getLogger(__name__)
+
+FALLBACK_HEIGHT = 720
+FALLBACK_FPS = 24
+ZOOM_END = 1.12
+AUDIO_RATE = 44100
+AUDIO_FRAME = 1024
+TONE_HZ = 440.0
+CACHE_ENTRIES = 24
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Everything a render depends on (and so its cache key)."""
+
+    start: bytes | None
+    tail: bytes | None
+    width: int
+    height: int
+    fps: int
+    frames: int
+    sound: bool
+    #: Pan direction per frame step, (-1..1, -1..1), from a simple camera move.
+    pan: tuple[int, int] = (0, 0)
+
+    def key(self) -> str:
+        digest = hashlib.sha256()
+        for part in (self.start or b"", self.tail or b""):
+            digest.update(hashlib.sha256(part).digest())
+        digest.update(repr((self.width, self.height, self.fps, self.frames, self.sound, self.pan)).encode())
+        return digest.hexdigest()
+
+
+def output_geometry(model: ModelCapabilities, mode: str, aspect: float, max_height: int | None) -> tuple[int, int, int]:
+    """(width, height, fps). The table's height is the "720p"-style class, i.e. the short side
+    (a portrait 1080p video is 1080 wide); ``max_height`` then caps the pixel height."""
+    out = model.output_for(mode)
+    short = out.get("height") or FALLBACK_HEIGHT
+    fps = out.get("fps") or FALLBACK_FPS
+    width, height = (short * aspect, short) if aspect >= 1 else (short, short / aspect)
+    if max_height and height > max_height:
+        width, height = width * max_height / height, max_height
+    return _even(width), _even(height), int(fps)
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)
+
+
+def pan_for_camera(camera: dict | None) -> tuple[int, int]:
+    """A simple camera move along horizontal/pan or vertical/tilt becomes a pan; others only zoom."""
+    config = (camera or {}).get("config") or {}
+    dx = next((v for k, v in config.items() if k in ("horizontal", "pan") and v), 0)
+    dy = next((v for k, v in config.items() if k in ("vertical", "tilt") and v), 0)
+    return (int(np.sign(dx)), int(np.sign(dy)))
+
+
+_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache_lock = threading.Lock()
+_key_locks: dict[str, threading.Lock] = {}
+#: One encode at a time: the emulator shares 2 cores with the tests that drive it.
+_encode_slot = threading.Lock()
+
+
+def render_mp4(spec: VideoSpec) -> bytes:
+    """The mp4 for ``spec``, rendered once per distinct input (concurrent asks wait for the first)."""
+    key = spec.key()
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        with _encode_slot:
+            data = _encode(spec)
+        with _cache_lock:
+            _cache[key] = data
+            while len(_cache) > CACHE_ENTRIES:
+                _cache.popitem(last=False)
+            _key_locks.pop(key, None)
+    log.debug("rendered %dx%d %d frames at %d fps (%d bytes)", spec.width, spec.height, spec.frames,
+              spec.fps, len(data))
+    return data
+
+
+def _load(data: bytes, size: tuple[int, int], exact: bool) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as img:
+        img = ImageOps.exif_transpose(img).convert("RGB")
+        if exact:  # the start image keeps all of its content: first frame == image resized
+            # Pre-scaled to twice the output, so the per-frame crops stay sharp and cheap.
+            limit = (size[0] * 2, size[1] * 2)
+            return img.resize(limit, Image.BILINEAR) if img.width > limit[0] else img.copy()
+        return ImageOps.fit(img, size, Image.BILINEAR)
+
+
+def _frames(spec: VideoSpec):
+    size = (spec.width, spec.height)
+    start = _load(spec.start, size, exact=True) if spec.start else None
+    tail = _load(spec.tail, size, exact=False) if spec.tail else None
+    moving = start if start is not None else tail.resize((size[0] * 2, size[1] * 2), Image.BILINEAR)
+    tail_array = np.asarray(tail, dtype=np.float32) if tail is not None and start is not None else None
+    font = _font(spec.height)
+    last = max(spec.frames - 1, 1)
+    for i in range(spec.frames):
+        t = i / last
+        scale = 1 + (ZOOM_END - 1) * t
+        w, h = moving.width / scale, moving.height / scale
+        cx = moving.width / 2 + spec.pan[0] * (moving.width - w) / 2
+        cy = moving.height / 2 - spec.pan[1] * (moving.height - h) / 2
+        frame = moving.resize(size, Image.BILINEAR, box=(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+        if tail_array is not None:
+            weight = t * t * (3 - 2 * t)  # smoothstep: 0 at the first frame, exactly 1 at the last
+            mixed = np.asarray(frame, dtype=np.float32) * (1 - weight) + tail_array * weight
+            frame = Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
+        _stamp(frame, f"{i + 1}/{spec.frames}", font)
+        yield frame
+
+
+def _font(height: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=max(8, height // 18))
+    except TypeError:  # Pillow without FreeType sizes
+        return ImageFont.load_default()
+
+
+def _stamp(frame: Image.Image, text: str, font: ImageFont.ImageFont) -> None:
+    draw = ImageDraw.Draw(frame)
+    left, top, right, bottom = draw.textbbox((2, 2), text, font=font)
+    draw.rectangle((0, 0, right + 2, bottom + 2), fill=(0, 0, 0))
+    draw.text((2, 2), text, fill=(255, 255, 255), font=font)
+
+
+def _encode(spec: VideoSpec) -> bytes:
+    fd, path = tempfile.mkstemp(suffix=".mp4", prefix="kling-emulator-")
+    os.close(fd)
+    try:
+        with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            video = container.add_stream("libx264", rate=spec.fps)
+            video.width, video.height, video.pix_fmt = spec.width, spec.height, "yuv420p"
+            video.options = {"preset": "ultrafast", "crf": "18"}
+            audio = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo") if spec.sound else None
+            samples_done = 0
+            for index, image in enumerate(_frames(spec)):
+                frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")
+                frame.pts = index
+                container.mux(video.encode(frame))
+                if audio is not None:  # keep the audio up with the picture, so the file interleaves
+                    samples_done = _tone(container, audio, samples_done, (index + 1) * AUDIO_RATE // spec.fps)
+            container.mux(video.encode(None))
+            if audio is not None:
+                container.mux(audio.encode(None))
+        with open(path, "rb") as fh:
+            return fh.read()
+    finally:
+        os.unlink(path)
+
+
+def _tone(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, done: int,
+          until: int) -> int:
+    """A quiet 440 Hz sine from sample ``done`` to ``until``, in AAC-sized frames."""
+    while until - done >= AUDIO_FRAME:
+        t = np.arange(done, done + AUDIO_FRAME) / AUDIO_RATE
+        wave = (0.2 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts = AUDIO_RATE, done
+        container.mux(stream.encode(frame))
+        done += AUDIO_FRAME
+    return done
