@@ -126,12 +126,10 @@ class KlingClient:
         """Poll until the task ends; the timeout counts only time after Kling started processing it."""
         estimate = estimated_seconds if estimated_seconds is not None else capability_table().estimated_seconds
         started = time.monotonic()
-        queued_for = 0.0
-        last_seen = started
+        processing_since: float | None = None  # when a poll first saw the task out of the queue
         polls = 0
         status = STATUS_SUBMITTED
-        next_poll = started
-        next_tick = started
+        next_poll = next_tick = started
         while True:
             now = time.monotonic()
             if now >= next_poll:
@@ -140,12 +138,11 @@ class KlingClient:
                 except KlingError as exc:
                     raise exc.attach_task_id(task_id)
                 now = time.monotonic()
-                if status == STATUS_SUBMITTED:
-                    queued_for += now - last_seen
-                last_seen = now
                 if task.status != status:
                     log.debug("Kling task %s: %s -> %s", task_id, status, task.status)
                 status = task.status
+                if status != STATUS_SUBMITTED and processing_since is None:
+                    processing_since = now
                 polls += 1
                 if status == STATUS_SUCCEED:
                     self._report(on_status, task_id, status, now - started, 0.0)
@@ -153,11 +150,11 @@ class KlingClient:
                 if status == STATUS_FAILED:
                     raise KlingTaskFailed(task_id, task.status_msg)
                 next_poll = now + poll_interval(polls)
-            processing_for = now - started - queued_for
+            processing_for = 0.0 if processing_since is None else now - processing_since
             if processing_for > timeout:
                 raise KlingTimeout(task_id, now - started, status)
             if now >= next_tick:
-                remaining = None if status == STATUS_SUBMITTED else max(0.0, estimate - processing_for)
+                remaining = None if processing_since is None else max(0.0, estimate - processing_for)
                 self._report(on_status, task_id, status, now - started, remaining)
                 next_tick = now + STATUS_TICK_S
             sleep_unless_cancelled(max(0.0, min(next_poll, next_tick) - time.monotonic()), should_cancel)

@@ -1,0 +1,146 @@
+"""Writes example_workflows/*.json (UI format, what ComfyUI saves and loads).
+
+Run it after changing a node's inputs; the tests convert these same files to API format against
+the live /object_info, so a workflow that drifts from the nodes fails there.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parents[1] / "example_workflows"
+
+# Widget values of Kling Image to Video in schema order: prompt, negative_prompt, model_name, mode,
+# duration, cfg_scale, seed, (seed control), external_task_id, callback_url, timeout, concurrency.
+def kling_widgets(prompt: str, model: str, mode: str, duration: str) -> list[Any]:
+    return [prompt, "blurry, distorted", model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2]
+
+
+class Graph:
+    def __init__(self) -> None:
+        self.nodes: list[dict[str, Any]] = []
+        self.links: list[list[Any]] = []
+
+    def node(self, kind: str, pos: tuple[int, int], widgets: list[Any], inputs: list[tuple[str, str]] = (),
+             outputs: list[tuple[str, str]] = (), size: tuple[int, int] = (320, 160), title: str | None = None) -> int:
+        node_id = len(self.nodes) + 1
+        entry = {
+            "id": node_id, "type": kind, "pos": list(pos), "size": list(size), "flags": {}, "order": node_id - 1,
+            "mode": 0,
+            "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
+            "outputs": [{"name": n, "type": t, "links": [], "slot_index": i} for i, (n, t) in enumerate(outputs)],
+            "properties": {"Node name for S&R": kind},
+            "widgets_values": widgets,
+        }
+        if title:
+            entry["title"] = title
+        self.nodes.append(entry)
+        return node_id
+
+    def link(self, source: int, source_slot: int, target: int, target_input: str) -> None:
+        link_id = len(self.links) + 1
+        src, dst = self.nodes[source - 1], self.nodes[target - 1]
+        slot = next(i for i, s in enumerate(dst["inputs"]) if s["name"] == target_input)
+        kind = src["outputs"][source_slot]["type"]
+        dst["inputs"][slot]["link"] = link_id
+        if kind in ("INT", "FLOAT", "STRING"):
+            dst["inputs"][slot]["widget"] = {"name": target_input}
+        src["outputs"][source_slot]["links"].append(link_id)
+        self.links.append([link_id, source, source_slot, target, slot, kind])
+
+    def workflow(self) -> dict[str, Any]:
+        return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes,
+                "links": self.links, "groups": [], "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}},
+                "version": 0.4}
+
+
+KLING_INPUTS = [("image", "IMAGE"), ("image_tail", "IMAGE")]
+KLING_OUTPUTS = [("frames", "IMAGE"), ("fps", "FLOAT"), ("video", "VIDEO"), ("task_id", "STRING"),
+                 ("video_id", "STRING")]
+
+
+def add_video_outputs(g: Graph, kling: int, x: int, prefix: str) -> None:
+    create = g.node("CreateVideo", (x, 80), [24], [("images", "IMAGE"), ("audio", "AUDIO"), ("fps", "FLOAT")],
+                    [("VIDEO", "VIDEO")], size=(270, 80))
+    save = g.node("SaveVideo", (x + 320, 80), [prefix, "auto", "auto"], [("video", "VIDEO")], size=(420, 400))
+    preview = g.node("PreviewImage", (x, 300), [], [("images", "IMAGE")], size=(270, 260))
+    g.link(kling, 0, create, "images")
+    g.link(kling, 1, create, "fps")
+    g.link(create, 0, save, "video")
+    g.link(kling, 0, preview, "images")
+
+
+def image_to_video() -> dict[str, Any]:
+    g = Graph()
+    load = g.node("LoadImage", (40, 80), ["kling_example_start.png", "image"], [],
+                  [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 360))
+    kling = g.node("KlingImageToVideo", (400, 80),
+                   kling_widgets("The camera slowly pushes in while leaves drift in the wind", "kling-v2-5-turbo",
+                                 "std", "5"), KLING_INPUTS, KLING_OUTPUTS, size=(400, 520))
+    g.link(load, 0, kling, "image")
+    add_video_outputs(g, kling, 850, "video/Kling")
+    return g.workflow()
+
+
+def start_end_frame() -> dict[str, Any]:
+    g = Graph()
+    start = g.node("LoadImage", (40, 40), ["kling_example_start.png", "image"], [],
+                   [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 330), title="Start frame")
+    end = g.node("LoadImage", (40, 400), ["kling_example_end.png", "image"], [],
+                 [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 330), title="End frame")
+    kling = g.node("KlingImageToVideo", (400, 80),
+                   kling_widgets("A smooth transition from the first scene to the second", "kling-v2-5-turbo",
+                                 "pro", "10"), KLING_INPUTS, KLING_OUTPUTS, size=(400, 520))
+    g.link(start, 0, kling, "image")
+    g.link(end, 0, kling, "image_tail")
+    add_video_outputs(g, kling, 850, "video/Kling_start_end")
+    return g.workflow()
+
+
+def text_to_image_to_video() -> dict[str, Any]:
+    g = Graph()
+    ckpt = g.node("CheckpointLoaderSimple", (20, 120), ["v1-5-pruned-emaonly.safetensors"], [],
+                  [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], size=(320, 100))
+    pos = g.node("CLIPTextEncode", (370, 40), ["a lighthouse on a cliff at sunset, dramatic clouds, photo"],
+                 [("clip", "CLIP")], [("CONDITIONING", "CONDITIONING")], size=(400, 160))
+    neg = g.node("CLIPTextEncode", (370, 240), ["blurry, low quality"], [("clip", "CLIP")],
+                 [("CONDITIONING", "CONDITIONING")], size=(400, 160))
+    latent = g.node("EmptyLatentImage", (370, 440), [768, 512, 1], [], [("LATENT", "LATENT")], size=(320, 110))
+    sampler = g.node("KSampler", (800, 80), [0, "randomize", 20, 7.0, "euler", "normal", 1.0],
+                     [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                      ("latent_image", "LATENT")], [("LATENT", "LATENT")], size=(320, 270))
+    decode = g.node("VAEDecode", (800, 400), [], [("samples", "LATENT"), ("vae", "VAE")], [("IMAGE", "IMAGE")],
+                    size=(210, 50))
+    kling = g.node("KlingImageToVideo", (1150, 80),
+                   kling_widgets("Waves crash below as the clouds roll past", "kling-v2-5-turbo", "std", "5"),
+                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 520))
+    g.link(ckpt, 0, sampler, "model")
+    g.link(ckpt, 1, pos, "clip")
+    g.link(ckpt, 1, neg, "clip")
+    g.link(pos, 0, sampler, "positive")
+    g.link(neg, 0, sampler, "negative")
+    g.link(latent, 0, sampler, "latent_image")
+    g.link(sampler, 0, decode, "samples")
+    g.link(ckpt, 2, decode, "vae")
+    g.link(decode, 0, kling, "image")
+    add_video_outputs(g, kling, 1600, "video/Kling_from_text")
+    return g.workflow()
+
+
+WORKFLOWS = {
+    "kling_image_to_video": image_to_video,
+    "kling_start_end_frame": start_end_frame,
+    "kling_text_to_image_to_video": text_to_image_to_video,
+}
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    for name, build in WORKFLOWS.items():
+        (OUT / f"{name}.json").write_text(json.dumps(build(), indent=2) + "\n", encoding="utf-8")
+        print(OUT / f"{name}.json")
+
+
+if __name__ == "__main__":
+    main()
