@@ -1,0 +1,229 @@
+"""Helpers for driving the Kling node in the real ComfyUI frontend (used by tests/test_frontend.py).
+
+Everything goes through a ``browser.ComfyPage``; node ids are LiteGraph node ids. Real mouse clicks are
+used where the point is the user's gesture (combo menus, the one-click fix, the settings dialog);
+plain JS where only the resulting state matters.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+KLING_NODE = "KlingImageToVideo"
+PACK_LINK_NAME = "comfyui-kling"
+EXTENSION_BASE = f"/extensions/{PACK_LINK_NAME}"
+
+# JS helpers installed once per page as window.__kt
+_HELPERS = r"""
+(() => {
+  if (window.__kt) return;
+  const node = (id) => {
+    const n = window.app.graph.getNodeById(id);
+    if (!n) throw new Error('no node ' + id);
+    return n;
+  };
+  const widget = (n, name) => (n.widgets || []).find((w) => w.name === name);
+  window.__kt = {
+    node, widget,
+    state(id) {
+      const n = node(id);
+      const ws = {};
+      for (const w of n.widgets || []) {
+        const values = w.options && w.options.values;
+        ws[w.name] = {
+          type: w.type, value: w.value ?? null, hidden: !!w.hidden,
+          label: w.label ?? null, text: w.text ?? null,
+          values: Array.isArray(values) ? values.slice() : null,
+          y: w.y ?? null, height: w.computedHeight ?? null,
+        };
+      }
+      const tail = (n.inputs || []).find((s) => s.name === 'image_tail');
+      return { widgets: ws, size: [n.size[0], n.size[1]], pos: [n.pos[0], n.pos[1]],
+               tail_connected: !!tail && tail.link != null, order: (n.widgets || []).map((w) => w.name) };
+    },
+    // the path the canvas takes when a user picks a value (BaseWidget.setValue: callback + onWidgetChanged)
+    setValue(id, name, value) {
+      const n = node(id);
+      const w = widget(n, name);
+      if (!w) throw new Error('no widget ' + name);
+      w.setValue(value, { e: undefined, node: n, canvas: window.app.canvas });
+      window.app.graph.setDirtyCanvas(true, true);
+    },
+    // client (CSS pixel) coordinates of a point given in graph space
+    toClient(x, y) {
+      const canvas = window.app.canvas;
+      const [cx, cy] = canvas.ds.convertOffsetToCanvas([x, y]);
+      const rect = canvas.canvas.getBoundingClientRect();
+      return [rect.left + cx, rect.top + cy];
+    },
+    widgetCenter(id, name, fraction = 0.5) {
+      const n = node(id);
+      const w = widget(n, name);
+      if (!w) throw new Error('no widget ' + name);
+      if (w.hidden) throw new Error('widget ' + name + ' is hidden');
+      const h = w.computedHeight || window.LiteGraph.NODE_WIDGET_HEIGHT;
+      return this.toClient(n.pos[0] + n.size[0] * fraction, n.pos[1] + w.y + h / 2);
+    },
+    connect(fromId, slot, toId, inputName) {
+      const to = node(toId);
+      const link = node(fromId).connect(slot, to, inputName);
+      window.app.graph.setDirtyCanvas(true, true);
+      return !!link;
+    },
+    disconnect(toId, inputName) {
+      const to = node(toId);
+      to.disconnectInput(to.findInputSlot(inputName));
+      window.app.graph.setDirtyCanvas(true, true);
+    },
+  };
+})()
+"""
+
+
+def install(page) -> None:
+    page.evaluate(f"() => {_HELPERS}")
+
+
+def js(page, expression: str, arg: Any = None) -> Any:
+    """Evaluate ``(arg) => <expression>`` with ``__kt`` installed."""
+    install(page)
+    return page.evaluate(f"(arg) => {expression}", arg)
+
+
+def add_node(page, node_type: str, pos: tuple[float, float]) -> int:
+    return page.evaluate("""([type, pos]) => {
+        const node = window.LiteGraph.createNode(type);
+        if (!node) throw new Error('unknown node type ' + type);
+        node.pos = pos;
+        window.app.graph.add(node);
+        window.app.graph.setDirtyCanvas(true, true);
+        return node.id;
+    }""", [node_type, list(pos)])
+
+
+def state(page, node_id: int) -> dict:
+    return js(page, "window.__kt.state(arg)", node_id)
+
+
+def set_value(page, node_id: int, name: str, value: Any) -> None:
+    js(page, "window.__kt.setValue(arg[0], arg[1], arg[2])", [node_id, name, value])
+    settle(page)
+
+
+def settle(page, ms: int = 150) -> None:
+    """Let the canvas draw a frame or two (widget layout happens while drawing)."""
+    page.page.wait_for_timeout(ms)
+
+
+def widget_center(page, node_id: int, name: str, fraction: float = 0.5) -> tuple[float, float]:
+    x, y = js(page, "window.__kt.widgetCenter(arg[0], arg[1], arg[2])", [node_id, name, fraction])
+    return x, y
+
+
+def click_widget(page, node_id: int, name: str, fraction: float = 0.5) -> None:
+    """A real mouse click on a widget drawn on the canvas."""
+    settle(page)
+    x, y = widget_center(page, node_id, name, fraction)
+    page.page.mouse.click(x, y)
+    settle(page)
+
+
+def choose_combo(page, node_id: int, name: str, value: str, timeout: float = 5.0) -> None:
+    """Pick a combo value the way a user does: click the widget, then the entry of LiteGraph's menu."""
+    click_widget(page, node_id, name)
+    menu = page.page.locator(".litecontextmenu .litemenu-entry", has_text=value)
+    deadline = time.monotonic() + timeout
+    entries = page.page.locator(".litecontextmenu .litemenu-entry")
+    while not entries.count():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no combo menu opened for {name}")
+        page.page.wait_for_timeout(50)
+    exact = [i for i in range(entries.count()) if entries.nth(i).inner_text().strip() == value]
+    if not exact:
+        raise AssertionError(f"{value!r} not offered by {name}: {combo_menu_entries(page)}")
+    entries.nth(exact[0]).click()
+    del menu
+    settle(page)
+
+
+def combo_menu_entries(page) -> list[str]:
+    entries = page.page.locator(".litecontextmenu .litemenu-entry")
+    return [entries.nth(i).inner_text().strip() for i in range(entries.count())]
+
+
+def open_combo_menu(page, node_id: int, name: str) -> list[str]:
+    """Open a combo's menu with a real click and return what it offers (close it with Escape)."""
+    click_widget(page, node_id, name)
+    page.page.locator(".litecontextmenu .litemenu-entry").first.wait_for(timeout=5000)
+    return combo_menu_entries(page)
+
+
+def close_menus(page) -> None:
+    page.page.keyboard.press("Escape")
+    page.evaluate("() => window.LiteGraph.closeAllContextMenus && window.LiteGraph.closeAllContextMenus(window)")
+    settle(page, 100)
+
+
+def connect(page, from_id: int, slot: int, to_id: int, input_name: str) -> None:
+    assert js(page, "window.__kt.connect(arg[0], arg[1], arg[2], arg[3])", [from_id, slot, to_id, input_name])
+    settle(page)
+
+
+def disconnect(page, to_id: int, input_name: str) -> None:
+    js(page, "window.__kt.disconnect(arg[0], arg[1])", [to_id, input_name])
+    settle(page)
+
+
+def clear_graph(page) -> None:
+    page.evaluate("() => { window.app.graph.clear(); window.app.graph.setDirtyCanvas(true, true); }")
+    settle(page)
+
+
+def load_workflow(page, workflow: dict) -> None:
+    page.evaluate("async (wf) => { await window.app.loadGraphData(wf, true, true, 'kling-test'); }", workflow)
+    settle(page, 400)
+
+
+def serialize_graph(page) -> dict:
+    return page.evaluate("() => JSON.parse(JSON.stringify(window.app.graph.serialize()))")
+
+
+def graph_to_prompt(page) -> dict:
+    return page.evaluate("async () => JSON.parse(JSON.stringify(await window.app.graphToPrompt()))")
+
+
+def browser_storage(page) -> dict:
+    """Everything in localStorage and sessionStorage, as {area: {key: value}}."""
+    return page.evaluate("""() => {
+        const dump = (s) => Object.fromEntries(Array.from({length: s.length}, (_, i) => s.key(i)).map(k => [k, s.getItem(k)]));
+        return {local: dump(window.localStorage), session: dump(window.sessionStorage)};
+    }""")
+
+
+def frame_node(page, node_ids: list[int], zoom: float = 1.0, top: float = 150, left: float = 90) -> None:
+    """Pan the canvas so these nodes sit in the visible area (for readable screenshots)."""
+    page.evaluate("""([ids, zoom, top, left]) => {
+        const canvas = window.app.canvas;
+        const nodes = ids.map((id) => window.app.graph.getNodeById(id));
+        const minX = Math.min(...nodes.map((n) => n.pos[0]));
+        const minY = Math.min(...nodes.map((n) => n.pos[1] - window.LiteGraph.NODE_TITLE_HEIGHT));
+        canvas.ds.scale = zoom;
+        canvas.ds.offset[0] = -minX + left / zoom;
+        canvas.ds.offset[1] = -minY + top / zoom;
+        canvas.setDirty(true, true);
+    }""", [node_ids, zoom, top, left])
+    settle(page, 250)
+
+
+def fit_view(page) -> None:
+    """The frontend's own "Zoom to fit" (command Comfy.Canvas.FitView), nothing selected."""
+    page.evaluate("""async () => {
+        window.app.canvas.deselectAll?.();
+        await window.app.extensionManager.command.execute('Comfy.Canvas.FitView');
+    }""")
+    settle(page, 300)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

@@ -1,0 +1,539 @@
+"""The pack's web extension in the real ComfyUI frontend (1.32.9), in headless Chromium.
+
+Every expectation about models, modes and durations is read in Python from ``kling_api.capabilities``
+(and ``kling_api.validation``), never from the JavaScript under test. Screenshots go to
+artifacts/screenshots/frontend_*.png.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import comfy_host as ch
+import kling_frontend as kf
+from kling_api.capabilities import NO_MODE, capability_table, load_raw, markdown_table
+from kling_api.errors import KlingValidationError
+from kling_api.request import ImageToVideoRequest
+from kling_api.validation import validate
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = capability_table()
+NODE = kf.KLING_NODE
+SECRET_API_KEY = "kling-ui-test-APIKEY-7f3a9c"
+SECRET_ACCESS_KEY = "kling-ui-test-ACCESS-51be02"
+SECRET_SECRET_KEY = "kling-ui-test-SECRET-d04e77"
+SECRETS = (SECRET_API_KEY, SECRET_ACCESS_KEY, SECRET_SECRET_KEY)
+B64 = "aGVsbG8="  # any image reference: only the widget rules are checked here
+# The frontend asks api.comfy.org and friends; nothing else may log an error.
+EXTRA_NOISE: list[str] = []
+
+
+def python_valid(model: str, mode: str, duration: str, tail: bool) -> bool:
+    try:
+        validate(ImageToVideoRequest(model_name=model, image=B64, image_tail=B64 if tail else None,
+                                     mode=mode, duration=str(duration)))
+    except KlingValidationError:
+        return False
+    return True
+
+
+def visible(st: dict, name: str) -> bool:
+    return not st["widgets"][name]["hidden"]
+
+
+def problems_text(st: dict) -> str:
+    w = st["widgets"].get("kling_constraints")
+    return (w or {}).get("text") or ""
+
+
+def assert_no_page_errors(page) -> None:
+    assert page.unexpected_errors(EXTRA_NOISE) == []
+
+
+@pytest.fixture
+def kling_page(comfy_page):
+    """A ComfyUI page with the Kling extension loaded and the helpers installed."""
+    names = comfy_page.extensions()
+    assert "Kling.ImageToVideo.Constraints" in names and "Kling.Credentials" in names, names
+    kf.install(comfy_page.page)
+    kf.clear_graph(comfy_page)  # start from an empty canvas, not the default SD graph
+    return comfy_page
+
+
+# --------------------------------------------------------------------------------------------------
+# the node and its widgets
+
+
+@pytest.mark.browser
+def test_kling_node_renders_with_its_widgets(kling_page, comfy_host):
+    info = comfy_host.object_info(NODE)[NODE]
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [node])
+    st = kf.state(kling_page, node)
+    widget_inputs = [name for section in ("required", "optional")
+                     for name, spec in info["input"].get(section, {}).items() if spec[0] != "IMAGE"]
+    for name in widget_inputs:
+        assert name in st["widgets"], f"no widget for input {name}: {st['order']}"
+    # our two extra widgets come last (they are never serialised, so widgets_values stays aligned)
+    assert st["order"][-2:] == ["kling_constraints", "kling_fix"]
+    default = TABLE.get(st["widgets"]["model_name"]["value"])
+    assert default is not None
+    assert visible(st, "cfg_scale") == default.cfg_scale
+    assert st["widgets"]["duration"]["values"] == list(default.durations)
+    assert not visible(st, "kling_constraints") and not visible(st, "kling_fix")
+    # hidden widgets take no room: the visible ones are stacked without gaps
+    ys = [(w["y"], w["height"]) for n, w in ((n, st["widgets"][n]) for n in st["order"]) if not w["hidden"]]
+    for (y0, h0), (y1, _) in zip(ys, ys[1:]):
+        assert abs(y0 + h0 - y1) < 0.5, ys
+    shot = kling_page.screenshot("frontend_node_default")
+    assert shot.stat().st_size > 10_000
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_example_workflows_load_without_errors(kling_page):
+    files = sorted((REPO / "example_workflows").glob("*.json"))
+    if not files:
+        pytest.skip("no example_workflows/*.json yet")
+    for path in files:
+        workflow = json.loads(path.read_text())
+        kf.load_workflow(kling_page, workflow)
+        kf.install(kling_page.page)
+        ids = kling_page.evaluate(f"() => app.graph._nodes.filter(n => n.type === '{NODE}').map(n => n.id)")
+        assert ids, f"{path.name}: no {NODE} node"
+        for node in ids:
+            st = kf.state(kling_page, node)
+            assert "model_name" in st["widgets"] and "duration" in st["widgets"]
+            assert problems_text(st) == "", f"{path.name}: example shows a problem: {problems_text(st)}"
+        kf.fit_view(kling_page)
+        kling_page.screenshot(f"frontend_example_{path.stem}")
+        types = {n["type"] for n in workflow["nodes"]}
+        registered = set(kling_page.registered_node_types())
+        assert types <= registered, f"{path.name}: unknown node types {types - registered}"
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_switching_models_follows_the_capability_table(kling_page):
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [node])
+    models = TABLE.model_names
+    # the model menu offers exactly the table's models (a real click on the widget)
+    assert kf.open_combo_menu(kling_page, node, "model_name") == models
+    kf.close_menus(kling_page)
+
+    for i, model in enumerate(models):
+        before = kf.state(kling_page, node)
+        if i < 3:
+            kf.choose_combo(kling_page, node, "model_name", model)  # the user's gesture
+        else:
+            kf.set_value(kling_page, node, "model_name", model)  # the same path, without the menu
+        st = kf.state(kling_page, node)
+        caps = TABLE.get(model)
+        assert st["widgets"]["model_name"]["value"] == model
+        assert visible(st, "cfg_scale") == caps.cfg_scale, model
+        assert visible(st, "mode") == caps.has_mode_choice, model
+        assert st["widgets"]["duration"]["values"] == list(caps.durations), model
+        if caps.has_mode_choice:
+            assert st["widgets"]["mode"]["values"] == list(caps.modes), model
+        # never silently changed
+        assert st["widgets"]["mode"]["value"] == before["widgets"]["mode"]["value"]
+        assert st["widgets"]["duration"]["value"] == before["widgets"]["duration"]["value"]
+        # the node height follows the visible widgets
+        if visible(st, "cfg_scale") != visible(before, "cfg_scale") and not (
+                problems_text(st) or problems_text(before)):
+            grew = st["size"][1] > before["size"][1]
+            assert grew == visible(st, "cfg_scale"), (model, before["size"], st["size"])
+        if model in ("kling-v1", "kling-v2-master", "kling-v3"):
+            kling_page.screenshot(f"frontend_model_{model}")
+
+    # the duration menu offers the model's durations only (real click)
+    for model in (models[0], max(models, key=lambda m: len(TABLE.get(m).durations))):
+        kf.set_value(kling_page, node, "model_name", model)
+        kf.set_value(kling_page, node, "duration", TABLE.get(model).durations[0])
+        offered = kf.open_combo_menu(kling_page, node, "duration")
+        kf.close_menus(kling_page)
+        assert offered == list(TABLE.get(model).durations), model
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_duration_the_model_does_not_make_is_shown_not_changed(kling_page):
+    long_model = max(TABLE.model_names, key=lambda m: len(TABLE.get(m).durations))
+    odd = next(d for d in TABLE.get(long_model).durations
+               if any(d not in TABLE.get(m).durations for m in TABLE.model_names))
+    short_model = next(m for m in TABLE.model_names if odd not in TABLE.get(m).durations)
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [node])
+    kf.set_value(kling_page, node, "model_name", long_model)
+    kf.set_value(kling_page, node, "duration", odd)
+    kf.set_value(kling_page, node, "model_name", short_model)
+    st = kf.state(kling_page, node)
+    assert st["widgets"]["duration"]["value"] == odd  # kept as the user left it
+    assert visible(st, "kling_constraints") and odd in problems_text(st)
+    assert visible(st, "kling_fix")
+    kf.click_widget(kling_page, node, "kling_fix")
+    st = kf.state(kling_page, node)
+    assert st["widgets"]["model_name"]["value"] == short_model
+    assert st["widgets"]["duration"]["value"] in TABLE.get(short_model).durations
+    assert not visible(st, "kling_constraints")
+    assert_no_page_errors(kling_page)
+
+
+def _tail_cases() -> list[tuple[str, str, str]]:
+    """(model, mode, duration) combinations that refuse an end frame: one per model, as the table says."""
+    cases = []
+    for name in TABLE.model_names:
+        caps = TABLE.get(name)
+        for mode in caps.modes or ("std",):
+            bad = [d for d in caps.durations if not python_valid(name, mode, d, True)]
+            if bad:
+                cases.append((name, mode, bad[0]))
+                break
+    return cases
+
+
+@pytest.mark.browser
+def test_end_frame_on_a_refusing_combination_warns_and_one_click_fixes(kling_page):
+    load_image = kf.add_node(kling_page, "LoadImage", (-260, 100))
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [load_image, node], zoom=0.9)
+    cases = _tail_cases()
+    assert any(TABLE.get(m).allowed_combos("image_tail") for m, _, _ in cases)
+    assert any(not TABLE.get(m).allowed_combos("image_tail") for m, _, _ in cases)
+    shots = 0
+    for model, mode, duration in cases:
+        kf.disconnect(kling_page, node, "image_tail")
+        for name, value in (("model_name", model), ("mode", mode), ("duration", duration)):
+            kf.set_value(kling_page, node, name, value)
+        st = kf.state(kling_page, node)
+        assert not visible(st, "kling_constraints"), (model, mode, duration, problems_text(st))
+
+        kf.connect(kling_page, load_image, 0, node, "image_tail")
+        st = kf.state(kling_page, node)
+        assert st["tail_connected"]
+        # the choice is untouched; the node says why and offers one button
+        assert (st["widgets"]["model_name"]["value"], st["widgets"]["mode"]["value"],
+                st["widgets"]["duration"]["value"]) == (model, mode, duration)
+        text = problems_text(st)
+        assert visible(st, "kling_constraints") and "image_tail" in text and model in text, text
+        caps = TABLE.get(model)
+        for m, d in caps.allowed_combos("image_tail"):
+            assert (f"{d} s" if m == NO_MODE else f"{m}/{d} s") in text, text
+        assert visible(st, "kling_fix") and st["widgets"]["kling_fix"]["label"].startswith("Fix: use ")
+        if shots < 2:
+            kf.frame_node(kling_page, [load_image, node], zoom=0.9)
+            kling_page.screenshot(f"frontend_end_frame_warning_{model}")
+
+        kf.click_widget(kling_page, node, "kling_fix")  # ONE real click
+        st = kf.state(kling_page, node)
+        fixed = (st["widgets"]["model_name"]["value"], st["widgets"]["mode"]["value"],
+                 st["widgets"]["duration"]["value"])
+        assert python_valid(*fixed, True), (model, mode, duration, fixed)
+        assert not visible(st, "kling_constraints") and not visible(st, "kling_fix")
+        if caps.allowed_combos("image_tail"):
+            assert fixed[0] == model, "the model takes an end frame: only mode/duration should change"
+        if shots < 2:
+            kling_page.screenshot(f"frontend_end_frame_fixed_{model}")
+            shots += 1
+        # what would be queued is the fixed, valid combination
+        prompt = kf.graph_to_prompt(kling_page)["output"][str(node)]["inputs"]
+        assert (prompt["model_name"], prompt["mode"], prompt["duration"]) == fixed
+        assert "kling_constraints" not in prompt and "kling_fix" not in prompt
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_rules_in_the_page_match_the_python_validation(kling_page):
+    """The JS rules (fed by GET /kling/capabilities) agree with kling_api.validation on every combination."""
+    combos = [(m, mode, d, tail) for m in TABLE.model_names for mode in ("std", "pro")
+              for d in TABLE.all_durations for tail in (False, True)]
+    got = kling_page.evaluate(f"""async (combos) => {{
+        const rules = await import('{kf.EXTENSION_BASE}/kling_constraints.js');
+        const table = await (await fetch('/kling/capabilities')).json();
+        return combos.map(([model_name, mode, duration, image_tail]) => {{
+            const state = {{model_name, mode, duration, image_tail}};
+            const valid = rules.isValid(table, state);
+            return [valid, valid ? null : rules.nearestValid(table, state)];
+        }});
+    }}""", [list(c) for c in combos])
+    mismatches = [(c, g[0]) for c, g in zip(combos, got) if g[0] != python_valid(*c)]
+    assert mismatches == []
+    for (model, mode, duration, tail), (valid, fix) in zip(combos, got):
+        if valid:
+            continue
+        if tail and not any(TABLE.get(m).allowed_combos("image_tail") for m in TABLE.model_names):
+            assert fix is None
+            continue
+        assert fix is not None, (model, mode, duration, tail)
+        assert python_valid(fix["model_name"], fix["mode"], fix["duration"], tail), (model, mode, duration, fix)
+        caps = TABLE.get(model)
+        keeps_model = any(python_valid(model, m, d, tail) for m in (caps.modes or (mode,)) for d in caps.durations)
+        assert (fix["model_name"] == model) == keeps_model, (model, mode, duration, tail, fix)
+
+
+@pytest.mark.browser
+def test_workflow_saved_with_an_invalid_combination_loads_as_saved(kling_page):
+    model, mode, duration = _tail_cases()[0]
+    load_image = kf.add_node(kling_page, "LoadImage", (-260, 100))
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    for name, value in (("model_name", model), ("mode", mode), ("duration", duration)):
+        kf.set_value(kling_page, node, name, value)
+    kf.connect(kling_page, load_image, 0, node, "image_tail")
+    saved = kf.serialize_graph(kling_page)
+    saved_node = next(n for n in saved["nodes"] if n["type"] == NODE)
+    assert None not in saved_node["widgets_values"]  # no hole left by our non-serialised widgets
+    assert len(saved_node["widgets_values"]) == kling_page.evaluate(
+        f"() => app.graph.getNodeById({node}).widgets.filter(w => w.serialize !== false).length")
+
+    kf.clear_graph(kling_page)
+    kf.load_workflow(kling_page, saved)
+    kf.install(kling_page.page)
+    loaded_id = kling_page.evaluate(f"() => app.graph._nodes.find(n => n.type === '{NODE}').id")
+    kf.frame_node(kling_page, [loaded_id], zoom=0.9)
+    st = kf.state(kling_page, loaded_id)
+    assert (st["widgets"]["model_name"]["value"], st["widgets"]["mode"]["value"],
+            st["widgets"]["duration"]["value"]) == (model, mode, duration)
+    assert visible(st, "kling_constraints") and "image_tail" in problems_text(st)
+    assert visible(st, "kling_fix")
+    again = next(n for n in kf.serialize_graph(kling_page)["nodes"] if n["type"] == NODE)
+    assert again["widgets_values"] == saved_node["widgets_values"]  # nothing rewritten by loading
+    kling_page.screenshot("frontend_invalid_workflow_loaded")
+    assert_no_page_errors(kling_page)
+
+
+# --------------------------------------------------------------------------------------------------
+# help pages and tooltips
+
+
+def test_help_page_model_table_matches_the_capability_table():
+    doc = (REPO / "web" / "docs" / f"{NODE}.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- capability-table:start -->\n(.*?)\n<!-- capability-table:end -->", doc, re.S)
+    assert block, "the capability-table markers are missing from the help page"
+    assert block.group(1).strip() == markdown_table().strip(), (
+        "web/docs/KlingImageToVideo.md is out of date; paste kling_api.capabilities.markdown_table() "
+        "between its capability-table markers:\n" + markdown_table())
+
+
+@pytest.mark.host
+def test_every_input_and_output_has_a_tooltip(comfy_host):
+    locale = json.loads((REPO / "locales" / "en" / "nodeDefs.json").read_text(encoding="utf-8"))
+    info = comfy_host.object_info()
+    kling = {name: d for name, d in info.items() if d.get("python_module", "").endswith(kf.PACK_LINK_NAME)}
+    assert set(kling) == set(locale), (sorted(kling), sorted(locale))
+    for name, d in kling.items():
+        entry = locale[name]
+        assert entry["display_name"] == d["display_name"]
+        inputs = {i: spec for section in ("required", "optional") for i, spec in d["input"].get(section, {}).items()}
+        assert sorted(entry["inputs"]) == sorted(inputs), name
+        for i, spec in inputs.items():
+            assert entry["inputs"][i].get("tooltip"), f"{name}.{i} has no tooltip"
+            options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            assert entry["inputs"][i].get("name") == options.get("display_name", i), f"{name}.{i}"
+        assert sorted(entry["outputs"], key=int) == [str(i) for i in range(len(d["output"]))], name
+        for i, out_name in enumerate(d["output_name"]):
+            assert entry["outputs"][str(i)].get("tooltip"), f"{name} output {i} has no tooltip"
+            assert entry["outputs"][str(i)].get("name") == out_name
+    served = comfy_host.get_json("/i18n")["en"]["nodeDefs"]
+    assert served[NODE] == locale[NODE]  # the server hands our locale to the frontend
+
+
+@pytest.mark.browser
+def test_node_help_panel_shows_the_pack_docs(kling_page, comfy_host):
+    for name in ("KlingImageToVideo", "KlingTaskResult"):
+        r = comfy_host.request("GET", f"{kf.EXTENSION_BASE}/docs/{name}.md")
+        assert r.status == 200, (name, r.status)
+        assert r.body.decode("utf-8").startswith("# Kling "), name
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [node], top=330)  # room above the node for the selection toolbox
+    kling_page.evaluate(f"() => {{ app.canvas.deselectAll?.(); app.canvas.selectNode(app.graph.getNodeById({node})); "
+                        f"app.canvas.setDirty(true, true); }}")
+    info = kling_page.page.locator("[data-testid=info-button]")
+    info.first.wait_for(state="visible", timeout=10_000)
+    info.first.click()
+    panel = kling_page.page.get_by_text("Widgets that follow the model")
+    panel.first.wait_for(state="visible", timeout=10_000)
+    assert kling_page.page.get_by_text("Fix: use").count() >= 1
+    kling_page.page.wait_for_timeout(300)
+    kling_page.screenshot("frontend_help_panel")
+    assert_no_page_errors(kling_page)
+
+
+# --------------------------------------------------------------------------------------------------
+# credentials
+
+
+@pytest.fixture(scope="module")
+def keyless_host(comfy_install):
+    """A ComfyUI without KLING_* variables, so the file-backed credentials flow can be seen."""
+    host = ch.ComfyHost(env={"KLING_API_BASE": "http://127.0.0.1:9"}, install=comfy_install)
+    try:
+        host.start()
+    except ch.HostError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield host
+    host.stop()
+
+
+def _open_kling_settings(page) -> None:
+    page.evaluate("() => app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
+    nav = page.page.locator(".settings-sidebar").get_by_text("Kling", exact=True)
+    nav.first.wait_for(timeout=10_000)
+    nav.first.click()
+    page.page.locator("[data-kling-credentials]").wait_for(timeout=10_000)
+
+
+def _status(page, expected: str, timeout: float = 10_000) -> str:
+    loc = page.page.locator("[data-kling-status]")
+    loc.wait_for(timeout=timeout)
+    page.page.wait_for_function(
+        "(want) => document.querySelector('[data-kling-status]')?.textContent === want", arg=expected,
+        timeout=timeout)
+    return loc.inner_text()
+
+
+def _fill_dialog(page, *, api_key: str | None = None, access_key: str | None = None,
+                 secret_key: str | None = None):
+    page.page.locator("[data-kling-action=set]").click()
+    dialog = page.page.locator("dialog.kling-cred-dialog")
+    dialog.wait_for(timeout=5000)
+    if api_key is not None:
+        dialog.locator("input[name=api_key]").fill(api_key)
+    else:
+        dialog.locator("input[value=pair]").check()
+        dialog.locator("input[name=access_key]").fill(access_key)
+        dialog.locator("input[name=secret_key]").fill(secret_key)
+    return dialog
+
+
+@pytest.mark.browser
+def test_credentials_dialog_sets_and_clears_keys_that_never_reach_the_page(browser_session, keyless_host):
+    page = browser_session.open_comfy(keyless_host.url)
+    try:
+        kf.install(page.page)
+        kf.clear_graph(page)
+        node = kf.add_node(page, NODE, (100, 100))
+        _open_kling_settings(page)
+        assert _status(page, "not configured") == "not configured"
+        page.screenshot("frontend_credentials_not_configured")
+
+        # API key
+        dialog = _fill_dialog(page, api_key=SECRET_API_KEY)
+        page.screenshot("frontend_credentials_dialog")
+        dialog.locator("[data-action=save]").click()
+        assert _status(page, "configured (file)") == "configured (file)"
+        assert not page.page.locator("dialog.kling-cred-dialog").count()  # removed, inputs with it
+        assert keyless_host.get_json("/kling/credentials") == {"configured": True, "source": "file", "kind": "api_key"}
+        page.screenshot("frontend_credentials_configured")
+
+        # Clear (through the frontend's own confirm dialog)
+        page.page.locator("[data-kling-action=clear]").click()
+        confirm = page.page.get_by_role("button", name=re.compile("^(Delete|Confirm)$"))
+        confirm.first.wait_for(timeout=5000)
+        page.screenshot("frontend_credentials_clear_confirm")
+        confirm.first.click()
+        assert _status(page, "not configured") == "not configured"
+        assert keyless_host.get_json("/kling/credentials")["configured"] is False
+
+        # access key + secret key
+        dialog = _fill_dialog(page, access_key=SECRET_ACCESS_KEY, secret_key=SECRET_SECRET_KEY)
+        dialog.locator("[data-action=save]").click()
+        assert _status(page, "configured (file)") == "configured (file)"
+        status = keyless_host.get_json("/kling/credentials")
+        assert status == {"configured": True, "source": "file", "kind": "access_key"} or \
+            (status["configured"] and status["source"] == "file"), status
+
+        # nothing secret anywhere the page or a client can see
+        page.page.keyboard.press("Escape")
+        page.page.wait_for_timeout(300)
+        kf.set_value(page, node, "prompt", "a cat")
+        prompt = kf.graph_to_prompt(page)
+        workflow = kf.serialize_graph(page)
+        storage = kf.browser_storage(page)
+        settings_body = keyless_host.request("GET", "/settings").body.decode()
+        settings_file = keyless_host.user_dir / "default" / "comfy.settings.json"
+        on_disk = settings_file.read_text() if settings_file.is_file() else ""
+        dom = page.page.content()
+        for secret in SECRETS:
+            for where, text in (("graphToPrompt", kf.dumps(prompt)), ("workflow", kf.dumps(workflow)),
+                                ("browser storage", kf.dumps(storage)), ("GET /settings", settings_body),
+                                ("comfy.settings.json", on_disk), ("page DOM", dom),
+                                ("GET /kling/credentials", kf.dumps(keyless_host.get_json("/kling/credentials")))):
+                assert secret not in text, f"a key leaked into {where}"
+        settings = json.loads(settings_body)
+        assert settings.get("Kling.Credentials", "") == ""  # the setting's own value is never a key
+        assert_no_page_errors(page)
+    finally:
+        page.close()
+        keyless_host.request("DELETE", "/kling/credentials")
+
+
+@pytest.mark.browser
+def test_credentials_from_the_environment_are_shown_as_such(comfy_page):
+    """The session host gets KLING_API_KEY from the environment: the row says so and Clear is disabled."""
+    _open_kling_settings(comfy_page)
+    assert _status(comfy_page, "configured (environment)") == "configured (environment)"
+    assert comfy_page.page.locator("[data-kling-action=clear]").is_disabled()
+    comfy_page.screenshot("frontend_credentials_environment")
+
+
+# --------------------------------------------------------------------------------------------------
+# a run from the page, against the emulator
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_workflow_queued_from_the_page_shows_the_video_preview(kling_page, comfy_host, tmp_path, request):
+    if not ch.emulator_available():
+        pytest.skip("kling_api.emulator is not there yet")
+    emulator = request.getfixturevalue("emulator_process")
+    emulator.set_config({"max_height": 240})
+    try:
+        from sample_images import write_sample_images
+
+        start, _ = write_sample_images(tmp_path)
+        uploaded = comfy_host.upload_image(start, name="kling_ui_start.png")
+        load_image = kf.add_node(kling_page, "LoadImage", (-260, 100))
+        node = kf.add_node(kling_page, NODE, (100, 100))
+        save = kf.add_node(kling_page, "SaveVideo", (560, 100))
+        kf.set_value(kling_page, load_image, "image", uploaded["name"])
+        kf.set_value(kling_page, node, "prompt", "a slow pan over a gradient")
+        kf.set_value(kling_page, node, "seed", 1)
+        kf.set_value(kling_page, node, "control_after_generate", "fixed")
+        kf.connect(kling_page, load_image, 0, node, "image")
+        video_slot = kling_page.evaluate(f"() => app.graph.getNodeById({node}).outputs.findIndex(o => o.type === 'VIDEO')")
+        kf.connect(kling_page, node, video_slot, save, "video")
+        kf.frame_node(kling_page, [load_image, node, save], zoom=0.75)
+        before = set(comfy_host.history())
+
+        kling_page.page.get_by_role("button", name=re.compile(r"^\s*Run\s*$")).first.click()  # the user's Run
+        deadline = 120
+        import time
+
+        t0 = time.monotonic()
+        prompt_id = None
+        while time.monotonic() - t0 < deadline and prompt_id is None:
+            new = set(comfy_host.history()) - before
+            prompt_id = next(iter(new), None)
+            time.sleep(0.3)
+        assert prompt_id, "the Run button queued nothing"
+        entry = comfy_host.wait(prompt_id, timeout=deadline)
+        videos = entry["outputs"][str(node)]["images"]
+        assert videos and videos[0]["filename"].endswith(".mp4")
+
+        # the node's preview: a <video> element playing /view?filename=<the mp4>
+        kling_page.page.wait_for_function(
+            """([id, name]) => {
+                const n = app.graph.getNodeById(id);
+                const v = n?.videoContainer?.querySelector('video') ||
+                  Array.from(document.querySelectorAll('video')).find(v => (v.src || '').includes(name));
+                return !!v && (v.src || '').includes(encodeURIComponent(name).replace(/%2F/g, '/')) && v.readyState >= 1;
+            }""", arg=[node, videos[0]["filename"]], timeout=30_000)
+        kling_page.page.wait_for_timeout(800)
+        kling_page.screenshot("frontend_video_preview")
+        assert_no_page_errors(kling_page)
+    finally:
+        emulator.set_config({"max_height": None})

@@ -1,0 +1,176 @@
+// Pure rules over the capability table served by GET /kling/capabilities (kling_api/capabilities.json).
+// No ComfyUI imports and no copy of the table: every fact comes from the `table` argument, so a model
+// added or changed in capabilities.json reaches the widgets without touching this file.
+//
+// The rules mirror kling_api/validation.py for the fields the node's widgets decide: model_name, mode,
+// duration and whether an end frame (image_tail) is connected. tests/test_frontend.py checks this
+// module against the Python validation for every combination of the table.
+
+/** Mode used in combos ("mode/duration") for models without a mode choice (the master models). */
+export const NO_MODE = "-";
+
+export function modelCaps(table, model) {
+  const models = table && table.models;
+  return models && Object.prototype.hasOwnProperty.call(models, model) ? models[model] : null;
+}
+
+export function modelNames(table) {
+  return Object.keys((table && table.models) || {});
+}
+
+export function hasModeChoice(caps) {
+  return !!(caps && caps.modes && caps.modes.length);
+}
+
+/** The mode as the table keys it: "-" for models without a mode choice. */
+export function effectiveMode(caps, mode) {
+  return hasModeChoice(caps) ? mode || "std" : NO_MODE;
+}
+
+/** Whether `feature` ("image_tail", "sound", ...) is allowed at mode/duration ("*" is a wildcard). */
+export function allows(caps, feature, mode, duration) {
+  if (!caps) return false;
+  const m = effectiveMode(caps, mode);
+  const d = String(duration);
+  return (caps[feature] || []).some((combo) => {
+    const [wantMode, wantDuration] = String(combo).split("/");
+    return (wantMode === "*" || wantMode === m) && (wantDuration === "*" || wantDuration === d);
+  });
+}
+
+/** Every concrete [mode, duration] pair of the model where `feature` is allowed. */
+export function allowedCombos(caps, feature) {
+  if (!caps) return [];
+  const modes = hasModeChoice(caps) ? caps.modes : [NO_MODE];
+  const out = [];
+  for (const m of modes) for (const d of caps.durations) if (allows(caps, feature, m, d)) out.push([m, d]);
+  return out;
+}
+
+export function modelsSupporting(table, feature) {
+  return modelNames(table).filter((name) => allowedCombos(modelCaps(table, name), feature).length);
+}
+
+function describeCombos(combos) {
+  return combos.map(([m, d]) => (m === NO_MODE ? `${d} s` : `${m}/${d} s`)).join(", ");
+}
+
+/**
+ * What is wrong with the widget state, as a list of {field, message}; [] when the combination is valid.
+ * state = {model_name, mode, duration, image_tail: bool (an end frame is connected)}.
+ */
+export function problems(table, state) {
+  const out = [];
+  const model = state.model_name;
+  const caps = modelCaps(table, model);
+  if (!caps) {
+    out.push({ field: "model_name", message: `model ${model} is not in the capability table` });
+    return out;
+  }
+  if (hasModeChoice(caps) && !caps.modes.includes(state.mode)) {
+    out.push({ field: "mode", message: `${model} has no mode "${state.mode}" (modes: ${caps.modes.join(", ")})` });
+  }
+  const duration = String(state.duration);
+  if (!caps.durations.includes(duration)) {
+    out.push({
+      field: "duration",
+      message: `${model} makes ${caps.durations.join(", ")} s videos, not ${duration} s`,
+    });
+  }
+  if (state.image_tail && !allows(caps, "image_tail", state.mode, duration)) {
+    const combos = allowedCombos(caps, "image_tail");
+    const now = hasModeChoice(caps) ? `${state.mode}/${duration} s` : `${duration} s`;
+    if (!combos.length) {
+      const others = modelsSupporting(table, "image_tail");
+      out.push({
+        field: "image_tail",
+        message: `${model} takes no end frame (image_tail)` +
+          (others.length ? `; models that do: ${others.join(", ")}` : ""),
+      });
+    } else {
+      out.push({
+        field: "image_tail",
+        message: `An end frame (image_tail) on ${model} needs ${describeCombos(combos)}; now ${now}`,
+      });
+    }
+  }
+  return out;
+}
+
+export function isValid(table, state) {
+  return problems(table, state).length === 0;
+}
+
+function commonPrefix(a, b) {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+function lexLess(a, b) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
+}
+
+/**
+ * The valid combination closest to `state`, by these rules in order:
+ *   1. keep the model if any of its combinations is valid; otherwise the most similar model
+ *      (longest common name prefix, e.g. kling-v2-1-master -> kling-v2-1; then nearest in table order);
+ *   2. keep the mode;
+ *   3. the duration nearest to the current one (ties: the shorter, cheaper one).
+ * Returns {model_name, mode, duration} or null when nothing in the table fits (e.g. no model takes an
+ * end frame). A model without a mode choice keeps the current mode value (its widget is hidden, ignored).
+ */
+export function nearestValid(table, state) {
+  const names = modelNames(table);
+  if (!names.length) return null;
+  const current = String(state.duration);
+  const currentNumber = Number.parseFloat(current);
+  const model = String(state.model_name ?? "");
+  let home = names.indexOf(model);
+  if (home < 0) home = Math.max(0, names.indexOf(table.default_model));
+  let best = null;
+  names.forEach((name, index) => {
+    const caps = modelCaps(table, name);
+    const modes = hasModeChoice(caps) ? caps.modes : [state.mode];
+    for (const mode of modes) {
+      for (const duration of caps.durations) {
+        const candidate = { model_name: name, mode, duration, image_tail: !!state.image_tail };
+        if (!isValid(table, candidate)) continue;
+        const n = Number.parseFloat(duration);
+        const comparable = Number.isFinite(n) && Number.isFinite(currentNumber);
+        const key = [
+          name === model ? 0 : 1,
+          name === model ? 0 : -commonPrefix(name, model),
+          Math.abs(index - home),
+          mode === state.mode || !hasModeChoice(caps) ? 0 : 1,
+          duration === current ? 0 : comparable ? Math.abs(n - currentNumber) : Infinity,
+          comparable && n > currentNumber ? 1 : 0,
+        ];
+        if (!best || lexLess(key, best.key)) best = { key, model_name: name, mode, duration };
+      }
+    }
+  });
+  return best && { model_name: best.model_name, mode: best.mode, duration: best.duration };
+}
+
+/** Short label of what the fix changes, e.g. "mode pro, 10 s" or "kling-v1-5, pro, 10 s". */
+export function describeChange(table, state, fix) {
+  const parts = [];
+  if (fix.model_name !== state.model_name) parts.push(fix.model_name);
+  if (fix.mode !== state.mode && hasModeChoice(modelCaps(table, fix.model_name))) parts.push(`mode ${fix.mode}`);
+  if (String(fix.duration) !== String(state.duration)) parts.push(`${fix.duration} s`);
+  return parts.join(", ");
+}
+
+/** What the widgets may offer for a model: null means "unknown model: leave the widget alone". */
+export function widgetPlan(table, model) {
+  const caps = modelCaps(table, model);
+  if (!caps) return null;
+  return {
+    durations: caps.durations.slice(),
+    modes: hasModeChoice(caps) ? caps.modes.slice() : [],
+    showMode: hasModeChoice(caps),
+    showCfgScale: !!caps.cfg_scale,
+  };
+}
