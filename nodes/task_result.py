@@ -26,7 +26,9 @@ class KlingTaskResult(io.ComfyNode):
             description="Resumes an existing Kling task (after a timeout or a restart) and returns its video "
                         "without creating a new task.",
             inputs=[
-                io.String.Input("task_id", default="", tooltip="Kling's task id (from the task_id output or an error message)"),
+                # id "task": V3 wants input and output ids distinct, and the outputs match Kling Image to Video.
+                io.String.Input("task", display_name="task_id", default="",
+                                tooltip="Kling's task id (from the task_id output or an error message)"),
                 io.String.Input("external_task_id", default="", optional=True,
                                 tooltip="Or your own external_task_id, used when task_id is empty"),
                 advanced(io.Int.Input("timeout", default=int(DEFAULT_TIMEOUT_S), min=60, max=6 * 3600, optional=True,
@@ -37,19 +39,19 @@ class KlingTaskResult(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, task_id: str | None = None, external_task_id: str | None = None) -> bool | str:
-        if task_id is not None and external_task_id is not None and not (task_id.strip() or external_task_id.strip()):
+    def validate_inputs(cls, task: str | None = None, external_task_id: str | None = None) -> bool | str:
+        if task is not None and external_task_id is not None and not (task.strip() or external_task_id.strip()):
             return "task_id: give a task_id or an external_task_id"
         return True
 
     @classmethod
-    async def execute(cls, task_id: str, external_task_id: str = "",
+    async def execute(cls, task: str, external_task_id: str = "",
                       timeout: int = int(DEFAULT_TIMEOUT_S)) -> io.NodeOutput:
         client = KlingClient(node_credentials())
         board = StatusBoard(cls.hidden.unique_id, 1)
 
         def resume() -> JobResult:
-            wanted = task_id.strip()
+            wanted = task.strip()
             if not wanted:
                 found = client.find_task(external_task_id.strip(), should_cancel=board.should_cancel)
                 if found is None:

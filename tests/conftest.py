@@ -22,8 +22,6 @@ EMULATOR_API_KEY = "emulator-test-key"
 # Tiny videos keep ComfyUI's decode cheap; reset() returns to these flags. A test that needs
 # full-size output can emulator_process.set_config(max_height=None).
 EMULATOR_ARGS = ["--max-height", "128"]
-# Where the pack is sent when no emulator runs: a closed local port, never the real Kling API.
-UNREACHABLE_API_BASE = "http://127.0.0.1:9"
 
 HOST_FIXTURES = {"comfy_host", "comfy_install"}
 BROWSER_FIXTURES = {"browser_session", "comfy_page"}
@@ -91,13 +89,8 @@ def emulator_process():
 def comfy_host(request, comfy_install):
     """One ComfyUI per session with this pack linked as custom_nodes/comfyui-kling and
     KLING_API_BASE / KLING_API_KEY pointing at the emulator."""
-    # TEMPORARY: until kling_api.emulator exists, boot without it (the pack then gets an
-    # unreachable API base). Once it lands, always depend on emulator_process.
-    if _ch.emulator_available():
-        emu = request.getfixturevalue("emulator_process")
-        env = {"KLING_API_BASE": emu.url, "KLING_API_KEY": emu.api_key}
-    else:
-        env = {"KLING_API_BASE": UNREACHABLE_API_BASE, "KLING_API_KEY": EMULATOR_API_KEY}
+    emu = request.getfixturevalue("emulator_process")
+    env = {"KLING_API_BASE": emu.url, "KLING_API_KEY": emu.api_key}
     host = _ch.ComfyHost(env=env, install=comfy_install)
     problem = None
     try:

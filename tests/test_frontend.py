@@ -487,8 +487,6 @@ def test_credentials_from_the_environment_are_shown_as_such(comfy_page):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_workflow_queued_from_the_page_shows_the_video_preview(kling_page, comfy_host, tmp_path, request):
-    if not ch.emulator_available():
-        pytest.skip("kling_api.emulator is not there yet")
     emulator = request.getfixturevalue("emulator_process")
     emulator.set_config({"max_height": 240})
     try:

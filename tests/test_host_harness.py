@@ -181,8 +181,6 @@ def test_session_host_links_the_pack(comfy_host):
 # -- the emulator process wrapper -----------------------------------------------------------------
 
 
-@pytest.mark.skipif(not ch.emulator_available(),  # TEMPORARY: until kling_api.emulator is committed
-                    reason="kling_api.emulator does not exist yet")
 def test_emulator_process_lifecycle():
     with ch.EmulatorProcess(api_key="harness-key") as emu:
         assert emu.running and emu.url.startswith("http://127.0.0.1:")

@@ -1,0 +1,232 @@
+"""The nodes inside a real headless ComfyUI, against the emulator, through POST /prompt."""
+from __future__ import annotations
+
+import json
+import random
+import stat
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import comfy_host as ch
+from sample_images import END_NAME, START_NAME, write_sample_images
+from workflow_convert import ui_to_api
+
+from kling_api.video import probe_video
+
+pytestmark = pytest.mark.host
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / "example_workflows"
+
+
+def load_ui(name: str) -> dict:
+    return json.loads((WORKFLOWS / f"{name}.json").read_text())
+
+
+def node_id_of(workflow: dict, kind: str) -> str:
+    return str(next(n["id"] for n in workflow["nodes"] if n["type"] == kind))
+
+
+@pytest.fixture(scope="module")
+def host(comfy_host, tmp_path_factory):
+    comfy_host.require_nodes("KlingImageToVideo", "KlingTaskResult")
+    start, end = write_sample_images(tmp_path_factory.mktemp("inputs"))
+    comfy_host.upload_image(start)
+    comfy_host.upload_image(end)
+    return comfy_host
+
+
+@pytest.fixture(scope="module")
+def object_info(host):
+    return host.object_info()
+
+
+@pytest.fixture(autouse=True)
+def fresh_emulator(emulator_process):
+    emulator_process.reset()
+
+
+def api_prompt(name: str, object_info: dict, **kling_inputs) -> tuple[dict, str]:
+    ui = load_ui(name)
+    prompt = ui_to_api(ui, object_info)
+    kling = node_id_of(ui, "KlingImageToVideo")
+    prompt[kling]["inputs"]["seed"] = random.randrange(1 << 40)  # a new seed: ComfyUI must not use its cache
+    prompt[kling]["inputs"].update(kling_inputs)
+    return prompt, kling
+
+
+def creates(emulator_process) -> list[dict]:
+    return [r for r in emulator_process.requests() if r["method"] == "POST" and r["path"].startswith("/v1/")]
+
+
+def frame_pngs(host: ch.ComfyHost, entry: dict, workflow: dict) -> list[Path]:
+    return host.output_files(entry, node_id_of(workflow, "PreviewImage"))
+
+
+def mean_diff(png: Path, reference: Path) -> float:
+    frame = np.asarray(Image.open(png).convert("RGB"), dtype=np.float32)
+    ref = Image.open(reference).convert("RGB").resize((frame.shape[1], frame.shape[0]), Image.BILINEAR)
+    return float(np.abs(frame - np.asarray(ref, dtype=np.float32)).mean())
+
+
+def kling_video(host: ch.ComfyHost, entry: dict, kling: str) -> Path:
+    files = host.output_files(entry, kling)
+    assert len(files) == 1 and files[0].name.startswith("Kling_") and files[0].suffix == ".mp4", files
+    return files[0]
+
+
+def test_nodes_are_registered_with_their_public_interface(object_info):
+    i2v = object_info["KlingImageToVideo"]
+    assert i2v["display_name"] == "Kling Image to Video" and i2v["category"] == "Kling"
+    assert list(i2v["input"]["required"]) == ["image", "prompt", "negative_prompt", "model_name", "mode",
+                                              "duration", "cfg_scale", "seed"]
+    assert list(i2v["input"]["optional"]) == ["image_tail", "external_task_id", "callback_url", "timeout",
+                                              "concurrency"]
+    assert i2v["output_name"] == ["frames", "fps", "video", "task_id", "video_id"]
+    assert i2v["output"] == ["IMAGE", "FLOAT", "VIDEO", "STRING", "STRING"]
+    assert i2v["input"]["required"]["model_name"][1]["default"] == "kling-v2-5-turbo"
+    assert object_info["KlingTaskResult"]["output_name"] == i2v["output_name"]
+
+
+def test_workflow_a_image_to_video(host, object_info, emulator_process, tmp_path):
+    ui = load_ui("kling_image_to_video")
+    prompt, kling = api_prompt("kling_image_to_video", object_info)
+    with host.ws_messages() as ws:
+        entry = host.run(prompt, timeout=180)
+        texts = ws.progress_texts(kling)
+    assert entry["status"]["status_str"] == "success"
+    video = kling_video(host, entry, kling)
+    info = probe_video(video)
+    frames = frame_pngs(host, entry, ui)
+    assert info.fps == 24 and info.frame_count == 24 * 5
+    assert len(frames) == info.frame_count  # every frame of the video came out as IMAGE
+    start = host.input_dir / START_NAME
+    assert mean_diff(frames[0], start) < 12.0
+    saved = host.output_files(entry, node_id_of(ui, "SaveVideo"))
+    assert len(saved) == 1 and saved[0].suffix == ".mp4" and saved[0].stat().st_size > 0
+    saved_info = probe_video(saved[0])
+    assert saved_info.frame_count == info.frame_count and saved_info.fps == 24
+    assert len(creates(emulator_process)) == 1
+    body = creates(emulator_process)[0]["json"]
+    assert body["model_name"] == "kling-v2-5-turbo" and body["mode"] == "std" and body["duration"] == "5"
+    assert "cfg_scale" not in body and not body["image"].startswith("data:")
+    assert any("elapsed" in t for t in texts), texts
+
+
+def test_workflow_b_start_and_end_frame(host, object_info, emulator_process):
+    ui = load_ui("kling_start_end_frame")
+    prompt, kling = api_prompt("kling_start_end_frame", object_info)
+    entry = host.run(prompt, timeout=240)
+    video = kling_video(host, entry, kling)
+    info = probe_video(video)
+    assert info.frame_count == 24 * 10
+    frames = frame_pngs(host, entry, ui)
+    assert len(frames) == info.frame_count
+    assert mean_diff(frames[0], host.input_dir / START_NAME) < 12.0
+    assert mean_diff(frames[-1], host.input_dir / END_NAME) < 12.0
+    assert mean_diff(frames[-1], host.input_dir / START_NAME) > 30.0
+    body = creates(emulator_process)[0]["json"]
+    assert body["mode"] == "pro" and body["duration"] == "10" and body["image_tail"]
+
+
+def test_invalid_combination_refused_at_queue_time(host, object_info, emulator_process):
+    prompt, kling = api_prompt("kling_start_end_frame", object_info, mode="std", duration="5")
+    with pytest.raises(ch.PromptRejected) as info:
+        host.queue(prompt)
+    errors = json.dumps(info.value.node_errors)
+    assert "image_tail needs mode=pro and duration=10 on kling-v2-5-turbo; got std/5" in errors
+    assert creates(emulator_process) == []
+
+
+def test_interrupt_while_polling_ends_as_interrupted_within_two_seconds(host, object_info, emulator_process):
+    emulator_process.set_config(processing_seconds=60)
+    prompt, kling = api_prompt("kling_image_to_video", object_info)
+    with host.ws_messages() as ws:
+        prompt_id = host.queue(prompt)
+        deadline = time.monotonic() + 30
+        while not emulator_process.tasks() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert emulator_process.tasks(), "the task was never created"
+        time.sleep(1.5)  # well into polling
+        asked = time.monotonic()
+        host.interrupt()
+        ws.wait_for(lambda m: m.get("type") in ("execution_interrupted", "execution_error", "execution_success"),
+                    timeout=10)
+        ended = time.monotonic() - asked
+        kinds = [m.get("type") for m in ws.for_prompt(prompt_id)]
+    assert "execution_interrupted" in kinds and "execution_error" not in kinds, kinds
+    assert ended < 2.0, ended
+    entry = host.wait(prompt_id, timeout=10, check=False)
+    assert entry["status"]["status_str"] == "error"  # ComfyUI files an interrupt under status "error"
+    assert any(m[0] == "execution_interrupted" for m in entry["status"]["messages"])
+
+
+def test_task_result_resumes_without_a_new_create(host, object_info, emulator_process):
+    prompt, kling = api_prompt("kling_image_to_video", object_info)
+    entry = host.run(prompt, timeout=180)
+    video = kling_video(host, entry, kling)
+    task_id = video.stem.removeprefix("Kling_")
+    video.unlink()  # as after a restart that lost the file: it must be downloaded again, not paid again
+    before = len(creates(emulator_process))
+    resume = {"1": {"class_type": "KlingTaskResult", "inputs": {"task": task_id, "external_task_id": ""}},
+              "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+    entry = host.run(resume, timeout=120)
+    assert kling_video(host, entry, "1").name == f"Kling_{task_id}.mp4"
+    assert len(host.output_files(entry, "2")) == 24 * 5
+    assert len(creates(emulator_process)) == before
+
+
+def test_workflow_c_is_valid_against_object_info(object_info):
+    prompt = ui_to_api(load_ui("kling_text_to_image_to_video"), object_info)
+    kinds = {n["class_type"] for n in prompt.values()}
+    assert {"CheckpointLoaderSimple", "KSampler", "VAEDecode", "KlingImageToVideo", "CreateVideo",
+            "SaveVideo"} <= kinds
+    kling = next(k for k, n in prompt.items() if n["class_type"] == "KlingImageToVideo")
+    decode = next(k for k, n in prompt.items() if n["class_type"] == "VAEDecode")
+    assert prompt[kling]["inputs"]["image"] == [decode, 0]
+
+
+def test_no_key_in_workflows_metadata_log_or_routes(host, object_info, emulator_process):
+    key = emulator_process.api_key
+    prompt, kling = api_prompt("kling_image_to_video", object_info)
+    workflow = load_ui("kling_image_to_video")
+    entry = host.wait(host.queue(prompt, extra_data={"extra_pnginfo": {"workflow": workflow}}), timeout=180)
+    blobs = [json.dumps(prompt), json.dumps(workflow), json.dumps(entry), host.log_text()]
+    blobs += [p.read_bytes().decode("latin-1") for p in host.output_files(entry)]
+    blobs += [(WORKFLOWS / f).read_text() for f in ("kling_image_to_video.json", "kling_start_end_frame.json")]
+    blobs.append(host.request("GET", "/kling/credentials").body.decode())
+    saved_video = host.output_files(entry, node_id_of(workflow, "SaveVideo"))[0].read_bytes()
+    assert b"KlingImageToVideo" in saved_video  # the metadata really is embedded, and keyless
+    for blob in blobs:
+        assert key not in blob
+
+
+def test_credentials_routes(host):
+    status = host.request("GET", "/kling/credentials").json()
+    assert status["configured"] is True and status["source"] == "environment"
+    foreign = host.request("POST", "/kling/credentials", json_body={"api_key": "x" * 20},
+                           headers={"Origin": "http://evil.example"})
+    assert foreign.status == 403
+    stored = host.request("POST", "/kling/credentials", json_body={"api_key": "stored-key-123"})
+    assert stored.status == 200 and "stored-key-123" not in stored.body.decode()
+    path = host.user_dir / "__kling" / "credentials.json"
+    assert path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    leaked = host.request("GET", "/api/userdata/" + "__kling%2Fcredentials.json")
+    assert leaked.status != 200
+    cleared = host.request("DELETE", "/kling/credentials").json()
+    assert not path.exists() and cleared["source"] == "environment"
+
+
+def test_missing_credentials_tell_the_user_how_to_set_them(comfy_install, emulator_process, tmp_path):
+    start, _ = write_sample_images(tmp_path)
+    with ch.ComfyHost(env={"KLING_API_BASE": emulator_process.url}, install=comfy_install) as bare:
+        bare.upload_image(start)
+        prompt = ui_to_api(load_ui("kling_image_to_video"), bare.object_info())
+        entry = bare.run(prompt, timeout=60, check=False)
+    error = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
+    assert "KLING_API_KEY" in error["exception_message"] and "Kling > API credentials" in error["exception_message"]
+    assert creates(emulator_process) == []
