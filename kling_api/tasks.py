@@ -76,6 +76,8 @@ class StatusUpdate:
 
     def describe(self) -> str:
         text = f"Kling task {self.status} · {self.elapsed:.0f}s elapsed"
+        if self.status == STATUS_SUCCEED:
+            return f"Kling task done in {self.elapsed:.0f}s · downloading the video"
         if self.status == STATUS_SUBMITTED:
             return text + " · queued at Kling"
         if self.remaining is not None:

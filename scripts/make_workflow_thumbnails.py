@@ -1,0 +1,35 @@
+"""Renders example_workflows/<name>.jpg: each workflow as the real ComfyUI frontend draws it."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+from browser import BrowserSession  # noqa: E402
+from comfy_host import ComfyHost  # noqa: E402
+from sample_images import write_sample_images  # noqa: E402
+
+
+def main() -> None:
+    with ComfyHost(env={"KLING_API_BASE": "http://127.0.0.1:9", "KLING_API_KEY": "thumbnail"}) as host, \
+            BrowserSession(viewport=(1280, 720)) as browser:
+        for picture in write_sample_images(host.base_dir / "samples"):
+            host.upload_image(picture)
+        page = browser.open_comfy(host.url)
+        for path in sorted((ROOT / "example_workflows").glob("*.json")):
+            workflow = json.loads(path.read_text())
+            page.evaluate("async (wf) => { await window.app.loadGraphData(wf, true, true, 'thumb'); }", workflow)
+            page.evaluate("async () => { await window.app.extensionManager.command.execute('Comfy.Canvas.FitView'); }")
+            time.sleep(1.0)
+            target = path.with_suffix(".jpg")
+            page.page.locator("canvas#graph-canvas").screenshot(path=str(target), type="jpeg", quality=80)
+            print(target)
+        page.close()
+
+
+if __name__ == "__main__":
+    main()
