@@ -230,3 +230,32 @@ def test_missing_credentials_tell_the_user_how_to_set_them(comfy_install, emulat
     error = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
     assert "KLING_API_KEY" in error["exception_message"] and "Kling > API credentials" in error["exception_message"]
     assert creates(emulator_process) == []
+
+
+def test_a_batch_of_two_makes_two_tasks_with_frames_concatenated_in_order(host, object_info, emulator_process):
+    prompt, kling = api_prompt("kling_image_to_video", object_info, concurrency=2)
+    load = next(k for k, n in prompt.items() if n["class_type"] == "LoadImage")
+    prompt["90"] = {"class_type": "RepeatImageBatch", "inputs": {"image": [load, 0], "amount": 2}}
+    prompt[kling]["inputs"]["image"] = ["90", 0]
+    entry = host.run(prompt, timeout=240)
+    task_ids = [r["json"]["external_task_id"] for r in creates(emulator_process)]
+    assert len(task_ids) == 2 and len(set(task_ids)) == 2
+    videos = host.output_files(entry, kling)
+    assert len(videos) == 2 and all(v.name.startswith("Kling_") for v in videos)
+    frames = [p for p in host.output_files(entry) if p.parent == host.temp_dir]
+    assert len(frames) == 2 * 24 * 5
+    start = host.input_dir / START_NAME
+    assert mean_diff(frames[0], start) < 12.0 and mean_diff(frames[120], start) < 12.0
+
+
+def test_an_image_tail_batch_must_be_one_or_the_image_batch(host, object_info, emulator_process):
+    prompt, kling = api_prompt("kling_start_end_frame", object_info)
+    start_node = next(k for k, n in prompt.items() if n["class_type"] == "LoadImage")
+    prompt["90"] = {"class_type": "RepeatImageBatch", "inputs": {"image": [start_node, 0], "amount": 2}}
+    prompt["91"] = {"class_type": "RepeatImageBatch", "inputs": {"image": [start_node, 0], "amount": 3}}
+    prompt[kling]["inputs"]["image"] = ["90", 0]
+    prompt[kling]["inputs"]["image_tail"] = ["91", 0]
+    entry = host.run(prompt, timeout=60, check=False)
+    error = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
+    assert "image_tail" in error["exception_message"] and "1 or 2" in error["exception_message"]
+    assert creates(emulator_process) == []

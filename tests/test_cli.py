@@ -1,0 +1,58 @@
+"""The CLI end to end against the emulator in another process, as a user runs it."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from comfy_host import EmulatorProcess
+from sample_images import write_sample_images
+
+from kling_api.video import probe_video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with EmulatorProcess(api_key="cli-key", extra_args=["--max-height", "96"]) as emu:
+        yield emu
+
+
+def cli(emulator, *args, key="cli-key"):
+    env = {"PATH": "/usr/bin:/bin", "KLING_API_BASE": emulator.url, "KLING_API_KEY": key, "HOME": "/nonexistent"}
+    return subprocess.run([sys.executable, "-m", "kling_api", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_image2video_writes_the_mp4_and_reports_progress(emulator, tmp_path):
+    start, end = write_sample_images(tmp_path)
+    out = tmp_path / "out.mp4"
+    done = cli(emulator, "image2video", "--image", str(start), "--image-tail", str(end), "--prompt", "dawn to dusk",
+               "--model", "kling-v2-5-turbo", "--mode", "pro", "--duration", "10", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["video"] == str(out) and result["task_id"] and result["video_id"]
+    assert probe_video(out).frame_count == 240
+    assert "elapsed" in done.stderr and "created" in done.stderr
+
+
+def test_refused_combination_exits_non_zero_with_one_line_and_sends_nothing(emulator, tmp_path):
+    emulator.reset()
+    start, end = write_sample_images(tmp_path)
+    done = cli(emulator, "image2video", "--image", str(start), "--image-tail", str(end), "--mode", "std",
+               "--duration", "5", "--out", str(tmp_path / "x.mp4"))
+    assert done.returncode == 2
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert lines == ["error: image_tail needs mode=pro and duration=10 on kling-v2-5-turbo; got std/5"]
+    assert emulator.requests() == []
+
+
+def test_bad_key_and_missing_file_are_one_line_errors(emulator, tmp_path):
+    start, _ = write_sample_images(tmp_path)
+    bad = cli(emulator, "image2video", "--image", str(start), "--out", str(tmp_path / "x.mp4"), key="nope")
+    assert bad.returncode == 1 and "Kling error 1000" in bad.stderr and "nope" not in bad.stderr
+    assert "Traceback" not in bad.stderr
+    missing = cli(emulator, "image2video", "--image", str(tmp_path / "absent.png"), "--out", str(tmp_path / "x.mp4"))
+    assert missing.returncode == 1 and "absent.png" in missing.stderr and "Traceback" not in missing.stderr
