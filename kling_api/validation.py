@@ -96,7 +96,14 @@ def _validate_camera(caps: ModelCapabilities, camera: dict[str, Any], mode: str,
         raise KlingValidationError("camera_control.type", kind, ", ".join(caps.camera_types),
                                    f"camera_control.type={kind!r} is not offered on {caps.name}; "
                                    f"allowed: {', '.join(caps.camera_types)}")
-    config = camera.get("config")
+    return camera_config(kind, camera.get("config"))
+
+
+def camera_config(kind: Any, config: Any) -> dict[str, Any]:
+    """The model-independent part of a camera_control: the type, and for ``simple`` exactly one
+    non-zero axis in [-10, 10]. Returns what is sent: the presets carry no config."""
+    if kind not in CAMERA_TYPES:
+        raise KlingValidationError("camera_control.type", kind, ", ".join(CAMERA_TYPES))
     if kind != "simple":
         if config:
             raise KlingValidationError("camera_control.config", config, "no config for the preset movements",
