@@ -28,7 +28,7 @@ from kling_api.emulator.errors import ApiError
 from kling_api.emulator.faults import settings_from_env
 from kling_api.emulator.handler import Unsatisfiable, parse_range
 from kling_api.emulator.rules import _camera
-from kling_api.emulator.videos import output_geometry
+from kling_api.emulator.videos import ZOOM_END, motion_for_camera, output_geometry
 
 API_KEY = "test-key"
 ACCESS_KEY, SECRET_KEY = "ak-test", "sk-test-secret-long-enough-for-hs256-0001"
@@ -322,6 +322,50 @@ def test_video_fps_from_table_and_zoom(emu):
     assert np.abs(frames[0] - start).mean() < 8
     assert np.abs(frames[-1] - start).mean() > np.abs(frames[0] - start).mean() + 2  # it moved
 
+
+
+CAMERA = {"model_name": "kling-v1-5", "mode": "pro"}
+
+
+def camera_frames(emu, **axis) -> list[np.ndarray]:
+    _, mp4 = video_of(emu, body(**CAMERA, camera_control={"type": "simple", "config": axis}))
+    frames, stream, _ = decode(mp4)
+    assert (stream.width, stream.height) == (192, 128) and len(frames) == 5 * 30
+    assert np.abs(frames[0] - resized(START_RGB, 192, 128)).mean() < 8  # every move starts on the image
+    return frames
+
+
+def test_video_follows_the_camera_move(emu):
+    start = resized(START_RGB, 192, 128)
+    # horizontal +10: the view slides right by 25 % of the width; the right quarter is beyond the picture
+    last = camera_frames(emu, horizontal=10)[-1]
+    assert np.abs(last[:, 4:140] - start[:, 52:188]).mean() < 8
+    assert last[:, 150:].mean() < 10
+    half = camera_frames(emu, pan=-4)[-1]  # pan -4: slides left by 10 % (19 px)
+    assert np.abs(half[:, 30:188] - start[:, 11:169]).mean() < 8
+    # vertical +10: the view rises, the picture moves down by a quarter of the height
+    last = camera_frames(emu, vertical=10)[-1]
+    assert np.abs(last[36:124] - start[4:92]).mean() < 8 and last[:28].mean() < 10
+    # zoom -10: 1.5x closer (the red x-gradient spans a third less); zoom +10: 1.5x wider, black around
+    closer, wider = camera_frames(emu, zoom=-10)[-1], camera_frames(emu, zoom=10)[-1]
+    span = lambda f: np.percentile(f[64, 8:-8, 0], 95) - np.percentile(f[64, 8:-8, 0], 5)  # noqa: E731
+    assert span(closer) < 0.75 * span(start)
+    centre = np.asarray(Image.fromarray(START_RGB).resize((288, 192), Image.BILINEAR), dtype=np.float32)[32:160, 48:240]
+    assert np.abs(closer - centre).mean() < 10
+    assert wider[:, :24].mean() < 10 and wider[:, -24:].mean() < 10 and wider[:16].mean() < 10
+    assert np.abs(wider[40:88, 70:122] - np.asarray(Image.fromarray(START_RGB).resize((128, 86), Image.BILINEAR),
+                                                     dtype=np.float32)[19:67, 38:90]).mean() < 10
+    # roll: the picture turns; its corners leave the frame
+    rolled = camera_frames(emu, roll=10)[-1]
+    assert rolled[:6, :6].mean() < 20 and np.abs(rolled - start).mean() > 20
+
+
+def test_camera_motion_table():
+    assert motion_for_camera(None) == (ZOOM_END, 0.0, 0.0, 0.0)
+    assert motion_for_camera({"type": "simple", "config": {"zoom": -10}})[0] == 1.5
+    assert abs(motion_for_camera({"type": "simple", "config": {"zoom": 10}})[0] - 1 / 1.5) < 1e-9
+    assert motion_for_camera({"type": "simple", "config": {"tilt": 10}})[2] == -0.25
+    assert motion_for_camera({"type": "down_back"})[0] < 1 < motion_for_camera({"type": "forward_up"})[0]
 
 def test_video_portrait_and_tail_only(emu):
     portrait, _ = picture(320, 640)

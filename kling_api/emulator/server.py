@@ -27,7 +27,7 @@ from .errors import bad_param
 from .faults import EmulatorConfig, Switches, coerce
 from .rules import MAX_IMAGE_BYTES, CreateOrder
 from .tasks import MODERATION_FAILED, CallbackSender, Lifecycle, Task, is_loopback_host
-from .videos import VideoSpec, output_geometry, pan_for_camera, render_mp4
+from .videos import VideoSpec, motion_for_camera, output_geometry, render_mp4
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class Emulator:
         return VideoSpec(start=order.image.data if order.image else None,
                          tail=order.image_tail.data if order.image_tail else None,
                          width=width, height=height, fps=fps, frames=int(order.duration) * fps,
-                         sound=order.sound, pan=pan_for_camera(order.camera))
+                         sound=order.sound, motion=motion_for_camera(order.camera))
 
     def _status_changed(self, task: Task) -> None:
         log.debug("task %s is %s", task.task_id, task.status)

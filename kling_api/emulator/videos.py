@@ -1,7 +1,7 @@
 """A real H.264 mp4 made from the submitted image, so clients decode, preview and save true video.
 
-The first frame is the start image (resized), the picture then slowly zooms (and pans where a
-simple camera move asks for it) and crossfades to ``image_tail`` when one is given, whose resized
+The first frame is the start image (resized), the picture then slowly zooms in, or, when a
+camera move is asked for, moves as the camera would (see :func:`motion_for_camera`), and crossfades to ``image_tail`` when one is given, whose resized
 copy is the last frame. A frame counter sits in the top-left corner. Size and fps come from the
 capability table; ``max_height`` keeps test videos tiny. Renders are cached by their inputs.
 """
@@ -44,14 +44,14 @@ class VideoSpec:
     fps: int
     frames: int
     sound: bool
-    #: Pan direction per frame step, (-1..1, -1..1), from a simple camera move.
-    pan: tuple[int, int] = (0, 0)
+    #: (zoom at the last frame, shift x, shift y as fractions of the picture, roll in degrees).
+    motion: tuple[float, float, float, float] = (ZOOM_END, 0.0, 0.0, 0.0)
 
     def key(self) -> str:
         digest = hashlib.sha256()
         for part in (self.start or b"", self.tail or b""):
             digest.update(hashlib.sha256(part).digest())
-        digest.update(repr((self.width, self.height, self.fps, self.frames, self.sound, self.pan)).encode())
+        digest.update(repr((self.width, self.height, self.fps, self.frames, self.sound, self.motion)).encode())
         return digest.hexdigest()
 
 
@@ -71,12 +71,37 @@ def _even(value: float) -> int:
     return max(2, int(round(value / 2)) * 2)
 
 
-def pan_for_camera(camera: dict | None) -> tuple[int, int]:
-    """A simple camera move along horizontal/pan or vertical/tilt becomes a pan; others only zoom."""
-    config = (camera or {}).get("config") or {}
-    dx = next((v for k, v in config.items() if k in ("horizontal", "pan") and v), 0)
-    dy = next((v for k, v in config.items() if k in ("vertical", "tilt") and v), 0)
-    return (int(np.sign(dx)), int(np.sign(dy)))
+#: Moves at full strength (axis value 10); a value v moves v/10 of this.
+SHIFT_FULL = 0.25      # of the picture's width/height by the last frame
+ZOOM_FULL = 0.5        # zoom factor 1.5 in (zoom -10) or 1/1.5 out (zoom +10)
+ROLL_FULL = 20.0       # degrees
+PRESETS = {  # type: (zoom at the end, shift x, shift y, roll)
+    "down_back": (1 / 1.3, 0.0, 0.1, 0.0),
+    "forward_up": (1.3, 0.0, -0.1, 0.0),
+    "right_turn_forward": (1.3, 0.15, 0.0, 0.0),
+    "left_turn_forward": (1.3, -0.15, 0.0, 0.0),
+}
+
+
+def motion_for_camera(camera: dict | None) -> tuple[float, float, float, float]:
+    """How the picture moves for a camera_control, so a test can tell the move was honoured:
+
+    horizontal/pan v: the view slides right by v/10 * 25 % of the width (the content moves left);
+    vertical/tilt v: the view slides up (content moves down) by v/10 * 25 % of the height;
+    zoom v: negative narrows the view (zoom in to 1 + 0.5 * |v|/10), positive widens it (zoom out,
+    black around the picture); roll v: the picture turns by v/10 * 20 degrees. No camera: a slow
+    zoom in. Presets: a fixed mix of zoom and shift."""
+    if not camera:
+        return (ZOOM_END, 0.0, 0.0, 0.0)
+    kind = camera.get("type")
+    if kind in PRESETS:
+        return PRESETS[kind]
+    config = camera.get("config") or {}
+    value = lambda *names: sum(float(config.get(n) or 0) for n in names) / 10  # noqa: E731
+    zoom = value("zoom")
+    return (1 + ZOOM_FULL * -zoom if zoom <= 0 else 1 / (1 + ZOOM_FULL * zoom),
+            SHIFT_FULL * value("horizontal", "pan"), -SHIFT_FULL * value("vertical", "tilt"),
+            ROLL_FULL * value("roll"))
 
 
 _cache: OrderedDict[str, bytes] = OrderedDict()
@@ -125,16 +150,29 @@ def _frames(spec: VideoSpec):
     start = _load(spec.start, size, exact=True) if spec.start else None
     tail = _load(spec.tail, size, exact=False) if spec.tail else None
     moving = start if start is not None else tail.resize((size[0] * 2, size[1] * 2), Image.BILINEAR)
+    zoom_end, shift_x, shift_y, roll = spec.motion
+    # Room around the picture for a zoom out or a slide beyond its edges (shown black).
+    margin_x = max(0.0, abs(shift_x) * moving.width + moving.width / (2 * zoom_end) - moving.width / 2)
+    margin_y = max(0.0, abs(shift_y) * moving.height + moving.height / (2 * zoom_end) - moving.height / 2)
+    if roll:
+        margin_x, margin_y = margin_x + moving.width / 2, margin_y + moving.height / 2
+    mx, my = int(np.ceil(margin_x)) + 2 if margin_x else 0, int(np.ceil(margin_y)) + 2 if margin_y else 0
+    base_w, base_h = moving.width, moving.height
+    if mx or my:
+        canvas = Image.new("RGB", (base_w + 2 * mx, base_h + 2 * my))
+        canvas.paste(moving, (mx, my))
+        moving = canvas
     tail_array = np.asarray(tail, dtype=np.float32) if tail is not None and start is not None else None
     font = _font(spec.height)
     last = max(spec.frames - 1, 1)
     for i in range(spec.frames):
         t = i / last
-        scale = 1 + (ZOOM_END - 1) * t
-        w, h = moving.width / scale, moving.height / scale
-        cx = moving.width / 2 + spec.pan[0] * (moving.width - w) / 2
-        cy = moving.height / 2 - spec.pan[1] * (moving.height - h) / 2
-        frame = moving.resize(size, Image.BILINEAR, box=(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+        scale = 1 + (zoom_end - 1) * t
+        w, h = base_w / scale, base_h / scale
+        cx = moving.width / 2 + shift_x * base_w * t
+        cy = moving.height / 2 + shift_y * base_h * t
+        source = moving.rotate(roll * t, resample=Image.BILINEAR) if roll and i else moving
+        frame = source.resize(size, Image.BILINEAR, box=(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
         if tail_array is not None:
             weight = t * t * (3 - 2 * t)  # smoothstep: 0 at the first frame, exactly 1 at the last
             mixed = np.asarray(frame, dtype=np.float32) * (1 - weight) + tail_array * weight
