@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +18,7 @@ from .capabilities import capability_table
 from .client import DEFAULT_TIMEOUT_S, KlingClient
 from .errors import KlingCancelled, KlingError
 from .jobs import finish_task, run_image_to_video
+from .ledger import TaskLedger, default_cli_ledger_path
 from .request import ImageToVideoRequest
 from .tasks import StatusUpdate
 
@@ -30,6 +32,10 @@ def _progress_line(update: StatusUpdate) -> None:
 
 def _client(args: argparse.Namespace) -> KlingClient:
     return KlingClient(load_credentials(args.credentials), args.base_url)
+
+
+def _ledger(args: argparse.Namespace) -> TaskLedger | None:
+    return None if args.no_ledger else TaskLedger(args.ledger)
 
 
 def _load_image(path: str | None, field: str, fit: str | None) -> str | None:
@@ -55,15 +61,18 @@ def cmd_image2video(args: argparse.Namespace) -> int:
         sound=args.sound, external_task_id=args.external_task_id, callback_url=args.callback_url,
     )
     result = run_image_to_video(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
-                                on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"))
-    sys.stderr.write("\n")
+                                on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"),
+                                ledger=_ledger(args), seed=args.seed)
+    sys.stderr.write(f"task {result.task.task_id}: video reused from an earlier run, nothing sent\n"
+                     if result.reused else "\n")
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id,
                       "video": str(result.video_path)}))
     return 0
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    result = finish_task(_client(args), args.task_id, args.out, timeout=args.timeout, on_status=_progress_line)
+    result = finish_task(_client(args), args.task_id, args.out, timeout=args.timeout, on_status=_progress_line,
+                         ledger=_ledger(args))
     sys.stderr.write("\n")
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id, "video": str(result.video_path)}))
     return 0
@@ -85,6 +94,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """The ledger, newest first: what was submitted, what became of it, where the video is."""
+    ledger = TaskLedger(args.ledger)
+    if not ledger.path.exists():
+        print("[]" if args.json else f"no ledger yet at {ledger.path}")
+        return 0
+    entries = ledger.entries(args.limit)
+    if args.json:
+        print(json.dumps([e.as_json() for e in entries], indent=2))
+        return 0
+    print(f"# ledger {ledger.path}", file=sys.stderr)
+    print("updated\tstatus\ttask_id\texternal_task_id\tmodel\tseed\tunits\tvideo\tlast_error")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.updated_at))
+        combo = "/".join(x for x in (e.model_name, e.mode, e.duration) if x)
+        print("\t".join([when, e.status, e.task_id or "-", e.external_task_id, combo, e.seed or "-",
+                         e.final_unit_deduction or "-", e.video_path or "-", e.last_error[:100] or "-"]))
+    return 0
+
+
 def cmd_capabilities(args: argparse.Namespace) -> int:
     from .capabilities import markdown_table
 
@@ -98,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-url", default=None, help="API host or preset (global, china); default KLING_API_BASE")
     parser.add_argument("--credentials", default=str(DEFAULT_CREDENTIALS_FILE),
                         help="JSON file with api_key or access_key+secret_key, read after the environment")
+    parser.add_argument("--ledger", default=str(default_cli_ledger_path()),
+                        help="task ledger (SQLite) that makes a repeated command resume instead of paying again; "
+                             "default $KLING_LEDGER or $XDG_CACHE_HOME/kling/ledger.sqlite3")
+    parser.add_argument("--no-ledger", action="store_true", help="do not record or resume submissions")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the library does")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -116,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     i2v.add_argument("--fit", choices=["pad", "crop"], default=None,
                      help="pad or crop an image whose size or aspect ratio Kling would refuse")
     i2v.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds of processing to wait")
+    i2v.add_argument("--seed", default="0", help="the same inputs and seed resume the earlier task (or reuse its "
+                                                 "video) instead of paying again; another seed makes a new task")
     i2v.add_argument("--out", required=True, help="where to write the mp4")
     i2v.set_defaults(func=cmd_image2video)
 
@@ -134,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--page", type=int, default=1)
     lst.add_argument("--page-size", type=int, default=30)
     lst.set_defaults(func=cmd_list)
+
+    tasks = sub.add_parser("tasks", help="list the task ledger (submissions, task ids, status, videos)")
+    tasks.add_argument("--limit", type=int, default=50)
+    tasks.add_argument("--json", action="store_true")
+    tasks.set_defaults(func=cmd_tasks)
 
     caps = sub.add_parser("capabilities", help="print the capability table")
     caps.add_argument("--markdown", action="store_true", help="as the README's markdown table")

@@ -16,7 +16,7 @@ from .auth import Credentials, load_credentials
 from .capabilities import capability_table
 from .config import resolve_base_url
 from .download import DEFAULT_MAX_BYTES, download_file
-from .errors import KlingAPIError, KlingTimeout, KlingTaskFailed, KlingError
+from .errors import KlingAPIError, KlingError, KlingRequestError, KlingTaskFailed, KlingTimeout
 from .request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
 from .tasks import STATUS_FAILED, STATUS_SUBMITTED, STATUS_SUCCEED, StatusUpdate, Task
 from .transport import CancelCheck, RetryPolicy, Transport, new_external_task_id, sleep_unless_cancelled
@@ -71,7 +71,11 @@ class KlingClient:
         validate_external_task_id(external_id)
         body["external_task_id"] = external_id
 
+        resent = False
+
         def already_created() -> dict[str, Any] | None:
+            nonlocal resent
+            resent = True
             task = self.find_task(external_id, endpoint=endpoint, should_cancel=should_cancel)
             if task is not None:
                 log.info("Create for %s had reached Kling already (task %s); not sending it again",
@@ -79,8 +83,15 @@ class KlingClient:
                 return task.raw
             return None
 
-        data = self.transport.request("POST", endpoint, json=body, should_cancel=should_cancel,
-                                      before_retry=already_created)
+        try:
+            data = self.transport.request("POST", endpoint, json=body, should_cancel=should_cancel,
+                                          before_retry=already_created)
+        except KlingRequestError as exc:
+            # A resent create refused as a duplicate: an earlier attempt (its answer lost) made the task.
+            found = already_created() if resent and "already exist" in exc.api_message.lower() else None
+            if found is None:
+                raise
+            data = found
         task = Task.from_api(data)
         if not task.external_task_id:
             task = Task.from_api({**data, "task_info": {**(data.get("task_info") or {}),

@@ -1,20 +1,27 @@
 """A whole generation: create (or resume) a task, wait for it, download its video.
 
 The CLI and the ComfyUI nodes both run this; they differ only in how they show progress
-and how they cancel.
+and how they cancel. With a :class:`~kling_api.ledger.TaskLedger`, a submission is recorded before
+its create request and resumed (never paid twice) when the same request and seed come again.
 """
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from .client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
-from .errors import KlingError, KlingProtocolError
+from .download import looks_like_mp4
+from .errors import RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError, KlingTaskFailed, KlingTimeout
+from .ledger import STATUS_CREATING, STATUS_REFUSED, LedgerUnavailable, TaskLedger, request_fingerprint
 from .request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
-from .tasks import Task
-from .transport import CancelCheck
+from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task
+from .transport import CancelCheck, new_external_task_id
+from .validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +30,8 @@ log = logging.getLogger(__name__)
 class JobResult:
     task: Task
     video_path: Path
+    #: True when the video came from the ledger (an earlier run) and nothing was sent to Kling.
+    reused: bool = False
 
     @property
     def video_id(self) -> str:
@@ -35,27 +44,159 @@ Destination = "str | Path | Callable[[Task], str | Path]"
 def run_image_to_video(client: KlingClient, request: ImageToVideoRequest, dest: Destination, *,
                        timeout: float = DEFAULT_TIMEOUT_S, should_cancel: CancelCheck | None = None,
                        on_status: StatusCallback | None = None,
-                       on_created: Callable[[Task], None] | None = None) -> JobResult:
-    """Create one task and see it through to a file at ``dest`` (a path, or a function of the task)."""
+                       on_created: Callable[[Task], None] | None = None,
+                       ledger: TaskLedger | None = None, seed: Any = None, batch_index: int = 0) -> JobResult:
+    """Create one task and see it through to a file at ``dest`` (a path, or a function of the task).
+
+    With ``ledger``, the same request with the same ``seed`` (and ``batch_index``) resumes the earlier
+    submission instead of creating a task: its video is reused if the file is still there, its task is
+    waited for, and a create whose answer was lost is looked up by its external_task_id first.
+    """
+    if ledger is not None:
+        validated = validate(request)  # refused requests never touch the ledger nor the network
+        try:
+            ledger.ensure_ready()
+        except LedgerUnavailable as exc:
+            log.warning("%s; going on without it (a re-queue will create a new task)", exc)
+        else:
+            return _run_with_ledger(client, validated.request, validated.notes, dest, ledger, seed, batch_index,
+                                    timeout=timeout, should_cancel=should_cancel, on_status=on_status,
+                                    on_created=on_created)
     task = client.create_image_to_video(request, should_cancel=should_cancel)
     if on_created is not None:
         on_created(task)
-    return finish_task(client, task.task_id, dest(task) if callable(dest) else dest, timeout=timeout, should_cancel=should_cancel,
+    return finish_task(client, task.task_id, dest, timeout=timeout, should_cancel=should_cancel,
                        on_status=on_status)
 
 
-def finish_task(client: KlingClient, task_id: str, dest: str | Path, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+def _create_refused(exc: BaseException) -> bool:
+    """True when the create certainly made no task (Kling refused it outright)."""
+    return isinstance(exc, KlingAPIError) and not exc.retryable and exc.code not in RESIGN_CODES
+
+
+def _run_with_ledger(client: KlingClient, request: ImageToVideoRequest, notes: list[str], dest: Destination,
+                     ledger: TaskLedger, seed: Any, batch_index: int, *, timeout: float,
+                     should_cancel: CancelCheck | None, on_status: StatusCallback | None,
+                     on_created: Callable[[Task], None] | None) -> JobResult:
+    endpoint = ENDPOINT_IMAGE2VIDEO
+    body = request.to_body()
+    own_external_id = body.get("external_task_id")
+    fingerprint = request_fingerprint(body, seed=seed, scope=client.base_url + endpoint, batch_index=batch_index)
+    created: Task | None = None
+    with ledger.claim(fingerprint, external_task_id=own_external_id or new_external_task_id(), endpoint=endpoint,
+                      base_url=client.base_url, seed=seed, summary=body, should_cancel=should_cancel) as (entry, new):
+        if entry.status == STATUS_SUCCEED and entry.task_id and entry.video_path:
+            reused = _reuse_video(entry.video_path, entry.task_id, entry.as_task(), dest)
+            if reused is not None:
+                log.info("Kling task %s: same request and seed as before; reusing %s (nothing sent)",
+                         entry.task_id, reused)
+                return JobResult(task=entry.as_task(), video_path=reused, reused=True)
+        task_id = entry.task_id if entry.task_id and entry.status != STATUS_FAILED else None
+        if task_id:
+            log.info("Kling task %s: same request and seed as before; resuming it instead of creating a task",
+                     task_id)
+        else:
+            if entry.status == STATUS_FAILED:
+                # A new attempt: the failed task keeps its external_task_id, so this one needs another.
+                entry = ledger.restart(fingerprint, own_external_id or new_external_task_id())
+            elif entry.status == STATUS_REFUSED:  # no task was made: the same external_task_id is free
+                entry = ledger.restart(fingerprint, entry.external_task_id)
+            elif not new and entry.status == STATUS_CREATING:
+                # A run stopped between recording and the create's answer: did the create reach Kling?
+                found = client.find_task(entry.external_task_id, endpoint=endpoint, should_cancel=should_cancel)
+                if found is not None:
+                    log.info("Kling task %s (%s) was created by an earlier run; resuming it", found.task_id,
+                             entry.external_task_id)
+                    ledger.record_created(fingerprint, found)
+                    task_id = found.task_id
+            if not task_id:
+                for note in notes:
+                    log.info("%s", note)
+                ledger.update(fingerprint, creates=entry.creates + 1)
+                try:
+                    created = client.create_task(endpoint, {**body, "external_task_id": entry.external_task_id},
+                                                 should_cancel=should_cancel)
+                except BaseException as exc:
+                    ledger.record_error(exc, fingerprint=fingerprint,
+                                        status=STATUS_REFUSED if _create_refused(exc) else None)
+                    raise
+                ledger.record_created(fingerprint, created)
+                task_id = created.task_id
+    if created is not None and on_created is not None:
+        on_created(created)
+    return finish_task(client, task_id, dest, endpoint=endpoint, timeout=timeout, should_cancel=should_cancel,
+                       on_status=on_status, ledger=ledger, fingerprint=fingerprint)
+
+
+def _reuse_video(stored: str, task_id: str, task: Task, dest: Destination) -> Path | None:
+    """The stored video as ``dest`` (copied there if ``dest`` is elsewhere), or None if it is gone."""
+    source = Path(stored)
+    try:
+        if not source.is_file() or not looks_like_mp4(source):
+            return None
+    except OSError:
+        return None
+    target = Path(dest(task) if callable(dest) else dest)
+    if target.exists() and target.resolve() == source.resolve():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, target)
+    finally:
+        part.unlink(missing_ok=True)
+    return target
+
+
+def finish_task(client: KlingClient, task_id: str, dest: Destination, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
                 timeout: float = DEFAULT_TIMEOUT_S, should_cancel: CancelCheck | None = None,
-                on_status: StatusCallback | None = None) -> JobResult:
-    """Wait for an existing task and download its video: the way to resume without paying again."""
-    task = client.wait(task_id, endpoint=endpoint, timeout=timeout, should_cancel=should_cancel,
-                       on_status=on_status)
+                on_status: StatusCallback | None = None, ledger: TaskLedger | None = None,
+                fingerprint: str | None = None) -> JobResult:
+    """Wait for an existing task and download its video: the way to resume without paying again.
+
+    With ``ledger``, the outcome (status, units, video path or error) is written to the row of
+    ``fingerprint`` (or to every row of ``task_id`` when no fingerprint is given)."""
+    def note_error(exc: BaseException, status: str | None = None) -> None:
+        if ledger is not None:
+            ledger.record_error(exc, fingerprint=fingerprint, task_id=task_id, status=status)
+
+    try:
+        task = client.wait(task_id, endpoint=endpoint, timeout=timeout, should_cancel=should_cancel,
+                           on_status=on_status)
+    except KlingTaskFailed as exc:
+        note_error(exc, STATUS_FAILED)
+        raise
+    except KlingTimeout as exc:
+        note_error(exc, exc.last_status)
+        raise
+    except BaseException as exc:
+        note_error(exc)
+        raise
+    if ledger is not None:
+        _quietly(ledger.record_task, task, fingerprint)
     video = task.video
     if video is None or not video.url:
-        raise KlingProtocolError("Kling reported success but gave no video URL", task_id=task_id)
+        exc = KlingProtocolError("Kling reported success but gave no video URL", task_id=task_id)
+        note_error(exc)
+        raise exc
     try:
-        path = client.download(video.url, dest, should_cancel=should_cancel)
+        path = client.download(video.url, dest(task) if callable(dest) else dest, should_cancel=should_cancel)
     except KlingError as exc:
+        note_error(exc)
         raise exc.attach_task_id(task_id)
+    except BaseException as exc:
+        note_error(exc)
+        raise
+    if ledger is not None:
+        _quietly(ledger.record_video, path, fingerprint=fingerprint, task_id=task_id)
     log.info("Kling task %s: video saved to %s", task_id, path)
     return JobResult(task=task, video_path=path)
+
+
+def _quietly(record: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """A ledger write that must not turn a finished, paid result into an error."""
+    try:
+        record(*args, **kwargs)
+    except LedgerUnavailable as exc:
+        log.warning("%s", exc)

@@ -15,13 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def emulator():
+def emulator(tmp_path_factory):
     with EmulatorProcess(api_key="cli-key", extra_args=["--max-height", "96"]) as emu:
+        emu.ledger_cache = str(tmp_path_factory.mktemp("cli-cache"))  # the CLI's task ledger goes here
         yield emu
 
 
 def cli(emulator, *args, key="cli-key"):
-    env = {"PATH": "/usr/bin:/bin", "KLING_API_BASE": emulator.url, "KLING_API_KEY": key, "HOME": "/nonexistent"}
+    env = {"PATH": "/usr/bin:/bin", "KLING_API_BASE": emulator.url, "KLING_API_KEY": key, "HOME": "/nonexistent",
+           "XDG_CACHE_HOME": emulator.ledger_cache}
     return subprocess.run([sys.executable, "-m", "kling_api", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 

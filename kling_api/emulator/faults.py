@@ -31,6 +31,8 @@ class EmulatorConfig:
     rate_limit_creates: int = 0
     #: The next N creates answer 1102 (resource pack depleted).
     balance_depleted_creates: int = 0
+    #: The next N creates answer 1301 (content security policy triggered): no task is made.
+    content_policy_creates: int = 0
     #: The next N creates make the task, then close the socket without answering.
     drop_after_create: int = 0
     #: The next N created tasks fail content moderation; so does any prompt containing the marker.

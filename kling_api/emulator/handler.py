@@ -143,6 +143,8 @@ class Handler(BaseHTTPRequestHandler):
         switches = self.emu.switches
         if switches.take("balance_depleted_creates"):
             raise ApiError(429, 1102, "resource pack exhausted")
+        if switches.take("content_policy_creates"):
+            raise ApiError(400, 1301, "content security policy triggered")
         if switches.take("rate_limit_creates"):
             raise ApiError(429, 1303, "parallel task over resource pack limit")
         task = self.emu.create_task(order)

@@ -1,0 +1,383 @@
+"""A persistent task ledger (SQLite): what was submitted, what Kling made of it, where the video went.
+
+Every paid submission is recorded *before* its create request (a fingerprint of the request, the
+``external_task_id`` it will carry, status ``creating``) and updated after (``task_id``, status, video
+path, ``final_unit_deduction``, last error). Submitting the same request again (same body, images by
+hash, same seed) finds the row and resumes instead of paying twice: an existing video is reused, a
+known task is waited for, and a create whose answer never arrived is looked up by its
+``external_task_id`` before anything is sent.
+
+Safe across threads (a lock per fingerprint) and processes (SQLite WAL, ``BEGIN IMMEDIATE``, and an
+owner lease on a row being created). Never holds a key or a token: only request facts and ids.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import sqlite3
+import stat
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from .errors import KlingError
+from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task, VideoResult
+from .transport import CancelCheck, sleep_unless_cancelled
+
+log = logging.getLogger(__name__)
+
+LEDGER_FILENAME = "ledger.sqlite3"
+STATUS_CREATING = "creating"
+#: The create was refused (validation, 1102, 1301...): no task exists, the next submission creates one.
+STATUS_REFUSED = "refused"
+#: Another process creating the same submission is trusted for this long before the row is taken over.
+LEASE_S = 300.0
+WAIT_SLICE_S = 0.25
+BUSY_TIMEOUT_S = 30.0
+#: String values longer than this (base64 images, masks) enter the fingerprint as their SHA-256.
+HASH_OVER_CHARS = 256
+
+_PROCESS_TOKEN = uuid.uuid4().hex
+_HOST = socket.gethostname()
+_locks_guard = threading.Lock()
+_locks: dict[tuple[str, str], threading.Lock] = {}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    fingerprint TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    base_url TEXT NOT NULL,
+    seed TEXT NOT NULL DEFAULT '',
+    model_name TEXT NOT NULL DEFAULT '',
+    mode TEXT NOT NULL DEFAULT '',
+    duration TEXT NOT NULL DEFAULT '',
+    prompt TEXT NOT NULL DEFAULT '',
+    external_task_id TEXT NOT NULL,
+    task_id TEXT,
+    status TEXT NOT NULL,
+    video_id TEXT NOT NULL DEFAULT '',
+    video_path TEXT NOT NULL DEFAULT '',
+    final_unit_deduction TEXT NOT NULL DEFAULT '',
+    last_error TEXT NOT NULL DEFAULT '',
+    creates INTEGER NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL DEFAULT '',
+    claimed_at REAL NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS submissions_task_id ON submissions(task_id);
+CREATE INDEX IF NOT EXISTS submissions_updated ON submissions(updated_at);
+"""
+
+
+class LedgerUnavailable(KlingError):
+    """The ledger file could not be opened or written (the job may go on without it)."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    fingerprint: str
+    endpoint: str
+    base_url: str
+    seed: str
+    model_name: str
+    mode: str
+    duration: str
+    prompt: str
+    external_task_id: str
+    task_id: str | None
+    status: str
+    video_id: str
+    video_path: str
+    final_unit_deduction: str
+    last_error: str
+    creates: int
+    owner: str
+    claimed_at: float
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+    def as_task(self) -> Task:
+        """A Task good enough for a reused result (ids and status; no URL needed)."""
+        videos = (VideoResult(id=self.video_id, url=""),) if self.video_id else ()
+        return Task(task_id=self.task_id or "", status=self.status, external_task_id=self.external_task_id,
+                    videos=videos, final_unit_deduction=self.final_unit_deduction)
+
+    def as_json(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.pop("owner")
+        data.pop("claimed_at")
+        return data
+
+
+_COLUMNS = [f.name for f in fields(LedgerEntry)]
+
+
+def _digest_values(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > HASH_OVER_CHARS:
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    if isinstance(value, dict):
+        return {k: _digest_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_digest_values(v) for v in value]
+    return value
+
+
+def request_fingerprint(body: Mapping[str, Any], *, seed: Any = None, scope: str = "", batch_index: int = 0) -> str:
+    """SHA-256 of the request body (images by their hash) plus the seed, the API host+endpoint and
+    the position in a batch: equal for a re-queue of the same thing, different for a new seed."""
+    canonical = json.dumps({"body": _digest_values(dict(body)), "seed": None if seed is None else str(seed),
+                            "scope": scope, "batch_index": int(batch_index)},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def default_cli_ledger_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$KLING_LEDGER``, else ``$XDG_CACHE_HOME/kling/ledger.sqlite3`` (``~/.cache`` by default)."""
+    env = os.environ if environ is None else environ
+    if env.get("KLING_LEDGER"):
+        return Path(env["KLING_LEDGER"])
+    cache = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return cache / "kling" / LEDGER_FILENAME
+
+
+def _owner_alive(owner: str, claimed_at: float, now: float) -> bool:
+    """True when another live process is (probably) creating this row right now."""
+    if not owner or now - claimed_at > LEASE_S:
+        return False
+    host, _, rest = owner.partition("|")
+    pid_text, _, token = rest.partition("|")
+    if token == _PROCESS_TOKEN:
+        return False  # this process; threads are serialised by the fingerprint lock
+    if host != _HOST:
+        return True  # another machine sharing the folder: trust the lease
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False  # an earlier process that had this pid (a restarted container)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TaskLedger:
+    """One SQLite file; connections are opened per operation, so any thread or process may use it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TaskLedger({str(self.path)!r})"
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        return conn
+
+    def ensure_ready(self) -> "TaskLedger":
+        """Create the folder (0700), the file (0600) and the table once; raises LedgerUnavailable."""
+        if self._ready:
+            return self
+        with self._ready_lock:
+            if self._ready:
+                return self
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                if not self.path.exists():
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, stat.S_IRUSR | stat.S_IWUSR))
+                conn = self._open()
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.executescript(SCHEMA)
+                finally:
+                    conn.close()
+            except (OSError, sqlite3.Error) as exc:
+                raise LedgerUnavailable(f"The task ledger {self.path} cannot be used ({exc})") from None
+            self._ready = True
+        return self
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        self.ensure_ready()
+        try:
+            conn = self._open()
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(f"The task ledger {self.path} cannot be opened ({exc})") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE: writers queue up instead of failing on upgrade)."""
+        with self._conn() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _entry(row: sqlite3.Row | None) -> LedgerEntry | None:
+        return None if row is None else LedgerEntry(**{name: row[name] for name in _COLUMNS})
+
+    def _lock_for(self, fingerprint: str) -> threading.Lock:
+        key = (str(self.path.resolve()), fingerprint)
+        with _locks_guard:
+            return _locks.setdefault(key, threading.Lock())
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, fingerprint: str) -> LedgerEntry | None:
+        with self._conn() as conn:
+            return self._entry(conn.execute("SELECT * FROM submissions WHERE fingerprint = ?",
+                                            (fingerprint,)).fetchone())
+
+    def entries(self, limit: int = 50) -> list[LedgerEntry]:
+        """Newest first."""
+        with self._conn() as conn:
+            rows = conn.execute("SELECT * FROM submissions ORDER BY updated_at DESC LIMIT ?", (limit,)).fetchall()
+        return [e for e in map(self._entry, rows) if e is not None]
+
+    # -- writing ---------------------------------------------------------------------------
+    @contextmanager
+    def claim(self, fingerprint: str, *, external_task_id: str, endpoint: str, base_url: str,
+              seed: Any = None, summary: Mapping[str, Any] | None = None,
+              should_cancel: CancelCheck | None = None) -> Iterator[tuple[LedgerEntry, bool]]:
+        """The row of this submission, held for the create phase: ``(entry, new)``.
+
+        A new row is inserted with status ``creating`` before anything is sent. While the block runs,
+        other threads of this process wait for it, and another live process finds the row owned and
+        waits until it has a task_id (or its lease runs out) instead of creating the task too.
+        """
+        with self._lock_for(fingerprint):
+            entry, new = self._take(fingerprint, external_task_id, endpoint, base_url, seed, summary or {},
+                                    should_cancel)
+            try:
+                yield entry, new
+            finally:
+                try:
+                    with self._write() as conn:
+                        conn.execute("UPDATE submissions SET owner = '' WHERE fingerprint = ? AND owner = ?",
+                                     (fingerprint, self._me()))
+                except LedgerUnavailable:
+                    log.warning("Could not release the ledger row %s", fingerprint[:12])
+
+    @staticmethod
+    def _me() -> str:
+        return f"{_HOST}|{os.getpid()}|{_PROCESS_TOKEN}"
+
+    def _take(self, fingerprint: str, external_task_id: str, endpoint: str, base_url: str, seed: Any,
+              summary: Mapping[str, Any], should_cancel: CancelCheck | None) -> tuple[LedgerEntry, bool]:
+        announced = False
+        while True:
+            now = time.time()
+            with self._write() as conn:
+                row = self._entry(conn.execute("SELECT * FROM submissions WHERE fingerprint = ?",
+                                               (fingerprint,)).fetchone())
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO submissions (fingerprint, endpoint, base_url, seed, model_name, mode, duration,"
+                        " prompt, external_task_id, status, owner, claimed_at, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (fingerprint, endpoint, base_url, "" if seed is None else str(seed),
+                         str(summary.get("model_name") or ""), str(summary.get("mode") or ""),
+                         str(summary.get("duration") or ""), str(summary.get("prompt") or "")[:200],
+                         external_task_id, STATUS_CREATING, self._me(), now, now, now))
+                    fresh = conn.execute("SELECT * FROM submissions WHERE fingerprint = ?", (fingerprint,)).fetchone()
+                    return self._entry(fresh), True  # type: ignore[return-value]
+                busy = row.status == STATUS_CREATING and not row.task_id and _owner_alive(row.owner, row.claimed_at, now)
+                if not busy:
+                    conn.execute("UPDATE submissions SET owner = ?, claimed_at = ? WHERE fingerprint = ?",
+                                 (self._me(), now, fingerprint))
+                    return row, False
+            if not announced:
+                log.info("Another process is creating the same Kling task (%s); waiting for it", row.external_task_id)
+                announced = True
+            sleep_unless_cancelled(WAIT_SLICE_S, should_cancel)
+
+    def update(self, fingerprint: str, **changes: Any) -> None:
+        """Set columns of one row (``updated_at`` too)."""
+        unknown = set(changes) - set(_COLUMNS)
+        if unknown:
+            raise KeyError(f"unknown ledger columns: {sorted(unknown)}")
+        changes["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        with self._write() as conn:
+            conn.execute(f"UPDATE submissions SET {assignments} WHERE fingerprint = ?", (*changes.values(), fingerprint))
+
+    def restart(self, fingerprint: str, external_task_id: str) -> LedgerEntry:
+        """A new attempt for a submission whose task failed or whose create was refused."""
+        self.update(fingerprint, external_task_id=external_task_id, task_id=None, status=STATUS_CREATING,
+                    video_id="", video_path="", final_unit_deduction="", finished_at=None)
+        entry = self.get(fingerprint)
+        assert entry is not None
+        return entry
+
+    def record_created(self, fingerprint: str, task: Task) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE submissions SET task_id = ?, status = ?, external_task_id = CASE WHEN ? != ''"
+                         " THEN ? ELSE external_task_id END, last_error = '', updated_at = ? WHERE fingerprint = ?",
+                         (task.task_id, task.status or "submitted", task.external_task_id, task.external_task_id,
+                          time.time(), fingerprint))
+
+    def record_task(self, task: Task, fingerprint: str | None = None) -> None:
+        """Kling's view of a task (status, video id, units), by fingerprint or by task_id."""
+        changes: dict[str, Any] = {"status": task.status}
+        if task.video is not None and task.video.id:
+            changes["video_id"] = task.video.id
+        if task.final_unit_deduction:
+            changes["final_unit_deduction"] = task.final_unit_deduction
+        if task.status == STATUS_FAILED:
+            changes["last_error"] = f"task failed: {task.status_msg or 'no reason given'}"
+            changes["finished_at"] = time.time()
+        self._update_where(fingerprint, task.task_id, changes)
+
+    def record_error(self, error: BaseException, *, fingerprint: str | None = None, task_id: str | None = None,
+                     status: str | None = None) -> None:
+        changes: dict[str, Any] = {"last_error": str(error)[:500] or type(error).__name__}
+        if status:
+            changes["status"] = status
+        try:
+            self._update_where(fingerprint, task_id, changes)
+        except LedgerUnavailable as exc:  # never hide the real error behind a ledger problem
+            log.warning("%s", exc)
+
+    def record_video(self, path: str | os.PathLike[str], *, fingerprint: str | None = None,
+                     task_id: str | None = None) -> None:
+        self._update_where(fingerprint, task_id, {"video_path": str(path), "status": STATUS_SUCCEED,
+                                                  "last_error": "", "finished_at": time.time()})
+
+    def _update_where(self, fingerprint: str | None, task_id: str | None, changes: dict[str, Any]) -> None:
+        if fingerprint:
+            self.update(fingerprint, **changes)
+        elif task_id:
+            changes["updated_at"] = time.time()
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            with self._write() as conn:
+                conn.execute(f"UPDATE submissions SET {assignments} WHERE task_id = ?", (*changes.values(), task_id))
+
+
+__all__ = ["TaskLedger", "LedgerEntry", "LedgerUnavailable", "request_fingerprint", "default_cli_ledger_path",
+           "STATUS_CREATING", "STATUS_REFUSED", "LEDGER_FILENAME"]
