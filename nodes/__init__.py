@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .camera_control import KlingCameraControl
 from .image_to_video import KlingImageToVideo
+from .motion_brush import KlingMotionBrush
 from .routes import register_routes
 from .task_result import KlingTaskResult
 
-NODES: list[type[io.ComfyNode]] = [KlingImageToVideo, KlingTaskResult]
+NODES: list[type[io.ComfyNode]] = [KlingImageToVideo, KlingTaskResult, KlingCameraControl, KlingMotionBrush]
 
 
 class KlingExtension(ComfyExtension):

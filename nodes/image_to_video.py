@@ -12,17 +12,23 @@ from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingCancelled, KlingError, KlingValidationError
 from ..kling_api.images import encode_image
 from ..kling_api.jobs import JobResult, run_image_to_video
+from ..kling_api.motion import MotionBrush, motion_brush_fields
 from ..kling_api.request import ImageToVideoRequest
-from ..kling_api.validation import validate
+from ..kling_api.validation import model_capabilities, validate
+from .camera_control import CameraControl
 from .credentials import node_credentials
 from .delivery import OUTPUTS, deliver, output_path_for
+from .ledger import node_ledger
 from .media import batch_images
+from .motion_brush import MotionBrushType
 from .progress import StatusBoard, raise_interrupted
 
 log = logging.getLogger(__name__)
 
 #: Stand-in for images at queue time, when only the widget values are known.
 PENDING_IMAGE = "pending-image"
+#: Socket types of the optional feature inputs (a wrong link is refused at queue time).
+EXPECTED_TYPES = {"camera_control": "KLING_CAMERA_CONTROL", "motion_brush": "KLING_MOTION_BRUSH"}
 DEFAULT_CONCURRENCY = 2
 
 
@@ -34,12 +40,20 @@ def advanced(widget: io.Input) -> io.Input:
 
 def build_request(*, model_name: str, mode: str, duration: str, prompt: str = "", negative_prompt: str = "",
                   cfg_scale: float | None = None, has_tail: bool = False, external_task_id: str = "",
-                  callback_url: str = "") -> ImageToVideoRequest:
-    """The request as far as the widgets decide it; the images are filled in per batch item."""
+                  callback_url: str = "", camera_control: dict[str, Any] | None = None,
+                  has_camera: bool = False, has_motion_brush: bool = False) -> ImageToVideoRequest:
+    """The request as far as the widgets decide it; the images (and masks) are filled in per batch item.
+    ``has_camera`` without ``camera_control`` (queue time: the value comes from a link) checks the
+    model/mode/duration and the exclusions with a stand-in move of a type the model offers."""
+    if has_camera and camera_control is None:
+        caps = model_capabilities(model_name)
+        kind = caps.camera_types[0] if caps.camera_types else "simple"
+        camera_control = {"type": "simple", "config": {"zoom": 1.0}} if kind == "simple" else {"type": kind}
     return ImageToVideoRequest(
         model_name=model_name, image=PENDING_IMAGE, image_tail=PENDING_IMAGE if has_tail else None,
         prompt=prompt or "", negative_prompt=negative_prompt or "", mode=mode, duration=str(duration),
         cfg_scale=cfg_scale, external_task_id=external_task_id or None, callback_url=callback_url or None,
+        camera_control=camera_control, static_mask=PENDING_IMAGE if has_motion_brush else None,
     )
 
 
@@ -86,6 +100,12 @@ class KlingImageToVideo(io.ComfyNode):
                                       tooltip="Seconds to wait once Kling is processing (queue time not counted)")),
                 advanced(io.Int.Input("concurrency", default=DEFAULT_CONCURRENCY, min=1, max=16, optional=True,
                                       tooltip="Tasks of a batch run at once (Kling's per-account limit applies)")),
+                CameraControl.Input("camera_control", optional=True,
+                                    tooltip="A camera move from Kling Camera Control (kling-v1-5 pro 5 s); "
+                                            "not with image_tail or motion_brush"),
+                MotionBrushType.Input("motion_brush", optional=True,
+                                      tooltip="Masks and paths from Kling Motion Brush (kling-v1 5 s, kling-v1-5 "
+                                              "pro 5 s); not with image_tail or camera_control"),
             ],
             outputs=OUTPUTS,
             hidden=[io.Hidden.unique_id],
@@ -100,13 +120,16 @@ class KlingImageToVideo(io.ComfyNode):
         for name, received in linked.items():
             if name in ("image", "image_tail") and received not in ("IMAGE", "*"):
                 return f"{name} needs an IMAGE input; got {received}"
+            if name in EXPECTED_TYPES and received not in (EXPECTED_TYPES[name], "*"):
+                return f"{name} needs a {EXPECTED_TYPES[name]} input; got {received}"
         if None in (model_name, mode, duration):
             return True  # a value comes from a link: checked when the node runs
         try:
             validate(build_request(model_name=model_name, mode=mode, duration=duration,
                                    prompt=prompt if isinstance(prompt, str) else "",
                                    negative_prompt=negative_prompt if isinstance(negative_prompt, str) else "",
-                                   has_tail="image_tail" in linked,
+                                   has_tail="image_tail" in linked, has_camera="camera_control" in linked,
+                                   has_motion_brush="motion_brush" in linked,
                                    external_task_id=external_task_id if isinstance(external_task_id, str) else "",
                                    callback_url=callback_url if isinstance(callback_url, str) else ""))
         except KlingValidationError as exc:
@@ -117,7 +140,8 @@ class KlingImageToVideo(io.ComfyNode):
     async def execute(cls, image, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
                       cfg_scale: float, seed: int, image_tail=None, external_task_id: str = "",
                       callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
-                      concurrency: int = DEFAULT_CONCURRENCY) -> io.NodeOutput:
+                      concurrency: int = DEFAULT_CONCURRENCY, camera_control: dict[str, Any] | None = None,
+                      motion_brush: MotionBrush | None = None) -> io.NodeOutput:
         starts = batch_images(image, "image")
         tails = batch_images(image_tail, "image_tail")
         if tails and len(tails) not in (1, len(starts)):
@@ -125,18 +149,30 @@ class KlingImageToVideo(io.ComfyNode):
                                        f"1 or {len(starts)} (the size of the image batch)")
         base = validate(build_request(model_name=model_name, mode=mode, duration=duration, prompt=prompt,
                                       negative_prompt=negative_prompt, cfg_scale=cfg_scale, has_tail=bool(tails),
-                                      external_task_id=external_task_id, callback_url=callback_url)).request
+                                      external_task_id=external_task_id, callback_url=callback_url,
+                                      camera_control=camera_control,
+                                      has_motion_brush=motion_brush is not None)).request
+        if motion_brush is not None:
+            motion_brush.check()
         client = KlingClient(node_credentials())
+        ledger = node_ledger()  # the same inputs and seed again resume the recorded task, never pay twice
         board = StatusBoard(cls.hidden.unique_id, len(starts))
         limit = asyncio.Semaphore(max(1, int(concurrency)))
 
         def run_one(index: int) -> JobResult:
             start = encode_image(starts[index], field="image")
             tail = encode_image(tails[min(index, len(tails) - 1)], field="image_tail") if tails else None
+            brush = {}
+            if motion_brush is not None:
+                height, width = starts[index].shape[:2]
+                brush = {"static_mask": None, **motion_brush_fields(motion_brush, (width, height),
+                                                                     (start.width, start.height))}
             request = base.with_changes(image=start.data, image_tail=tail.data if tail else None,
-                                        external_task_id=external_id_for(base.external_task_id, index, len(starts)))
+                                        external_task_id=external_id_for(base.external_task_id, index, len(starts)),
+                                        **brush)
             result = run_image_to_video(client, request, output_path_for, timeout=timeout,
-                                        should_cancel=board.should_cancel, on_status=board.reporter(index))
+                                        should_cancel=board.should_cancel, on_status=board.reporter(index),
+                                        ledger=ledger, seed=seed, batch_index=index)
             board.mark_done()
             return result
 

@@ -55,7 +55,8 @@ class Graph:
                 "version": 0.4}
 
 
-KLING_INPUTS = [("image", "IMAGE"), ("image_tail", "IMAGE")]
+KLING_INPUTS = [("image", "IMAGE"), ("image_tail", "IMAGE"), ("camera_control", "KLING_CAMERA_CONTROL"),
+                ("motion_brush", "KLING_MOTION_BRUSH")]
 KLING_OUTPUTS = [("frames", "IMAGE"), ("fps", "FLOAT"), ("video", "VIDEO"), ("task_id", "STRING"),
                  ("video_id", "STRING")]
 
@@ -128,10 +129,66 @@ def text_to_image_to_video() -> dict[str, Any]:
     return g.workflow()
 
 
+def camera_control() -> dict[str, Any]:
+    g = Graph()
+    load = g.node("LoadImage", (40, 80), ["kling_example_start.png", "image"], [],
+                  [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 360))
+    # type, horizontal, vertical, pan, tilt, roll, zoom: a slow push in (zoom < 0 narrows the view)
+    camera = g.node("KlingCameraControl", (40, 480), ["simple", 0, 0, 0, 0, 0, -5], [],
+                    [("camera_control", "KLING_CAMERA_CONTROL")], size=(320, 230))
+    kling = g.node("KlingImageToVideo", (400, 80),
+                   kling_widgets("The camera pushes in towards the sun over the hills", "kling-v1-5", "pro", "5"),
+                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 560))
+    g.link(load, 0, kling, "image")
+    g.link(camera, 0, kling, "camera_control")
+    add_video_outputs(g, kling, 850, "video/Kling_camera")
+    return g.workflow()
+
+
+#: The sun of kling_example_start.png (640x384) rises along this path (start image pixels, top-left origin).
+SUN_PATH = [[160, 250], [250, 170], [360, 110], [480, 80]]
+
+
+def motion_brush() -> dict[str, Any]:
+    g = Graph()
+    load = g.node("LoadImage", (40, 80), ["kling_example_start.png", "image"], [],
+                  [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 360))
+    # dynamic mask 1: the sun (the only bright-green pixels); static mask: the dark hills
+    green = g.node("ImageToMask", (40, 480), ["green"], [("image", "IMAGE")], [("MASK", "MASK")], size=(250, 60),
+                   title="Sun: green channel")
+    sun = g.node("ThresholdMask", (40, 580), [0.85], [("mask", "MASK")], [("MASK", "MASK")], size=(250, 60),
+                 title="Sun mask")
+    blue = g.node("ImageToMask", (40, 680), ["blue"], [("image", "IMAGE")], [("MASK", "MASK")], size=(250, 60),
+                  title="Sky: blue channel")
+    sky = g.node("ThresholdMask", (40, 780), [0.35], [("mask", "MASK")], [("MASK", "MASK")], size=(250, 60),
+                 title="Sky mask")
+    hills = g.node("InvertMask", (40, 880), [], [("mask", "MASK")], [("MASK", "MASK")], size=(250, 50),
+                   title="Hills mask (static)")
+    brush = g.node("KlingMotionBrush", (330, 480), [json.dumps([SUN_PATH])],
+                   [("static_mask", "MASK")] + [(f"dynamic_mask_{i}", "MASK") for i in range(1, 7)],
+                   [("motion_brush", "KLING_MOTION_BRUSH")], size=(420, 560))
+    kling = g.node("KlingImageToVideo", (800, 80),
+                   kling_widgets("The sun rises slowly over the still hills", "kling-v1", "pro", "5"),
+                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 560))
+    g.link(load, 0, green, "image")
+    g.link(green, 0, sun, "mask")
+    g.link(load, 0, blue, "image")
+    g.link(blue, 0, sky, "mask")
+    g.link(sky, 0, hills, "mask")
+    g.link(hills, 0, brush, "static_mask")
+    g.link(sun, 0, brush, "dynamic_mask_1")
+    g.link(load, 0, kling, "image")
+    g.link(brush, 0, kling, "motion_brush")
+    add_video_outputs(g, kling, 1250, "video/Kling_motion_brush")
+    return g.workflow()
+
+
 WORKFLOWS = {
     "kling_image_to_video": image_to_video,
     "kling_start_end_frame": start_end_frame,
     "kling_text_to_image_to_video": text_to_image_to_video,
+    "kling_camera_control": camera_control,
+    "kling_motion_brush": motion_brush,
 }
 
 

@@ -85,7 +85,21 @@ def test_nodes_are_registered_with_their_public_interface(object_info):
     assert list(i2v["input"]["required"]) == ["image", "prompt", "negative_prompt", "model_name", "mode",
                                               "duration", "cfg_scale", "seed"]
     assert list(i2v["input"]["optional"]) == ["image_tail", "external_task_id", "callback_url", "timeout",
-                                              "concurrency"]
+                                              "concurrency", "camera_control", "motion_brush"]
+    assert i2v["input"]["optional"]["camera_control"][0] == "KLING_CAMERA_CONTROL"
+    assert i2v["input"]["optional"]["motion_brush"][0] == "KLING_MOTION_BRUSH"
+    camera = object_info["KlingCameraControl"]
+    assert camera["category"] == "Kling" and camera["output"] == ["KLING_CAMERA_CONTROL"]
+    assert list(camera["input"]["required"]) == ["type", "horizontal", "vertical", "pan", "tilt", "roll", "zoom"]
+    assert camera["input"]["required"]["type"][1]["options"] == ["simple", "down_back", "forward_up",
+                                                                 "right_turn_forward", "left_turn_forward"]
+    assert all(camera["input"]["required"][a][1]["min"] == -10 and camera["input"]["required"][a][1]["max"] == 10
+               for a in ("horizontal", "vertical", "pan", "tilt", "roll", "zoom"))
+    brush = object_info["KlingMotionBrush"]
+    assert brush["category"] == "Kling" and brush["output"] == ["KLING_MOTION_BRUSH"]
+    assert list(brush["input"]["required"]) == ["trajectories"]
+    assert list(brush["input"]["optional"]) == ["static_mask"] + [f"dynamic_mask_{i}" for i in range(1, 7)]
+    assert all(spec[0] == "MASK" for spec in brush["input"]["optional"].values())
     assert i2v["output_name"] == ["frames", "fps", "video", "task_id", "video_id"]
     assert i2v["output"] == ["IMAGE", "FLOAT", "VIDEO", "STRING", "STRING"]
     assert i2v["input"]["required"]["model_name"][1]["default"] == "kling-v2-5-turbo"
@@ -258,4 +272,92 @@ def test_an_image_tail_batch_must_be_one_or_the_image_batch(host, object_info, e
     entry = host.run(prompt, timeout=60, check=False)
     error = next(m[1] for m in entry["status"]["messages"] if m[0] == "execution_error")
     assert "image_tail" in error["exception_message"] and "1 or 2" in error["exception_message"]
+    assert creates(emulator_process) == []
+
+
+# -- camera control and motion brush ---------------------------------------------------------------
+
+
+def png_of(data: str) -> Image.Image:
+    import base64
+    import io
+
+    return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def test_camera_control_workflow_sends_the_move_and_the_video_follows_it(host, object_info, emulator_process):
+    ui = load_ui("kling_camera_control")
+    prompt, kling = api_prompt("kling_camera_control", object_info)
+    camera = node_id_of(ui, "KlingCameraControl")
+    prompt[camera]["inputs"].update(zoom=0, horizontal=10)
+    entry = host.run(prompt, timeout=240)
+    body = creates(emulator_process)[0]["json"]
+    assert (body["model_name"], body["mode"], body["duration"]) == ("kling-v1-5", "pro", "5")
+    assert body["camera_control"] == {"type": "simple", "config": {
+        "horizontal": 10.0, "vertical": 0.0, "pan": 0.0, "tilt": 0.0, "roll": 0.0, "zoom": 0.0}}
+    assert "image_tail" not in body and "static_mask" not in body
+    frames = frame_pngs(host, entry, ui)
+    assert len(frames) == 30 * 5
+    first = np.asarray(Image.open(frames[0]).convert("RGB"), dtype=np.float32)
+    last = np.asarray(Image.open(frames[-1]).convert("RGB"), dtype=np.float32)
+    w = first.shape[1]
+    shift = w // 4  # horizontal +10: the emulator slides the view right by a quarter of the width
+    rows = slice(first.shape[0] // 4, None)  # below the frame counter stamped top-left
+    moved = np.abs(last[rows, 4:w - shift - 4] - first[rows, shift + 4:w - 4]).mean()
+    still = np.abs(last[rows, 4:w - shift - 4] - first[rows, 4:w - shift - 4]).mean()
+    assert moved < 6 and still > 3 * moved, (moved, still)  # the picture slid left by a quarter
+    assert last[:, w - shift + 4:].mean() < 12  # beyond the picture
+
+
+def test_motion_brush_workflow_sends_masks_and_flipped_paths(host, object_info, emulator_process):
+    ui = load_ui("kling_motion_brush")
+    prompt, kling = api_prompt("kling_motion_brush", object_info)
+    brush = node_id_of(ui, "KlingMotionBrush")
+    path = json.loads(prompt[brush]["inputs"]["trajectories"])[0]
+    entry = host.run(prompt, timeout=240)
+    assert entry["status"]["status_str"] == "success"
+    body = creates(emulator_process)[0]["json"]
+    assert (body["model_name"], body["mode"], body["duration"]) == ("kling-v1", "pro", "5")
+    start = Image.open(host.input_dir / START_NAME)
+    width, height = start.size
+    static = png_of(body["static_mask"])
+    [dynamic] = body["dynamic_masks"]
+    mask = png_of(dynamic["mask"])
+    assert static.size == mask.size == (width, height)  # the image's aspect, one shared resolution
+    assert dynamic["trajectories"] == [{"x": x, "y": height - 1 - y} for x, y in path]
+    sun_x, sun_y = path[0]
+    assert np.asarray(mask.convert("L"))[sun_y, sun_x] == 255  # the sun is in the dynamic mask
+    assert np.asarray(static.convert("L"))[sun_y, sun_x] == 0 and np.asarray(static.convert("L"))[height - 5, 5] == 255
+    assert "camera_control" not in body and "image_tail" not in body
+
+
+@pytest.mark.parametrize("workflow, inputs, message", [
+    ("kling_camera_control", {"mode": "std"}, "camera_control needs mode=pro and duration=5 on kling-v1-5; got std/5"),
+    ("kling_motion_brush", {"model_name": "kling-v2-5-turbo"}, "static_mask/dynamic_masks is not supported on "
+                                                                "kling-v2-5-turbo at all"),
+    ("kling_motion_brush", {"duration": "10"}, "static_mask/dynamic_masks needs mode/duration one of std/5, pro/5 "
+                                               "on kling-v1; got pro/10"),
+])
+def test_camera_and_brush_refused_at_queue_time_where_the_table_refuses_them(host, object_info, emulator_process,
+                                                                             workflow, inputs, message):
+    prompt, _ = api_prompt(workflow, object_info, **inputs)
+    with pytest.raises(ch.PromptRejected) as info:
+        host.queue(prompt)
+    assert message in json.dumps(info.value.node_errors)
+    assert creates(emulator_process) == []
+
+
+def test_camera_with_two_axes_and_a_short_path_are_refused_at_queue_time(host, object_info, emulator_process):
+    ui = load_ui("kling_camera_control")
+    prompt, _ = api_prompt("kling_camera_control", object_info)
+    prompt[node_id_of(ui, "KlingCameraControl")]["inputs"].update(zoom=2, roll=1)
+    with pytest.raises(ch.PromptRejected) as info:
+        host.queue(prompt)
+    assert "exactly one non-zero axis" in json.dumps(info.value.node_errors)
+    ui = load_ui("kling_motion_brush")
+    prompt, _ = api_prompt("kling_motion_brush", object_info)
+    prompt[node_id_of(ui, "KlingMotionBrush")]["inputs"]["trajectories"] = "[[[10, 10]]]"
+    with pytest.raises(ch.PromptRejected) as info:
+        host.queue(prompt)
+    assert "dynamic_mask_1 has 1 points" in json.dumps(info.value.node_errors)
     assert creates(emulator_process) == []
