@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -534,3 +535,185 @@ def test_workflow_queued_from_the_page_shows_the_video_preview(kling_page, comfy
         assert_no_page_errors(kling_page)
     finally:
         emulator.set_config({"max_height": None})
+
+
+# --------------------------------------------------------------------------------------------------
+# camera control, motion brush and the trajectory editor
+
+BRUSH = "KlingMotionBrush"
+CAMERA = "KlingCameraControl"
+
+
+def python_feature_valid(model: str, mode: str, duration: str, feature: str) -> bool:
+    extra = {"camera_control": {"camera_control": {"type": "simple", "config": {"zoom": 1}}},
+             "motion_brush": {"dynamic_masks": [{"mask": B64, "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}]},
+             }[feature]
+    try:
+        validate(ImageToVideoRequest(model_name=model, image=B64, mode=mode, duration=str(duration), **extra))
+    except KlingValidationError:
+        return False
+    return True
+
+
+@pytest.mark.browser
+def test_camera_and_brush_rules_in_the_page_match_the_python_validation(kling_page):
+    combos = [(m, mode, d, f) for m in TABLE.model_names for mode in ("std", "pro") for d in TABLE.all_durations
+              for f in ("camera_control", "motion_brush")]
+    got = kling_page.evaluate(f"""async (combos) => {{
+        const rules = await import('{kf.EXTENSION_BASE}/kling_constraints.js');
+        const table = await (await fetch('/kling/capabilities')).json();
+        return combos.map(([model_name, mode, duration, feature]) => {{
+            const state = {{model_name, mode, duration, [feature]: true}};
+            const valid = rules.isValid(table, state);
+            const fix = valid ? null : rules.nearestValid(table, state);
+            const both = rules.problems(table, {{model_name, mode, duration, camera_control: true, motion_brush: true}});
+            return [valid, fix, both.map(p => p.message).join('\\n')];
+        }});
+    }}""", [list(c) for c in combos])
+    assert [(c, g[0]) for c, g in zip(combos, got) if g[0] != python_feature_valid(*c)] == []
+    for (model, mode, duration, feature), (valid, fix, both) in zip(combos, got):
+        assert "cannot be used together" in both
+        if not valid:
+            assert fix and python_feature_valid(fix["model_name"], fix["mode"], fix["duration"], feature), fix
+
+
+@pytest.mark.browser
+def test_camera_and_brush_on_a_refusing_model_warn_and_one_click_fixes(kling_page):
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    camera = kf.add_node(kling_page, CAMERA, (-260, 100))
+    brush = kf.add_node(kling_page, BRUSH, (-260, 420))
+    kf.frame_node(kling_page, [camera, node], zoom=0.8)
+    kf.set_value(kling_page, node, "model_name", "kling-v2-5-turbo")
+    kf.connect(kling_page, camera, 0, node, "camera_control")
+    st = kf.state(kling_page, node)
+    text = problems_text(st)
+    camera_models = [m for m in TABLE.model_names if TABLE.get(m).allowed_combos("camera_control")]
+    assert "camera_control" in text and all(m in text for m in camera_models), text
+    kling_page.screenshot("frontend_camera_warning")
+    kf.click_widget(kling_page, node, "kling_fix")
+    st = kf.state(kling_page, node)
+    fixed = (st["widgets"]["model_name"]["value"], st["widgets"]["mode"]["value"], st["widgets"]["duration"]["value"])
+    assert python_feature_valid(*fixed, "camera_control"), fixed
+    assert not visible(st, "kling_constraints")
+    # a preset the model does not offer (read from the camera node's widget)
+    kf.set_value(kling_page, camera, "type", "down_back")
+    kf.settle(kling_page, 300)
+    text = problems_text(kf.state(kling_page, node))
+    assert "down_back" in text and "simple" in text, text
+    kf.set_value(kling_page, camera, "type", "simple")
+    # the motion brush as well: the two cannot go together
+    kf.connect(kling_page, brush, 0, node, "motion_brush")
+    text = problems_text(kf.state(kling_page, node))
+    assert "camera_control and motion_brush cannot be used together" in text, text
+    assert_no_page_errors(kling_page)
+
+
+def _editor_box(page, brush: int) -> dict:
+    return kf.js(page.page, """(() => {
+        const n = window.__kt.node(arg);
+        const root = n.__klingTrajectory.root;
+        const c = n.__klingTrajectory.canvas;
+        const r = c.getBoundingClientRect();
+        return {left: r.left, top: r.top, width: r.width, height: r.height, cw: c.clientWidth, ch: c.clientHeight,
+                image: root.dataset.image, points: root.dataset.points};
+    })()""", brush)
+
+
+def _client_point(box: dict, image_size: tuple[int, int], x: float, y: float) -> tuple[float, float]:
+    """Image pixel -> client px, by the editor's documented layout: the image contain-fitted, centred."""
+    iw, ih = image_size
+    scale = min(box["cw"] / iw, box["ch"] / ih)
+    ox, oy = (box["cw"] - iw * scale) / 2, (box["ch"] - ih * scale) / 2
+    ratio = box["width"] / box["cw"]
+    return box["left"] + (ox + x * scale) * ratio, box["top"] + (oy + y * scale) * ratio
+
+
+def _brush_value(page, brush: int) -> list:
+    return json.loads(kf.state(page, brush)["widgets"]["trajectories"]["value"])
+
+
+def _close(points, expected, tol: float = 3.0) -> bool:
+    return len(points) == len(expected) and all(abs(a - b) <= tol for p, q in zip(points, expected)
+                                                for a, b in zip(p, q))
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_trajectory_editor_draw_save_reload_and_run(kling_page, comfy_host, tmp_path, request):
+    from sample_images import START_NAME, write_sample_images
+
+    emulator = request.getfixturevalue("emulator_process")
+    start, _ = write_sample_images(tmp_path)
+    comfy_host.upload_image(start, name=START_NAME)
+    workflow = json.loads((REPO / "example_workflows" / "kling_motion_brush.json").read_text())
+    brush_entry = next(n for n in workflow["nodes"] if n["type"] == BRUSH)
+    brush_entry["widgets_values"][0] = "[]"  # start with no path: the user draws it
+    kf.load_workflow(kling_page, workflow)
+    kf.install(kling_page.page)
+    brush = brush_entry["id"]
+    kf.frame_node(kling_page, [brush], zoom=1.0, top=60, left=300)
+    kling_page.page.wait_for_function(
+        f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.image === '640x384'", timeout=15_000)
+    box = _editor_box(kling_page, brush)
+    size = (640, 384)
+    mouse = kling_page.page.mouse
+
+    # click three points of path 1 (the sun rises to the right), then drag the middle one
+    for x, y in ((160, 250), (300, 150), (480, 80)):
+        mouse.click(*_client_point(box, size, x, y))
+        kf.settle(kling_page, 80)
+    mouse.move(*_client_point(box, size, 300, 150))
+    mouse.down()
+    for step in range(1, 6):
+        mouse.move(*_client_point(box, size, 300 + 12 * step, 150 - 8 * step))
+    mouse.up()
+    kf.settle(kling_page, 200)
+    # path 2 (green): a single point is kept while drawing, but a path needs 2-77 points
+    kf.js(kling_page.page, "window.__kt.node(arg).__klingTrajectory.root.querySelector('[data-path=\"1\"]').click()",
+          brush)
+    mouse.click(*_client_point(box, size, 500, 300))
+    mouse.click(*_client_point(box, size, 520, 300), button="right")  # right-click off a point: nothing
+    kf.settle(kling_page, 150)
+    value = _brush_value(kling_page, brush)
+    assert _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
+    assert _close(value[1], [[500, 300]]), value
+    mouse.click(*_client_point(box, size, *value[1][0]), button="right")  # right-click the point: removed
+    kf.settle(kling_page, 150)
+    value = _brush_value(kling_page, brush)
+    assert len(value) == 1 and _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
+    kling_page.screenshot("frontend_trajectory_editor")
+
+    # save, clear, reload: the JSON and the drawing come back as saved
+    saved = kf.serialize_graph(kling_page)
+    saved_brush = next(n for n in saved["nodes"] if n["type"] == BRUSH)
+    assert saved_brush["widgets_values"] == [json.dumps(value, separators=(",", ":"))]
+    kf.clear_graph(kling_page)
+    kf.load_workflow(kling_page, saved)
+    kf.install(kling_page.page)
+    assert _brush_value(kling_page, brush) == value
+    kling_page.page.wait_for_function(
+        f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.points === '3,0,0,0,0,0'",
+        timeout=10_000)
+    kf.frame_node(kling_page, [brush], zoom=1.0, top=60, left=300)
+    kling_page.screenshot("frontend_trajectory_editor_reloaded")
+
+    # run it from the page: the emulator receives the path flipped to Kling's bottom-left origin
+    emulator.reset()
+    kling = next(n["id"] for n in saved["nodes"] if n["type"] == NODE)
+    kf.set_value(kling_page, kling, "seed", int(time.time()) % 100000)
+    before = set(comfy_host.history())
+    kling_page.evaluate("async () => { await app.queuePrompt(0, 1); }")
+    deadline = time.monotonic() + 120
+    prompt_id = None
+    while prompt_id is None and time.monotonic() < deadline:
+        prompt_id = next(iter(set(comfy_host.history()) - before), None)
+        time.sleep(0.3)
+    assert prompt_id, "nothing was queued"
+    entry = comfy_host.wait(prompt_id, timeout=180)
+    assert entry["status"]["status_str"] == "success"
+    creates = [r for r in emulator.requests() if r["method"] == "POST" and r["path"].startswith("/v1/")]
+    assert len(creates) == 1
+    body = creates[0]["json"]
+    assert body["dynamic_masks"][0]["trajectories"] == [{"x": x, "y": 383 - y} for x, y in value[0]]
+    assert body["static_mask"] and len(body["dynamic_masks"]) == 1
+    assert_no_page_errors(kling_page)

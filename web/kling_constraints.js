@@ -3,7 +3,8 @@
 // added or changed in capabilities.json reaches the widgets without touching this file.
 //
 // The rules mirror kling_api/validation.py for the fields the node's widgets decide: model_name, mode,
-// duration and whether an end frame (image_tail) is connected. tests/test_frontend.py checks this
+// duration and which of the exclusive features is connected: an end frame (image_tail), a camera move
+// (camera_control) or a motion brush (motion_brush). tests/test_frontend.py checks this
 // module against the Python validation for every combination of the table.
 
 /** Mode used in combos ("mode/duration") for models without a mode choice (the master models). */
@@ -55,9 +56,34 @@ function describeCombos(combos) {
   return combos.map(([m, d]) => (m === NO_MODE ? `${d} s` : `${m}/${d} s`)).join(", ");
 }
 
+/** The connected inputs that need a table feature: [input name, table feature, what the user calls it]. */
+export const FEATURE_INPUTS = [
+  ["image_tail", "image_tail", "an end frame (image_tail)"],
+  ["camera_control", "camera_control", "camera control (camera_control)"],
+  ["motion_brush", "motion_brush", "a motion brush (motion_brush)"],
+];
+
+function featureProblem(table, caps, state, input, feature, label) {
+  const model = state.model_name;
+  const duration = String(state.duration);
+  if (allows(caps, feature, state.mode, duration)) return null;
+  const combos = allowedCombos(caps, feature);
+  const now = hasModeChoice(caps) ? `${state.mode}/${duration} s` : `${duration} s`;
+  if (!combos.length) {
+    const others = modelsSupporting(table, feature);
+    return {
+      field: input,
+      message: `${model} takes no ${label.replace(/^an? /, "")}` + (others.length ? `; models that do: ${others.join(", ")}` : ""),
+    };
+  }
+  const what = label.charAt(0).toUpperCase() + label.slice(1);
+  return { field: input, message: `${what} on ${model} needs ${describeCombos(combos)}; now ${now}` };
+}
+
 /**
  * What is wrong with the widget state, as a list of {field, message}; [] when the combination is valid.
- * state = {model_name, mode, duration, image_tail: bool (an end frame is connected)}.
+ * state = {model_name, mode, duration, image_tail, camera_control, motion_brush: bool (connected),
+ *          camera_type: the connected Kling Camera Control's type, when known}.
  */
 export function problems(table, state) {
   const out = [];
@@ -77,22 +103,25 @@ export function problems(table, state) {
       message: `${model} makes ${caps.durations.join(", ")} s videos, not ${duration} s`,
     });
   }
-  if (state.image_tail && !allows(caps, "image_tail", state.mode, duration)) {
-    const combos = allowedCombos(caps, "image_tail");
-    const now = hasModeChoice(caps) ? `${state.mode}/${duration} s` : `${duration} s`;
-    if (!combos.length) {
-      const others = modelsSupporting(table, "image_tail");
-      out.push({
-        field: "image_tail",
-        message: `${model} takes no end frame (image_tail)` +
-          (others.length ? `; models that do: ${others.join(", ")}` : ""),
-      });
-    } else {
-      out.push({
-        field: "image_tail",
-        message: `An end frame (image_tail) on ${model} needs ${describeCombos(combos)}; now ${now}`,
-      });
-    }
+  const connected = FEATURE_INPUTS.filter(([input]) => state[input]);
+  if (connected.length > 1) {
+    out.push({
+      field: connected.map(([input]) => input).join("+"),
+      message: `${connected.map(([input]) => input).join(" and ")} cannot be used together; ` +
+        "connect only one of image_tail, camera_control, motion_brush",
+    });
+  }
+  for (const [input, feature, label] of connected) {
+    const problem = featureProblem(table, caps, state, input, feature, label);
+    if (problem) out.push(problem);
+  }
+  const cameraTypes = caps.camera_types || [];
+  if (state.camera_control && state.camera_type && allowedCombos(caps, "camera_control").length &&
+      !cameraTypes.includes(state.camera_type)) {
+    out.push({
+      field: "camera_control",
+      message: `Camera type ${state.camera_type} is not offered on ${model}; types: ${cameraTypes.join(", ")}`,
+    });
   }
   return out;
 }
@@ -135,7 +164,10 @@ export function nearestValid(table, state) {
     const modes = hasModeChoice(caps) ? caps.modes : [state.mode];
     for (const mode of modes) {
       for (const duration of caps.durations) {
-        const candidate = { model_name: name, mode, duration, image_tail: !!state.image_tail };
+        const candidate = {
+          model_name: name, mode, duration, image_tail: !!state.image_tail,
+          camera_control: !!state.camera_control, motion_brush: !!state.motion_brush, camera_type: state.camera_type,
+        };
         if (!isValid(table, candidate)) continue;
         const n = Number.parseFloat(duration);
         const comparable = Number.isFinite(n) && Number.isFinite(currentNumber);

@@ -52,9 +52,22 @@ function findWidget(node, name) {
   return (node.widgets || []).find((w) => w && w.name === name);
 }
 
-function tailConnected(node) {
-  const slot = (node.inputs || []).find((s) => s && s.name === "image_tail");
+function inputConnected(node, name) {
+  const slot = (node.inputs || []).find((s) => s && s.name === name);
   return !!slot && slot.link != null;
+}
+
+function tailConnected(node) {
+  return inputConnected(node, "image_tail");
+}
+
+/** The `type` of the Kling Camera Control feeding camera_control (through Reroutes), when known. */
+function cameraType(node) {
+  const slot = node.findInputSlot ? node.findInputSlot("camera_control") : -1;
+  let source = slot >= 0 && node.getInputNode ? node.getInputNode(slot) : null;
+  for (let hops = 0; source && source.type === "Reroute" && hops < 20; hops++) source = source.getInputNode(0);
+  const widget = source && source.type === "KlingCameraControl" ? findWidget(source, "type") : null;
+  return widget ? widget.value : undefined;
 }
 
 /** The widget state the rules look at. */
@@ -68,6 +81,9 @@ export function widgetState(node) {
     mode: value("mode"),
     duration: value("duration") == null ? "" : String(value("duration")),
     image_tail: tailConnected(node),
+    camera_control: inputConnected(node, "camera_control"),
+    motion_brush: inputConnected(node, "motion_brush"),
+    camera_type: inputConnected(node, "camera_control") ? cameraType(node) : undefined,
   };
 }
 
@@ -224,7 +240,11 @@ export function refresh(node, how = "edit") {
     }
 
     warning.text = found.map((p) => `⚠ ${p.message}`).join("\n");
-    if (found.length && !fixTo && table) warning.text += "\nNo valid combination in the table fits; disconnect image_tail.";
+    if (found.length && !fixTo && table) {
+      const inputs = ["image_tail", "camera_control", "motion_brush"].filter((name) => state[name]);
+      warning.text += `\nNo valid combination in the table fits; disconnect ${inputs.join(" or ") || "image_tail"}` +
+        (state.camera_type && state.camera_type !== "simple" ? " or use camera type simple." : ".");
+    }
     setHidden(warning, !found.length);
     warning.value = warning.text;
     node.__klingProblems = found;

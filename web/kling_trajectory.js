@@ -1,0 +1,512 @@
+// Kling Motion Brush: a trajectory editor drawn on the node, over the start image.
+//
+// - The paths are stored in the node's own `trajectories` STRING widget as JSON: one list of [x, y]
+//   points per dynamic mask, in the start image's pixels, origin top-left (ComfyUI's convention; the
+//   Python side flips to Kling's bottom-left origin). So they are saved in widgets_values and survive
+//   save/reload like any widget value; this editor only reads and writes that widget.
+// - The start image is found by following the graph: motion_brush output -> the Kling Image to Video it
+//   feeds -> its `image` input -> upstream (through Reroutes) to a node that shows an image (node.imgs,
+//   e.g. after a run) or a Load Image (its file in input/ via /view).
+// - Click on the image adds a point to the selected path, dragging a point moves it, right-click a
+//   point removes it. One colour per dynamic mask (the same as the node's input tooltips).
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const NODE_TYPE = "KlingMotionBrush";
+const KLING_NODE = "KlingImageToVideo";
+const VALUE_WIDGET = "trajectories";
+const EDITOR_WIDGET = "kling_trajectory_editor";
+export const COLOURS = ["#ef4444", "#22c55e", "#3b82f6", "#eab308", "#d946ef", "#06b6d4"];
+export const COLOUR_NAMES = ["red", "green", "blue", "yellow", "magenta", "cyan"];
+const PATHS = 6;
+const MAX_POINTS = 77; // for 5 s videos (kling_api.validation.TRAJECTORY_POINTS_5S)
+const HIT_RADIUS = 9; // CSS px
+const EDITOR_HEIGHT = 300;
+
+function findWidget(node, name) {
+  return (node.widgets || []).find((w) => w && w.name === name);
+}
+
+/** The paths in the widget, always PATHS long; bad JSON reads as no paths (the widget keeps its text). */
+export function readPaths(text) {
+  let data = [];
+  try {
+    data = typeof text === "string" && text.trim() ? JSON.parse(text) : [];
+  } catch {
+    data = [];
+  }
+  if (data && !Array.isArray(data) && Array.isArray(data.paths)) data = data.paths;
+  const out = [];
+  for (let i = 0; i < PATHS; i++) {
+    const path = Array.isArray(data) && Array.isArray(data[i]) ? data[i] : [];
+    out.push(
+      path
+        .map((p) => (Array.isArray(p) ? p : p && typeof p === "object" ? [p.x, p.y] : null))
+        .filter((p) => p && Number.isFinite(Number(p[0])) && Number.isFinite(Number(p[1])))
+        .map((p) => [Number(p[0]), Number(p[1])]),
+    );
+  }
+  return out;
+}
+
+/** Compact JSON: trailing empty paths left out, e.g. [[[160,250],[480,80]]]. */
+export function writePaths(paths) {
+  const trimmed = paths.map((p) => p.map(([x, y]) => [Math.round(x), Math.round(y)]));
+  while (trimmed.length && !trimmed[trimmed.length - 1].length) trimmed.pop();
+  return JSON.stringify(trimmed);
+}
+
+// --- finding the start image ----------------------------------------------------------------------
+
+function upstream(node, inputName) {
+  let slot = node.findInputSlot ? node.findInputSlot(inputName) : -1;
+  let current = slot >= 0 ? node.getInputNode(slot) : null;
+  for (let hops = 0; current && hops < 20 && current.type === "Reroute"; hops++) current = current.getInputNode(0);
+  return current;
+}
+
+function downstreamKlingNodes(node) {
+  const out = [];
+  const seen = new Set();
+  const walk = (n, depth) => {
+    if (!n || depth > 20 || seen.has(n.id)) return;
+    seen.add(n.id);
+    for (let slot = 0; slot < (n.outputs || []).length; slot++) {
+      for (const target of n.getOutputNodes?.(slot) || []) {
+        if (target.type === KLING_NODE) out.push(target);
+        else if (target.type === "Reroute") walk(target, depth + 1);
+      }
+    }
+  };
+  walk(node, 0);
+  return out;
+}
+
+/** A LoadImage-style widget value ("sub/name.png [input]") as a /view URL. */
+function viewUrl(value) {
+  if (typeof value !== "string" || !value) return null;
+  let name = value;
+  let type = "input";
+  const m = name.match(/^(.*) \[(input|output|temp)\]$/);
+  if (m) [, name, type] = m;
+  const cut = name.lastIndexOf("/");
+  const subfolder = cut >= 0 ? name.slice(0, cut) : "";
+  const file = cut >= 0 ? name.slice(cut + 1) : name;
+  const params = new URLSearchParams({ filename: file, type, subfolder });
+  return api.apiURL(`/view?${params.toString()}`);
+}
+
+/** {url, source} of the start image this brush is drawn on, or {url: null, reason}. */
+export function findStartImage(node) {
+  const targets = downstreamKlingNodes(node);
+  if (!targets.length) return { url: null, reason: "Connect motion_brush to a Kling Image to Video node." };
+  for (const kling of targets) {
+    const source = upstream(kling, "image");
+    if (!source) continue;
+    const img = source.imgs && source.imgs[source.imageIndex ?? 0];
+    if (img && img.src) return { url: img.src, source: source.type };
+    const widget = findWidget(source, "image");
+    if (widget && typeof widget.value === "string") return { url: viewUrl(widget.value), source: source.type };
+  }
+  return {
+    url: null,
+    reason: "The start image is not known yet: connect a Load Image to the Kling node's image input " +
+      "(or run the workflow once so the image source shows a preview).",
+  };
+}
+
+// --- the editor ------------------------------------------------------------------------------------
+
+class TrajectoryEditor {
+  constructor(node) {
+    this.node = node;
+    this.active = 0;
+    this.drag = null;
+    this.image = null; // HTMLImageElement once loaded
+    this.imageUrl = null;
+    this.reason = "";
+
+    const root = document.createElement("div");
+    root.dataset.klingTrajectory = "";
+    root.style.cssText = "display:flex;flex-direction:column;gap:4px;width:100%;height:100%;box-sizing:border-box;" +
+      "font:12px Arial,sans-serif;color:#ddd;";
+    const bar = document.createElement("div");
+    bar.style.cssText = "display:flex;gap:3px;flex-wrap:wrap;align-items:center;";
+    this.buttons = COLOURS.map((colour, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.path = String(i);
+      b.title = `Path ${i + 1} (dynamic_mask_${i + 1}, ${COLOUR_NAMES[i]})`;
+      b.style.cssText = `border:2px solid ${colour};background:#222;color:#eee;border-radius:4px;padding:1px 5px;` +
+        "cursor:pointer;font:11px Arial,sans-serif;";
+      b.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.active = i;
+        this.render();
+      });
+      bar.appendChild(b);
+      return b;
+    });
+    const clear = document.createElement("button");
+    clear.type = "button";
+    clear.dataset.action = "clear";
+    clear.textContent = "Clear path";
+    clear.title = "Remove every point of the selected path";
+    clear.style.cssText = "margin-left:auto;background:#333;color:#eee;border:1px solid #666;border-radius:4px;" +
+      "padding:1px 6px;cursor:pointer;font:11px Arial,sans-serif;";
+    clear.addEventListener("click", (e) => {
+      e.stopPropagation();
+      const paths = this.paths();
+      paths[this.active] = [];
+      this.commit(paths);
+    });
+    bar.appendChild(clear);
+    this.canvas = document.createElement("canvas");
+    this.canvas.style.cssText = "flex:1 1 auto;min-height:120px;width:100%;background:#111;border-radius:4px;" +
+      "cursor:crosshair;touch-action:none;";
+    this.status = document.createElement("div");
+    this.status.dataset.klingStatus = "";
+    this.status.style.cssText = "min-height:15px;color:#aaa;font-size:11px;";
+    root.append(bar, this.canvas, this.status);
+    this.root = root;
+
+    const stop = (e) => e.stopPropagation();
+    for (const type of ["pointerdown", "pointermove", "pointerup", "wheel", "dblclick", "mousedown", "mouseup"]) {
+      root.addEventListener(type, stop);
+    }
+    this.canvas.addEventListener("pointerdown", (e) => this.onDown(e));
+    this.canvas.addEventListener("pointermove", (e) => this.onMove(e));
+    this.canvas.addEventListener("pointerup", (e) => this.onUp(e));
+    this.canvas.addEventListener("pointercancel", (e) => this.onUp(e));
+    this.canvas.addEventListener("contextmenu", (e) => this.onContextMenu(e));
+    if (typeof ResizeObserver !== "undefined") {
+      this.resizeObserver = new ResizeObserver(() => this.render());
+      this.resizeObserver.observe(this.canvas);
+    }
+  }
+
+  valueWidget() {
+    return findWidget(this.node, VALUE_WIDGET);
+  }
+
+  paths() {
+    return readPaths(this.valueWidget()?.value);
+  }
+
+  commit(paths) {
+    const widget = this.valueWidget();
+    if (!widget) return;
+    const text = writePaths(paths);
+    if (widget.value !== text) {
+      const old = widget.value;
+      widget.value = text;
+      widget.callback?.(text, app.canvas, this.node);
+      this.node.onWidgetChanged?.(VALUE_WIDGET, text, old, widget);
+    }
+    this.node.setDirtyCanvas?.(true, true);
+    this.render();
+  }
+
+  /** Re-resolve the start image (cheap); load it when its URL changed. */
+  refreshImage() {
+    const found = findStartImage(this.node);
+    this.reason = found.reason || "";
+    if (found.url === this.imageUrl) return;
+    this.imageUrl = found.url;
+    this.image = null;
+    if (!found.url) {
+      this.render();
+      return;
+    }
+    const img = new Image();
+    img.onload = () => {
+      if (this.imageUrl !== found.url) return;
+      this.image = img;
+      this.render();
+    };
+    img.onerror = () => {
+      if (this.imageUrl !== found.url) return;
+      this.reason = "The start image could not be loaded.";
+      this.render();
+    };
+    img.src = found.url;
+  }
+
+  /** Where the image sits in the canvas (CSS px): contain-fit, centred. */
+  layout() {
+    const w = this.canvas.clientWidth;
+    const h = this.canvas.clientHeight;
+    if (!this.image || !w || !h) return null;
+    const iw = this.image.naturalWidth;
+    const ih = this.image.naturalHeight;
+    const scale = Math.min(w / iw, h / ih);
+    return { x: (w - iw * scale) / 2, y: (h - ih * scale) / 2, scale, iw, ih, w, h };
+  }
+
+  toImage(e) {
+    const rect = this.canvas.getBoundingClientRect();
+    const lay = this.layout();
+    if (!lay || !rect.width) return null;
+    // the DOM widget is CSS-transformed with the canvas zoom: map through the element's real box
+    const cssX = ((e.clientX - rect.left) * lay.w) / rect.width;
+    const cssY = ((e.clientY - rect.top) * lay.h) / rect.height;
+    return { x: (cssX - lay.x) / lay.scale, y: (cssY - lay.y) / lay.scale, lay, ratio: rect.width / lay.w };
+  }
+
+  hit(paths, at) {
+    const radius = HIT_RADIUS / (at.lay.scale * at.ratio);
+    const order = [this.active, ...paths.keys()].filter((v, i, a) => a.indexOf(v) === i);
+    for (const p of order) {
+      for (let j = paths[p].length - 1; j >= 0; j--) {
+        const [x, y] = paths[p][j];
+        if (Math.hypot(x - at.x, y - at.y) <= radius) return { path: p, index: j };
+      }
+    }
+    return null;
+  }
+
+  clampPoint(at) {
+    const { iw, ih } = at.lay;
+    return [Math.min(Math.max(Math.round(at.x), 0), iw - 1), Math.min(Math.max(Math.round(at.y), 0), ih - 1)];
+  }
+
+  onDown(e) {
+    e.stopPropagation();
+    if (e.button !== 0) return;
+    const at = this.toImage(e);
+    if (!at) return;
+    const paths = this.paths();
+    const found = this.hit(paths, at);
+    if (found) {
+      this.active = found.path;
+      this.drag = found;
+    } else {
+      if (at.x < -0.5 || at.y < -0.5 || at.x > at.lay.iw - 0.5 || at.y > at.lay.ih - 0.5) return;
+      if (paths[this.active].length >= MAX_POINTS) {
+        this.status.textContent = `Path ${this.active + 1} already has ${MAX_POINTS} points (the most Kling takes).`;
+        return;
+      }
+      paths[this.active].push(this.clampPoint(at));
+      this.drag = { path: this.active, index: paths[this.active].length - 1 };
+      this.commit(paths);
+    }
+    try {
+      this.canvas.setPointerCapture(e.pointerId);
+    } catch {
+      /* synthetic events have no capturable pointer */
+    }
+    e.preventDefault();
+    this.render();
+  }
+
+  onMove(e) {
+    if (!this.drag) return;
+    e.stopPropagation();
+    const at = this.toImage(e);
+    if (!at) return;
+    const paths = this.paths();
+    const path = paths[this.drag.path];
+    if (!path || !path[this.drag.index]) return;
+    path[this.drag.index] = this.clampPoint(at);
+    this.commit(paths);
+  }
+
+  onUp(e) {
+    if (!this.drag) return;
+    e.stopPropagation();
+    this.drag = null;
+    try {
+      this.canvas.releasePointerCapture(e.pointerId);
+    } catch {
+      /* not captured */
+    }
+    this.render();
+  }
+
+  onContextMenu(e) {
+    e.preventDefault();
+    e.stopPropagation();
+    const at = this.toImage(e);
+    if (!at) return;
+    const paths = this.paths();
+    const found = this.hit(paths, at);
+    if (!found) return;
+    paths[found.path].splice(found.index, 1);
+    this.active = found.path;
+    this.commit(paths);
+  }
+
+  render() {
+    const paths = this.paths();
+    this.buttons.forEach((b, i) => {
+      b.textContent = `${i + 1}: ${paths[i].length}`;
+      b.style.background = i === this.active ? COLOURS[i] : "#222";
+      b.style.color = i === this.active ? "#111" : "#eee";
+    });
+    this.root.dataset.active = String(this.active);
+    this.root.dataset.points = paths.map((p) => p.length).join(",");
+    const canvas = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth;
+    const h = canvas.clientHeight;
+    if (!w || !h) return;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const lay = this.layout();
+    if (!lay) {
+      ctx.fillStyle = "#888";
+      ctx.font = "12px Arial, sans-serif";
+      const lines = wrap(ctx, this.reason || "Loading the start image...", w - 20);
+      lines.forEach((line, i) => ctx.fillText(line, 10, 20 + i * 15));
+      this.status.textContent = "";
+      this.root.dataset.image = "";
+      return;
+    }
+    this.root.dataset.image = `${lay.iw}x${lay.ih}`;
+    ctx.drawImage(this.image, lay.x, lay.y, lay.iw * lay.scale, lay.ih * lay.scale);
+    paths.forEach((path, i) => {
+      if (!path.length) return;
+      const pts = path.map(([x, y]) => [lay.x + x * lay.scale, lay.y + y * lay.scale]);
+      const active = i === this.active;
+      ctx.strokeStyle = COLOURS[i];
+      ctx.lineWidth = active ? 3 : 2;
+      ctx.globalAlpha = active ? 1 : 0.75;
+      ctx.beginPath();
+      pts.forEach(([x, y], j) => (j ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.stroke();
+      if (pts.length > 1) arrowHead(ctx, pts[pts.length - 2], pts[pts.length - 1]);
+      pts.forEach(([x, y], j) => {
+        ctx.beginPath();
+        ctx.arc(x, y, j === 0 ? 6 : 4.5, 0, Math.PI * 2);
+        ctx.fillStyle = j === 0 ? "#fff" : COLOURS[i];
+        ctx.fill();
+        ctx.lineWidth = 1.5;
+        ctx.strokeStyle = j === 0 ? COLOURS[i] : "#000";
+        ctx.stroke();
+      });
+      ctx.globalAlpha = 1;
+    });
+    const count = paths[this.active].length;
+    this.status.textContent = `${lay.iw}×${lay.ih} · path ${this.active + 1} (${COLOUR_NAMES[this.active]}): ` +
+      `${count} point${count === 1 ? "" : "s"}${count === 1 ? " (needs 2-77)" : ""} · click adds, drag moves, ` +
+      "right-click removes";
+  }
+
+  destroy() {
+    this.resizeObserver?.disconnect();
+  }
+}
+
+function wrap(ctx, text, width) {
+  const lines = [];
+  let line = "";
+  for (const word of String(text).split(/\s+/)) {
+    const candidate = line ? `${line} ${word}` : word;
+    if (line && ctx.measureText(candidate).width > width) {
+      lines.push(line);
+      line = word;
+    } else line = candidate;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+function arrowHead(ctx, [x0, y0], [x1, y1]) {
+  const angle = Math.atan2(y1 - y0, x1 - x0);
+  const size = 10;
+  ctx.beginPath();
+  ctx.moveTo(x1, y1);
+  ctx.lineTo(x1 - size * Math.cos(angle - 0.4), y1 - size * Math.sin(angle - 0.4));
+  ctx.moveTo(x1, y1);
+  ctx.lineTo(x1 - size * Math.cos(angle + 0.4), y1 - size * Math.sin(angle + 0.4));
+  ctx.stroke();
+}
+
+function ensureEditor(node) {
+  if (node.__klingTrajectory) return node.__klingTrajectory;
+  const editor = new TrajectoryEditor(node);
+  // Added after the node definition's widgets and never serialised: widgets_values keeps only
+  // `trajectories`, the one place the paths live.
+  const widget = node.addDOMWidget(EDITOR_WIDGET, "kling_trajectory", editor.root, {
+    serialize: false,
+    hideOnZoom: false,
+    getMinHeight: () => EDITOR_HEIGHT,
+    getValue: () => undefined,
+    setValue: () => {},
+  });
+  widget.serialize = false;
+  node.__klingTrajectory = editor;
+  editor.widget = widget;
+  return editor;
+}
+
+app.registerExtension({
+  name: "Kling.MotionBrush.Trajectories",
+
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData?.name !== NODE_TYPE) return;
+    const proto = nodeType.prototype;
+
+    const onNodeCreated = proto.onNodeCreated;
+    proto.onNodeCreated = function () {
+      const r = onNodeCreated?.apply(this, arguments);
+      const editor = ensureEditor(this);
+      if (this.size[0] < 420 || this.size[1] < 460) this.setSize([Math.max(420, this.size[0]), Math.max(460, this.size[1])]);
+      editor.refreshImage();
+      editor.render();
+      return r;
+    };
+
+    const configure = proto.configure;
+    proto.configure = function () {
+      const r = configure.apply(this, arguments);
+      const editor = ensureEditor(this);
+      editor.refreshImage();
+      editor.render();
+      return r;
+    };
+
+    const onConnectionsChange = proto.onConnectionsChange;
+    proto.onConnectionsChange = function () {
+      const r = onConnectionsChange?.apply(this, arguments);
+      this.__klingTrajectory?.refreshImage();
+      return r;
+    };
+
+    const onWidgetChanged = proto.onWidgetChanged;
+    proto.onWidgetChanged = function (name) {
+      const r = onWidgetChanged?.apply(this, arguments);
+      if (name === VALUE_WIDGET) this.__klingTrajectory?.render();
+      return r;
+    };
+
+    // The image source can change anywhere upstream (another file picked in Load Image, a new link):
+    // re-resolve while the node is drawn; only a changed URL loads anything. A text edit of the
+    // widget shows up here too.
+    const onDrawForeground = proto.onDrawForeground;
+    proto.onDrawForeground = function () {
+      const r = onDrawForeground?.apply(this, arguments);
+      const editor = this.__klingTrajectory;
+      if (editor) {
+        editor.refreshImage();
+        const value = findWidget(this, VALUE_WIDGET)?.value;
+        if (value !== editor.lastValue) {
+          editor.lastValue = value;
+          editor.render();
+        }
+      }
+      return r;
+    };
+
+    const onRemoved = proto.onRemoved;
+    proto.onRemoved = function () {
+      this.__klingTrajectory?.destroy();
+      return onRemoved?.apply(this, arguments);
+    };
+  },
+});
