@@ -26,15 +26,27 @@ log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[StatusUpdate], None]
 
-#: Poll intervals: quick at first (short tasks, fast failures), then about every 5 s.
+#: Poll intervals: quick at first (short tasks, fast failures), then about every 5 s...
 POLL_SCHEDULE_S = (1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
+#: ...and every second once the task has been processing for this share of its estimated duration,
+#: so that the end is noticed within about a second. Never more than one poll a second.
+NEAR_END_FRACTION = 0.8
+NEAR_END_POLL_S = 1.0
+MIN_POLL_S = 1.0
+#: How long a create answered 1303 (all of the account's slots busy) keeps waiting for a free slot.
+SLOT_WAIT_S = 30 * 60
+SLOT_RETRY_S = 5.0
 DEFAULT_TIMEOUT_S = 30 * 60
 STATUS_TICK_S = 1.0
 LOOKUP_PAGE_SIZE = 50
 
 
-def poll_interval(poll_number: int) -> float:
-    return POLL_SCHEDULE_S[min(poll_number, len(POLL_SCHEDULE_S) - 1)]
+def poll_interval(poll_number: int, processing_for: float | None = None, estimate: float | None = None) -> float:
+    """Seconds until the next poll, after ``poll_number`` polls and ``processing_for`` s of processing."""
+    interval = POLL_SCHEDULE_S[min(poll_number, len(POLL_SCHEDULE_S) - 1)]
+    if processing_for is not None and estimate and processing_for >= NEAR_END_FRACTION * estimate:
+        interval = min(interval, NEAR_END_POLL_S)
+    return max(MIN_POLL_S, interval)
 
 
 class KlingClient:
@@ -83,15 +95,28 @@ class KlingClient:
                 return task.raw
             return None
 
-        try:
-            data = self.transport.request("POST", endpoint, json=body, should_cancel=should_cancel,
-                                          before_retry=already_created)
-        except KlingRequestError as exc:
-            # A resent create refused as a duplicate: an earlier attempt (its answer lost) made the task.
-            found = already_created() if resent and "already exist" in exc.api_message.lower() else None
-            if found is None:
-                raise
-            data = found
+        slot_deadline = time.monotonic() + SLOT_WAIT_S
+        while True:
+            try:
+                data = self.transport.request("POST", endpoint, json=body, should_cancel=should_cancel,
+                                              before_retry=already_created)
+            except KlingRequestError as exc:
+                # A resent create refused as a duplicate: an earlier attempt (its answer lost) made the task.
+                found = already_created() if resent and "already exist" in exc.api_message.lower() else None
+                if found is None:
+                    raise
+                data = found
+            except KlingAPIError as exc:
+                # 1303: every slot of the account is taken (a task holds one until it ends) and the
+                # transport's backoff ran out. No task was made, so waiting for a slot is safe.
+                if exc.code != 1303 or time.monotonic() >= slot_deadline:
+                    raise
+                log.info("Kling: all of the account's task slots are busy; waiting for one to free up")
+                sleep_unless_cancelled(SLOT_RETRY_S, should_cancel)
+                data = already_created()
+                if data is None:
+                    continue
+            break
         task = Task.from_api(data)
         if not task.external_task_id:
             task = Task.from_api({**data, "task_info": {**(data.get("task_info") or {}),
@@ -160,7 +185,8 @@ class KlingClient:
                     return task
                 if status == STATUS_FAILED:
                     raise KlingTaskFailed(task_id, task.status_msg)
-                next_poll = now + poll_interval(polls)
+                next_poll = now + poll_interval(polls, None if processing_since is None else now - processing_since,
+                                                estimate)
             processing_for = 0.0 if processing_since is None else now - processing_since
             if processing_for > timeout:
                 raise KlingTimeout(task_id, now - started, status)

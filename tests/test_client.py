@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from kling_api.auth import Credentials, Secret
-from kling_api.client import KlingClient
+from kling_api import client as client_module
+from kling_api.client import KlingClient, poll_interval
 from kling_api.emulator import Emulator
 from kling_api.errors import (KlingAccountError, KlingAuthError, KlingCancelled, KlingDownloadError,
                               KlingPolicyError, KlingTaskFailed, KlingTimeout, KlingValidationError)
@@ -86,6 +87,39 @@ def test_1303_is_retried_with_backoff_and_one_task_is_created(emu):
     assert len(emu.created_tasks()) == 1
     assert task.task_id == emu.created_tasks()[0]["task_id"]
     assert len(creates(emu)) == 3
+
+
+def test_creates_over_the_account_limit_wait_for_a_slot_and_each_task_is_made_once(emu, monkeypatch):
+    monkeypatch.setattr(client_module, "SLOT_RETRY_S", 0.1)
+    emu.configure(concurrency_limit=2, processing_seconds=0.3)
+    client = client_for(emu)
+    results, errors = [], []
+
+    def one(index: int) -> None:
+        try:
+            task = client.create_image_to_video(request(external_task_id=f"slot-{index}"))
+            results.append(client.wait(task.task_id))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(t.external_task_id for t in results) == [f"slot-{i}" for i in range(5)]
+    assert len(emu.created_tasks()) == 5 and all(t["task_status"] == "succeed" for t in emu.created_tasks())
+    assert any(r["path"].endswith("image2video") and r["method"] == "POST" for r in emu.requests)
+
+
+def test_poll_schedule_is_every_5_s_mid_task_and_every_second_near_the_estimate():
+    intervals = [poll_interval(n) for n in range(10)]
+    assert min(intervals) >= 1.0 and intervals[-1] == 5.0
+    assert poll_interval(20, processing_for=60, estimate=164) == 5.0
+    assert poll_interval(20, processing_for=0.8 * 164, estimate=164) == 1.0
+    assert poll_interval(20, processing_for=400, estimate=164) == 1.0
+    assert poll_interval(0, processing_for=None, estimate=164) >= 1.0
 
 
 @pytest.mark.parametrize("code", [5000, 5001, 5002])

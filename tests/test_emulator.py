@@ -578,6 +578,19 @@ def test_fault_rate_limit_then_success(emu):
     assert len(emu.created_tasks()) == 1
 
 
+def test_concurrency_limit_holds_a_slot_from_submitted_until_the_task_ends(emu):
+    emu.configure(concurrency_limit=1, processing_seconds=0.3)
+    first = created_ok(emu, body())
+    assert_error(create(emu, body()), 429, 1303, "parallel task over resource pack limit")
+    assert len(emu.created_tasks()) == 1
+    for _ in range(200):  # until the first task ends (a wait, not a timing check)
+        if get(emu, first).json()["data"]["task_status"] == "succeed":
+            break
+        time.sleep(0.05)
+    assert created_ok(emu, body()) != first
+    assert len(emu.created_tasks()) == 2
+
+
 def test_fault_balance_depleted(emu):
     emu.configure(balance_depleted_creates=1)
     assert_error(create(emu, body()), 429, 1102)

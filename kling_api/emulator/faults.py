@@ -29,6 +29,9 @@ class EmulatorConfig:
     delay_seconds: float = 0.0
     #: The next N creates answer 1303 (parallel task over resource pack limit).
     rate_limit_creates: int = 0
+    #: The account's concurrency limit (reference section 6.2): a task holds a slot from ``submitted``
+    #: until it ends (succeed or failed); a create while every slot is held answers 1303. 0: no limit.
+    concurrency_limit: int = 0
     #: The next N creates answer 1102 (resource pack depleted).
     balance_depleted_creates: int = 0
     #: The next N creates answer 1301 (content security policy triggered): no task is made.

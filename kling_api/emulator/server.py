@@ -23,10 +23,11 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .access import Authenticator
-from .errors import bad_param
+from .errors import ApiError, bad_param
 from .faults import EmulatorConfig, Switches, coerce
 from .rules import MAX_IMAGE_BYTES, CreateOrder
-from .tasks import MODERATION_FAILED, CallbackSender, Lifecycle, Task, is_loopback_host
+from .tasks import (MODERATION_FAILED, PROCESSING, SUBMITTED, CallbackSender, Lifecycle, Task,
+                    is_loopback_host)
 from .videos import VideoSpec, motion_for_camera, output_geometry, render_mp4
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,8 @@ class Emulator:
                 or self.switches.take("moderation_fail_creates"):
             failure = MODERATION_FAILED
         with self._lock:
+            if config.concurrency_limit and self._slots_held() >= config.concurrency_limit:
+                raise ApiError(429, 1303, "parallel task over resource pack limit")
             task_id = str(random.randrange(7 * 10**17, 9 * 10**17))
             while task_id in self._tasks:
                 task_id = str(random.randrange(7 * 10**17, 9 * 10**17))
@@ -246,6 +249,10 @@ class Emulator:
                   render=lambda: render_mp4(self._video_spec(order, config.max_height)), failure=failure,
                   on_change=self._status_changed, stop=self._stop).start()
         return task
+
+    def _slots_held(self) -> int:
+        """Tasks of the account that hold a concurrency slot: not yet succeed or failed (lock held)."""
+        return sum(1 for task in self._tasks.values() if task.status in (SUBMITTED, PROCESSING))
 
     def _video_spec(self, order: CreateOrder, max_height: int | None) -> VideoSpec:
         first = order.image or order.image_tail
