@@ -75,7 +75,8 @@ def test_kling_node_renders_with_its_widgets(kling_page, comfy_host):
     kf.frame_node(kling_page, [node])
     st = kf.state(kling_page, node)
     widget_inputs = [name for section in ("required", "optional")
-                     for name, spec in info["input"].get(section, {}).items() if spec[0] != "IMAGE"]
+                     for name, spec in info["input"].get(section, {}).items()
+                     if isinstance(spec[0], list) or spec[0] in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")]
     for name in widget_inputs:
         assert name in st["widgets"], f"no widget for input {name}: {st['order']}"
     # our two extra widgets come last (they are never serialised, so widgets_values stays aligned)
@@ -343,7 +344,7 @@ def test_every_input_and_output_has_a_tooltip(comfy_host):
 
 @pytest.mark.browser
 def test_node_help_panel_shows_the_pack_docs(kling_page, comfy_host):
-    for name in ("KlingImageToVideo", "KlingTaskResult"):
+    for name in ("KlingImageToVideo", "KlingTaskResult", "KlingCameraControl", "KlingMotionBrush"):
         r = comfy_host.request("GET", f"{kf.EXTENSION_BASE}/docs/{name}.md")
         assert r.status == 200, (name, r.status)
         assert r.body.decode("utf-8").startswith("# Kling "), name
