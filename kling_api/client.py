@@ -76,14 +76,17 @@ class KlingClient:
         return self.create_task(ENDPOINT_IMAGE2VIDEO, body, should_cancel=should_cancel)
 
     def create_task(self, endpoint: str, body: dict[str, Any], *,
-                    should_cancel: CancelCheck | None = None) -> Task:
-        """POST a create; every create carries an external_task_id so that a retry can look it up first."""
+                    should_cancel: CancelCheck | None = None, sent_before: bool = False) -> Task:
+        """POST a create; every create carries an external_task_id so that a retry can look it up first.
+
+        ``sent_before``: an earlier run may have sent this very create (its outcome unknown), so a
+        refusal of the external_task_id as a duplicate means that run made the task: it is looked up."""
         body = dict(body)
         external_id = body.get("external_task_id") or new_external_task_id()
         validate_external_task_id(external_id)
         body["external_task_id"] = external_id
 
-        resent = False
+        resent = sent_before
 
         def already_created() -> dict[str, Any] | None:
             nonlocal resent

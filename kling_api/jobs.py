@@ -71,7 +71,8 @@ def run_image_to_video(client: KlingClient, request: ImageToVideoRequest, dest: 
 
 def _create_refused(exc: BaseException) -> bool:
     """True when the create certainly made no task (Kling refused it outright)."""
-    return isinstance(exc, KlingAPIError) and not exc.retryable and exc.code not in RESIGN_CODES
+    return (isinstance(exc, KlingAPIError) and not exc.retryable and exc.code not in RESIGN_CODES
+            and "already exist" not in exc.api_message.lower())
 
 
 def _run_with_ledger(client: KlingClient, request: ImageToVideoRequest, notes: list[str], dest: Destination,
@@ -115,7 +116,7 @@ def _run_with_ledger(client: KlingClient, request: ImageToVideoRequest, notes: l
                 ledger.update(fingerprint, creates=entry.creates + 1)
                 try:
                     created = client.create_task(endpoint, {**body, "external_task_id": entry.external_task_id},
-                                                 should_cancel=should_cancel)
+                                                 should_cancel=should_cancel, sent_before=not new)
                 except BaseException as exc:
                     ledger.record_error(exc, fingerprint=fingerprint,
                                         status=STATUS_REFUSED if _create_refused(exc) else None)

@@ -300,3 +300,24 @@ def test_cli_tasks_lists_the_ledger_and_image2video_uses_it(emu, tmp_path, monke
     assert rows[0]["task_id"] == task_id and rows[0]["seed"] == "3" and "owner" not in rows[0]
     assert default_cli_ledger_path({"XDG_CACHE_HOME": "/c"}) == Path("/c/kling/ledger.sqlite3")
     assert default_cli_ledger_path({"HOME": "/h", "KLING_LEDGER": "/x.db"}) == Path("/x.db")
+
+
+def test_an_earlier_runs_create_refused_as_duplicate_on_requeue_resolves_to_its_task(emu, ledger, tmp_path,
+                                                                                    monkeypatch):
+    client = client_for(emu)
+    body = request().to_body()
+    fingerprint = request_fingerprint(body, seed=15, scope=client.base_url + "/v1/videos/image2video")
+    with ledger.claim(fingerprint, external_task_id="slow-create-1", endpoint="/v1/videos/image2video",
+                      base_url=client.base_url, seed=15, summary=body):
+        made = client.create_task("/v1/videos/image2video", {**body, "external_task_id": "slow-create-1"})
+        # ...and this run never heard back (its answer was late, it gave up): the row stays "creating"
+    real_find, calls = client.find_task, []
+
+    def lagging_find(*args, **kwargs):  # the re-queue's look-up misses the task once
+        calls.append(args)
+        return None if len(calls) == 1 else real_find(*args, **kwargs)
+
+    monkeypatch.setattr(client, "find_task", lagging_find)
+    result = run_image_to_video(client, request(), tmp_path / "late.mp4", ledger=ledger, seed=15)
+    assert result.task.task_id == made.task_id and len(emu.created_tasks()) == 1
+    assert ledger.get(fingerprint).status == "succeed"
