@@ -49,6 +49,17 @@ export function readPaths(text) {
   return out;
 }
 
+/** Whether the widget text is readable JSON (empty counts as no paths). */
+export function isReadable(text) {
+  if (typeof text !== "string" || !text.trim()) return true;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Compact JSON: trailing empty paths left out, e.g. [[[160,250],[480,80]]]. */
 export function writePaths(paths) {
   const trimmed = paths.map((p) => p.map(([x, y]) => [Math.round(x), Math.round(y)]));
@@ -275,6 +286,10 @@ class TrajectoryEditor {
     if (e.button !== 0) return;
     const at = this.toImage(e);
     if (!at) return;
+    if (!isReadable(this.valueWidget()?.value)) {
+      this.render(); // says why: the user's text is never overwritten by a click
+      return;
+    }
     const paths = this.paths();
     const found = this.hit(paths, at);
     if (found) {
@@ -392,6 +407,10 @@ class TrajectoryEditor {
       ctx.globalAlpha = 1;
     });
     const count = paths[this.active].length;
+    if (!isReadable(this.valueWidget()?.value)) {
+      this.status.textContent = "The trajectories text is not valid JSON: correct it, or Clear path to start over.";
+      return;
+    }
     this.status.textContent = `${lay.iw}×${lay.ih} · path ${this.active + 1} (${COLOUR_NAMES[this.active]}): ` +
       `${count} point${count === 1 ? "" : "s"}${count === 1 ? " (needs 2-77)" : ""} · click adds, drag moves, ` +
       "right-click removes";
