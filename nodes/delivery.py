@@ -8,7 +8,7 @@ from comfy_api.latest import io, ui
 
 from ..kling_api.jobs import JobResult
 from ..kling_api.tasks import Task
-from .media import decode_frames, gib, video_output
+from .media import decode_frames, gib, plan_frames, video_output
 from .progress import StatusBoard
 
 OUTPUT_PREFIX = "Kling_"
@@ -19,9 +19,13 @@ def output_path_for(task: Task) -> Path:
     return Path(folder_paths.get_output_directory()) / f"{OUTPUT_PREFIX}{task.task_id}.mp4"
 
 
-def deliver(results: list[JobResult], board: StatusBoard | None = None) -> io.NodeOutput:
+def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame_cap: int = 0,
+            frame_stride: int = 1, max_side: int = 0) -> io.NodeOutput:
     paths = [r.video_path for r in results]
-    decoded = decode_frames(paths)
+    plan = plan_frames(paths, frame_cap, frame_stride, max_side)
+    if board is not None:  # the memory the frames will take, said before it is taken
+        board.note(f"decoding {plan.describe()}")
+    decoded = decode_frames(paths, frame_cap, frame_stride, max_side, plan=plan)
     if board is not None:
         frames = decoded.frames
         board.note(f"{frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} @ {decoded.fps:g} fps "

@@ -30,6 +30,9 @@ PENDING_IMAGE = "pending-image"
 #: Socket types of the optional feature inputs (a wrong link is refused at queue time).
 EXPECTED_TYPES = {"camera_control": "KLING_CAMERA_CONTROL", "motion_brush": "KLING_MOTION_BRUSH"}
 DEFAULT_CONCURRENCY = 2
+#: Said wherever the frames' memory can be chosen: ComfyUI keeps IMAGE frames as float32.
+FRAME_MEMORY = ("Frames are float32: 24 MB per 1080p frame, 11 MB per 720p frame, so 10 s of 1080p at 24 fps "
+                "is 5.7 GB; the status text shows the size before decoding. The video output is not affected.")
 
 
 def advanced(widget: io.Input) -> io.Input:
@@ -106,6 +109,15 @@ class KlingImageToVideo(io.ComfyNode):
                 MotionBrushType.Input("motion_brush", optional=True,
                                       tooltip="Masks and paths from Kling Motion Brush (kling-v1 5 s, kling-v1-5 "
                                               "pro 5 s); not with image_tail or camera_control"),
+                advanced(io.Int.Input("frame_cap", default=0, min=0, max=100000, optional=True,
+                                      tooltip="At most this many frames per video in the frames output (0: all). "
+                                              + FRAME_MEMORY)),
+                advanced(io.Int.Input("frame_stride", default=1, min=1, max=1000, optional=True,
+                                      tooltip="Keep every n-th frame (fps divided by n); skipped frames are never "
+                                              "converted. " + FRAME_MEMORY)),
+                advanced(io.Int.Input("max_side", default=0, min=0, max=8192, step=2, optional=True,
+                                      tooltip="Longest side of the frames output in pixels, aspect kept, resized "
+                                              "while decoding (0: as generated). " + FRAME_MEMORY)),
             ],
             outputs=OUTPUTS,
             hidden=[io.Hidden.unique_id],
@@ -141,7 +153,8 @@ class KlingImageToVideo(io.ComfyNode):
                       cfg_scale: float, seed: int, image_tail=None, external_task_id: str = "",
                       callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
                       concurrency: int = DEFAULT_CONCURRENCY, camera_control: dict[str, Any] | None = None,
-                      motion_brush: MotionBrush | None = None) -> io.NodeOutput:
+                      motion_brush: MotionBrush | None = None, frame_cap: int = 0, frame_stride: int = 1,
+                      max_side: int = 0) -> io.NodeOutput:
         starts = batch_images(image, "image")
         tails = batch_images(image_tail, "image_tail")
         if tails and len(tails) not in (1, len(starts)):
@@ -197,4 +210,5 @@ class KlingImageToVideo(io.ComfyNode):
                             len(done), len(starts), ", ".join(done))
             raise failures[0]
         board.draw()
-        return deliver([o for o in outcomes if isinstance(o, JobResult)], board)
+        return deliver([o for o in outcomes if isinstance(o, JobResult)], board, frame_cap=frame_cap,
+                       frame_stride=frame_stride, max_side=max_side)

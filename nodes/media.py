@@ -15,7 +15,7 @@ import torch
 from comfy_api.latest import InputImpl, Types
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.video import decode_video, probe_video
+from ..kling_api.video import VideoInfo, decode_video, output_size, planned_frame_count, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +42,57 @@ class DecodedFrames:
     fps: float
 
 
-def decode_frames(paths: list[Path]) -> DecodedFrames:
-    """Every frame of every video, concatenated in order, in one float32 tensor [N, H, W, 3]."""
-    infos = [probe_video(p) for p in paths]
+@dataclass(frozen=True)
+class FramePlan:
+    """What decoding will produce, known from the headers before any frame is decoded."""
+
+    frames: int
+    width: int
+    height: int
+    infos: tuple[VideoInfo, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return self.frames * self.height * self.width * 3 * 4
+
+    def describe(self) -> str:
+        return f"{self.frames} frames {self.width}x{self.height}: {gib(self.nbytes)} as IMAGE"
+
+
+def decode_options(frame_cap: int = 0, frame_stride: int = 1, max_side: int = 0) -> dict:
+    """The node's widgets (0 = off) as decode_video's options (None = off)."""
+    return {"max_frames": int(frame_cap) or None, "stride": max(1, int(frame_stride or 1)),
+            "max_side": int(max_side) or None}
+
+
+def plan_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, max_side: int = 0) -> FramePlan:
+    """Frame count, size and memory of the IMAGE that decode_frames will return (one size per batch)."""
+    options = decode_options(frame_cap, frame_stride, max_side)
+    infos = tuple(probe_video(p) for p in paths)
     width, height = infos[0].width, infos[0].height
     for path, info in zip(paths, infos):
         if (info.width, info.height) != (width, height):
             raise KlingValidationError("image", f"{info.width}x{info.height} for {path.name}",
                                        f"one size for every video of a batch ({width}x{height})")
-    capacity = sum(info.frame_count for info in infos)
+    out_w, out_h = output_size(width, height, options["max_side"])
+    count = sum(planned_frame_count(info.frame_count, 0, options["stride"], options["max_frames"]) for info in infos)
+    return FramePlan(frames=count, width=out_w, height=out_h, infos=infos)
+
+
+def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, max_side: int = 0,
+                  plan: FramePlan | None = None) -> DecodedFrames:
+    """The frames of every video, concatenated in order, in one float32 tensor [N, H, W, 3].
+
+    ``frame_cap`` (frames per video), ``frame_stride`` (every n-th frame) and ``max_side`` (longest
+    side, aspect kept) are applied while decoding, never after: the tensor is allocated at the
+    reduced size and skipped frames are never converted. 0 turns an option off."""
+    options = decode_options(frame_cap, frame_stride, max_side)
+    plan = plan or plan_frames(paths, frame_cap, frame_stride, max_side)
+    capacity, width, height = plan.frames, plan.width, plan.height
     tensor = torch.empty((capacity, height, width, 3), dtype=torch.float32)
     log.info("Decoding %d frames of %dx%d into %s", capacity, width, height, gib(tensor.numel() * 4))
     written = 0
-    fps = infos[0].fps
+    fps = plan.infos[0].fps / options["stride"]
     for path in paths:
         start = written
 
@@ -63,7 +101,7 @@ def decode_frames(paths: list[Path]) -> DecodedFrames:
                 raise ValueError(f"decoder asked for {shape}, beyond the {capacity}-frame buffer")
             return tensor[start:start + shape[0]].numpy()
 
-        decoded = decode_video(path, allocate=allocate)
+        decoded = decode_video(path, allocate=allocate, **options)
         written = start + decoded.frames.shape[0]
         fps = decoded.fps
     return DecodedFrames(frames=tensor[:written], fps=float(fps))

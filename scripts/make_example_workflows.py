@@ -12,9 +12,10 @@ from typing import Any
 OUT = Path(__file__).resolve().parents[1] / "example_workflows"
 
 # Widget values of Kling Image to Video in schema order: prompt, negative_prompt, model_name, mode,
-# duration, cfg_scale, seed, (seed control), external_task_id, callback_url, timeout, concurrency.
+# duration, cfg_scale, seed, (seed control), external_task_id, callback_url, timeout, concurrency,
+# frame_cap, frame_stride, max_side (the camera_control and motion_brush sockets have no widget).
 def kling_widgets(prompt: str, model: str, mode: str, duration: str) -> list[Any]:
-    return [prompt, "blurry, distorted", model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2]
+    return [prompt, "blurry, distorted", model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2, 0, 1, 0]
 
 
 class Graph:
@@ -78,7 +79,7 @@ def image_to_video() -> dict[str, Any]:
                   [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 360))
     kling = g.node("KlingImageToVideo", (400, 80),
                    kling_widgets("The camera slowly pushes in while leaves drift in the wind", "kling-v2-5-turbo",
-                                 "std", "5"), KLING_INPUTS, KLING_OUTPUTS, size=(400, 520))
+                                 "std", "5"), KLING_INPUTS, KLING_OUTPUTS, size=(400, 600))
     g.link(load, 0, kling, "image")
     add_video_outputs(g, kling, 850, "video/Kling")
     return g.workflow()
@@ -92,7 +93,7 @@ def start_end_frame() -> dict[str, Any]:
                  [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 330), title="End frame")
     kling = g.node("KlingImageToVideo", (400, 80),
                    kling_widgets("A smooth transition from the first scene to the second", "kling-v2-5-turbo",
-                                 "pro", "10"), KLING_INPUTS, KLING_OUTPUTS, size=(400, 520))
+                                 "pro", "10"), KLING_INPUTS, KLING_OUTPUTS, size=(400, 600))
     g.link(start, 0, kling, "image")
     g.link(end, 0, kling, "image_tail")
     add_video_outputs(g, kling, 850, "video/Kling_start_end")
@@ -115,7 +116,7 @@ def text_to_image_to_video() -> dict[str, Any]:
                     size=(210, 50))
     kling = g.node("KlingImageToVideo", (1150, 80),
                    kling_widgets("Waves crash below as the clouds roll past", "kling-v2-5-turbo", "std", "5"),
-                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 520))
+                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 600))
     g.link(ckpt, 0, sampler, "model")
     g.link(ckpt, 1, pos, "clip")
     g.link(ckpt, 1, neg, "clip")
@@ -138,7 +139,7 @@ def camera_control() -> dict[str, Any]:
                     [("camera_control", "KLING_CAMERA_CONTROL")], size=(320, 230))
     kling = g.node("KlingImageToVideo", (400, 80),
                    kling_widgets("The camera pushes in towards the sun over the hills", "kling-v1-5", "pro", "5"),
-                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 560))
+                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 640))
     g.link(load, 0, kling, "image")
     g.link(camera, 0, kling, "camera_control")
     add_video_outputs(g, kling, 850, "video/Kling_camera")
@@ -169,7 +170,7 @@ def motion_brush() -> dict[str, Any]:
                    [("motion_brush", "KLING_MOTION_BRUSH")], size=(420, 560))
     kling = g.node("KlingImageToVideo", (800, 80),
                    kling_widgets("The sun rises slowly over the still hills", "kling-v1", "pro", "5"),
-                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 560))
+                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 640))
     g.link(load, 0, green, "image")
     g.link(green, 0, sun, "mask")
     g.link(load, 0, blue, "image")

@@ -85,7 +85,8 @@ def test_nodes_are_registered_with_their_public_interface(object_info):
     assert list(i2v["input"]["required"]) == ["image", "prompt", "negative_prompt", "model_name", "mode",
                                               "duration", "cfg_scale", "seed"]
     assert list(i2v["input"]["optional"]) == ["image_tail", "external_task_id", "callback_url", "timeout",
-                                              "concurrency", "camera_control", "motion_brush"]
+                                              "concurrency", "camera_control", "motion_brush", "frame_cap",
+                                              "frame_stride", "max_side"]
     assert i2v["input"]["optional"]["camera_control"][0] == "KLING_CAMERA_CONTROL"
     assert i2v["input"]["optional"]["motion_brush"][0] == "KLING_MOTION_BRUSH"
     camera = object_info["KlingCameraControl"]
@@ -260,6 +261,22 @@ def test_a_batch_of_two_makes_two_tasks_with_frames_concatenated_in_order(host, 
     assert len(frames) == 2 * 24 * 5
     start = host.input_dir / START_NAME
     assert mean_diff(frames[0], start) < 12.0 and mean_diff(frames[120], start) < 12.0
+
+
+def test_frame_cap_stride_and_max_side_shape_the_frames_output(host, object_info, emulator_process):
+    emulator_process.set_config(max_height=None)  # kling-v2-5-turbo std: full size, so max_side shrinks it
+    ui = load_ui("kling_image_to_video")
+    prompt, kling = api_prompt("kling_image_to_video", object_info, frame_cap=10, frame_stride=3, max_side=320)
+    with host.ws_messages() as ws:
+        entry = host.run(prompt, timeout=240)
+        texts = ws.progress_texts(kling)
+    info = probe_video(kling_video(host, entry, kling))
+    assert info.frame_count == 24 * 5 and max(info.width, info.height) > 320
+    frames = frame_pngs(host, entry, ui)
+    assert len(frames) == 10  # every 3rd frame, at most 10
+    with Image.open(frames[0]) as first:
+        assert max(first.size) == 320 and abs(first.width / first.height - info.width / info.height) < 0.02
+    assert any("decoding 10 frames" in t and "as IMAGE" in t for t in texts), texts  # memory stated beforehand
 
 
 def test_an_image_tail_batch_must_be_one_or_the_image_batch(host, object_info, emulator_process):
