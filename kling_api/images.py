@@ -15,6 +15,7 @@ import binascii
 import io
 import logging
 import math
+import threading
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any
 
@@ -43,6 +44,7 @@ _TILE_W, _TILE_H, _ALIGN = 64, 16, 16
 _SAMPLE_MIN_PX, _SAMPLE_MAX_PX, _SAMPLE_FRACTION = 64 * 1024, 128 * 1024, 0.02
 _JPEG_HEADER_BYTES = 700
 _CHUNK_ELEMENTS = 1 << 18  # float->uint8 conversion works on row blocks of this size (stays in cache)
+_PARALLEL_ELEMENTS = 1 << 22  # ...on two threads from this many elements on
 _MAX_FULL_ENCODES = 6
 _LOG_SIZE_PER_QUALITY = 0.05  # d ln(JPEG bytes) / d quality near 70..95 for photos
 
@@ -181,7 +183,8 @@ def _array_to_pil(array: np.ndarray, field: str) -> Image.Image:
 
 
 def _to_uint8(array: np.ndarray, field: str) -> np.ndarray:
-    """uint8 pixels; floats are checked for NaN/inf, clipped to 0..1 and rounded in cache-sized blocks."""
+    """uint8 pixels; floats are checked for NaN/inf, clipped to 0..1 and rounded in cache-sized blocks,
+    by two threads when the image is large."""
     kind = array.dtype.kind
     if array.dtype == np.uint8:
         return array
@@ -192,12 +195,35 @@ def _to_uint8(array: np.ndarray, field: str) -> np.ndarray:
     if kind != "f":
         raise KlingValidationError(field, f"array of dtype {array.dtype}", _ACCEPTED)
     out = np.empty(array.shape, np.uint8)
-    flat_rows = array.reshape(array.shape[0], -1)
-    out_rows = out.reshape(out.shape[0], -1)
-    rows = max(1, _CHUNK_ELEMENTS // max(1, flat_rows.shape[1]))
-    scratch = np.empty((min(rows, flat_rows.shape[0]), flat_rows.shape[1]), np.float32)
-    for start in range(0, flat_rows.shape[0], rows):
-        block = flat_rows[start:start + rows]
+    height = array.shape[0]
+    if array.size < _PARALLEL_ELEMENTS or height < 2:
+        _float_rows_to_uint8(array, out, field)
+        return out
+    # NumPy's loops release the GIL: the two halves convert on two cores.
+    middle = height // 2
+    errors: list[BaseException] = []
+
+    def half(rows: slice) -> None:
+        try:
+            _float_rows_to_uint8(array[rows], out[rows], field)
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    helper = threading.Thread(target=half, args=(slice(middle, height),), name="kling-image-convert")
+    helper.start()
+    half(slice(0, middle))
+    helper.join()
+    if errors:
+        raise errors[0]
+    return out
+
+
+def _float_rows_to_uint8(array: np.ndarray, out: np.ndarray, field: str) -> None:
+    row_elements = max(1, array[0].size) if array.shape[0] else 1
+    rows = max(1, _CHUNK_ELEMENTS // row_elements)
+    scratch = np.empty((min(rows, array.shape[0]), *array.shape[1:]), np.float32)
+    for start in range(0, array.shape[0], rows):
+        block = array[start:start + rows]
         tmp = scratch[:block.shape[0]]
         low, high = float(block.min()), float(block.max())  # NaN propagates through min/max
         if not (math.isfinite(low) and math.isfinite(high)):
@@ -209,8 +235,7 @@ def _to_uint8(array: np.ndarray, field: str) -> np.ndarray:
         if low < 0.0 or high > 1.0:
             np.clip(tmp, 0.0, 255.0, out=tmp)
         np.add(tmp, np.float32(0.5), out=tmp, dtype=np.float32)
-        out_rows[start:start + rows] = tmp  # truncation after +0.5 rounds to nearest
-    return out
+        out[start:start + rows] = tmp  # truncation after +0.5 rounds to nearest
 
 
 # --- fit to Kling's size rules -------------------------------------------------------------------
