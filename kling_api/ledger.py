@@ -200,20 +200,33 @@ class TaskLedger:
         with self._ready_lock:
             if self._ready:
                 return self
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                if not self.path.exists():
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, stat.S_IRUSR | stat.S_IWUSR))
-                conn = self._open()
+            deadline = time.monotonic() + BUSY_TIMEOUT_S
+            while True:
                 try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.executescript(SCHEMA)
-                finally:
-                    conn.close()
-            except (OSError, sqlite3.Error) as exc:
-                raise LedgerUnavailable(f"The task ledger {self.path} cannot be used ({exc})") from None
+                    self._initialise()
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Another process is setting the file up at this very moment (switching to WAL
+                    # takes a lock that busy_timeout does not always wait for): try again shortly.
+                    if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                        raise LedgerUnavailable(f"The task ledger {self.path} cannot be used ({exc})") from None
+                    time.sleep(0.05)
+                except (OSError, sqlite3.Error) as exc:
+                    raise LedgerUnavailable(f"The task ledger {self.path} cannot be used ({exc})") from None
             self._ready = True
         return self
+
+    def _initialise(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, stat.S_IRUSR | stat.S_IWUSR))
+        conn = self._open()
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+        finally:
+            conn.close()
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:

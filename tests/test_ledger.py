@@ -255,6 +255,7 @@ def test_same_submission_from_two_processes_creates_one_task(emu, ledger, tmp_pa
                               text=True) for i in range(2)]
     outs = [p.communicate(timeout=90) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    assert not any("without it" in o[1] for o in outs), [o[1][-2000:] for o in outs]  # both used the ledger
     ids = {json.loads(o[0])["task_id"] for o in outs}
     assert len(ids) == 1 and len(emu.created_tasks()) == 1 and len(creates(emu)) == 1
 
