@@ -695,7 +695,19 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, comfy_host, tmp_
     kling_page.page.wait_for_function(
         f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.points === '3,0,0,0,0,0'",
         timeout=10_000)
-    kf.frame_node(kling_page, [brush], zoom=1.0, top=60, left=300)
+    # still editable after the reload, on a zoomed-out canvas: drag the last point
+    kf.frame_node(kling_page, [brush], zoom=0.75, top=60, left=300)
+    box = _editor_box(kling_page, brush)
+    assert box["width"] < box["cw"]  # the editor really is scaled with the canvas
+    mouse.move(*_client_point(box, size, *value[0][2]))
+    mouse.down()
+    for step in range(1, 5):
+        mouse.move(*_client_point(box, size, value[0][2][0] + 5 * step, value[0][2][1] + 5 * step))
+    mouse.up()
+    kf.settle(kling_page, 200)
+    moved = _brush_value(kling_page, brush)
+    assert _close(moved[0][:2], value[0][:2], tol=0) and _close(moved[0][2:], [[value[0][2][0] + 20, value[0][2][1] + 20]]), moved
+    value = moved
     kling_page.screenshot("frontend_trajectory_editor_reloaded")
 
     # run it from the page: the emulator receives the path flipped to Kling's bottom-left origin
