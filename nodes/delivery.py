@@ -39,6 +39,7 @@ def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame
         video_output(paths, decoded),
         ",".join(r.task.task_id for r in results),
         ",".join(r.video_id for r in results),
+        decoded.audio,
         ui=ui.PreviewVideo(previews),
     )
 
@@ -49,4 +50,8 @@ OUTPUTS = [
     io.Video.Output("video", display_name="video", tooltip="The video itself (for one task: the downloaded mp4, audio kept)"),
     io.String.Output("task_id", display_name="task_id", tooltip="Kling's task id (comma-separated for a batch)"),
     io.String.Output("video_id", display_name="video_id", tooltip="Kling's video id, what an extend node needs"),
+    # Appended last: saved workflows link outputs by index.
+    io.Audio.Output("audio", display_name="audio",
+                    tooltip="The video's sound track (sound on, e.g. kling-v2-6 pro, kling-v3); None for a silent video. "
+                            "The video output keeps the sound too"),
 ]

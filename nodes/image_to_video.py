@@ -44,7 +44,8 @@ def advanced(widget: io.Input) -> io.Input:
 def build_request(*, model_name: str, mode: str, duration: str, prompt: str = "", negative_prompt: str = "",
                   cfg_scale: float | None = None, has_tail: bool = False, external_task_id: str = "",
                   callback_url: str = "", camera_control: dict[str, Any] | None = None,
-                  has_camera: bool = False, has_motion_brush: bool = False) -> ImageToVideoRequest:
+                  has_camera: bool = False, has_motion_brush: bool = False,
+                  sound: str | None = None) -> ImageToVideoRequest:
     """The request as far as the widgets decide it; the images (and masks) are filled in per batch item.
     ``has_camera`` without ``camera_control`` (queue time: the value comes from a link) checks the
     model/mode/duration and the exclusions with a stand-in move of a type the model offers."""
@@ -57,6 +58,7 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
         prompt=prompt or "", negative_prompt=negative_prompt or "", mode=mode, duration=str(duration),
         cfg_scale=cfg_scale, external_task_id=external_task_id or None, callback_url=callback_url or None,
         camera_control=camera_control, static_mask=PENDING_IMAGE if has_motion_brush else None,
+        sound=sound or None,
     )
 
 
@@ -118,6 +120,11 @@ class KlingImageToVideo(io.ComfyNode):
                 advanced(io.Int.Input("max_side", default=0, min=0, max=8192, step=2, optional=True,
                                       tooltip="Longest side of the frames output in pixels, aspect kept, resized "
                                               "while decoding (0: as generated). " + FRAME_MEMORY)),
+                # Appended last: saved workflows keep widget values by position.
+                io.Combo.Input("sound", options=["off", "on"], default="off", optional=True,
+                               tooltip="Native sound (kling-v2-6 pro, kling-v3): the video carries an audio "
+                                       "track, also given as the audio output. Not with image_tail on kling-v2-6; "
+                                       "ignored by models without sound"),
             ],
             outputs=OUTPUTS,
             hidden=[io.Hidden.unique_id],
@@ -126,7 +133,7 @@ class KlingImageToVideo(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None,
                         prompt: Any = None, negative_prompt: Any = None, external_task_id: Any = None,
-                        callback_url: Any = None, input_types: Any = None) -> bool | str:
+                        callback_url: Any = None, sound: Any = None, input_types: Any = None) -> bool | str:
         """Refuse invalid combinations at queue time, before any image is encoded or request sent."""
         linked = (input_types or [{}])[0] if isinstance(input_types, list) else (input_types or {})
         for name, received in linked.items():
@@ -143,7 +150,8 @@ class KlingImageToVideo(io.ComfyNode):
                                    has_tail="image_tail" in linked, has_camera="camera_control" in linked,
                                    has_motion_brush="motion_brush" in linked,
                                    external_task_id=external_task_id if isinstance(external_task_id, str) else "",
-                                   callback_url=callback_url if isinstance(callback_url, str) else ""))
+                                   callback_url=callback_url if isinstance(callback_url, str) else "",
+                                   sound=sound if isinstance(sound, str) else None))
         except KlingValidationError as exc:
             return str(exc)
         return True
@@ -154,7 +162,7 @@ class KlingImageToVideo(io.ComfyNode):
                       callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
                       concurrency: int = DEFAULT_CONCURRENCY, camera_control: dict[str, Any] | None = None,
                       motion_brush: MotionBrush | None = None, frame_cap: int = 0, frame_stride: int = 1,
-                      max_side: int = 0) -> io.NodeOutput:
+                      max_side: int = 0, sound: str = "off") -> io.NodeOutput:
         starts = batch_images(image, "image")
         tails = batch_images(image_tail, "image_tail")
         if tails and len(tails) not in (1, len(starts)):
@@ -164,7 +172,7 @@ class KlingImageToVideo(io.ComfyNode):
                                       negative_prompt=negative_prompt, cfg_scale=cfg_scale, has_tail=bool(tails),
                                       external_task_id=external_task_id, callback_url=callback_url,
                                       camera_control=camera_control,
-                                      has_motion_brush=motion_brush is not None)).request
+                                      has_motion_brush=motion_brush is not None, sound=sound)).request
         if motion_brush is not None:
             motion_brush.check()
         client = KlingClient(node_credentials())

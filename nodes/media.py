@@ -40,6 +40,8 @@ def gib(nbytes: int) -> str:
 class DecodedFrames:
     frames: torch.Tensor
     fps: float
+    #: ComfyUI AUDIO ``{"waveform": [1, C, T], "sample_rate"}`` of the decoded span, None when silent.
+    audio: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, 
     log.info("Decoding %d frames of %dx%d into %s", capacity, width, height, gib(tensor.numel() * 4))
     written = 0
     fps = plan.infos[0].fps / options["stride"]
+    tracks: list[tuple[dict | None, float]] = []
     for path in paths:
         start = written
 
@@ -104,7 +107,31 @@ def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, 
         decoded = decode_video(path, allocate=allocate, **options)
         written = start + decoded.frames.shape[0]
         fps = decoded.fps
-    return DecodedFrames(frames=tensor[:written], fps=float(fps))
+        tracks.append((decoded.audio, decoded.frames.shape[0] / decoded.fps if decoded.fps else 0.0))
+    return DecodedFrames(frames=tensor[:written], fps=float(fps), audio=join_audio(tracks))
+
+
+def join_audio(spans: list[tuple[dict | None, float]]) -> dict | None:
+    """The audio of every video (track, seconds) in order as one ComfyUI AUDIO ``[1, C, T]``; a
+    silent video of a batch with sound becomes silence of its length. None when no video has sound."""
+    present = [t for t, _ in spans if t is not None]
+    if not present:
+        return None
+    rate = int(present[0]["sample_rate"])
+    channels = max(int(np.asarray(t["waveform"]).shape[0]) for t in present)
+    parts = []
+    for track, seconds in spans:
+        if track is None:
+            parts.append(torch.zeros((channels, int(round(seconds * rate)))))
+            continue
+        wave = torch.from_numpy(np.ascontiguousarray(track["waveform"], dtype=np.float32))
+        if int(track["sample_rate"]) != rate:
+            log.warning("audio of a batch at %s Hz and %s Hz: later tracks left out", rate, track["sample_rate"])
+            break
+        if wave.shape[0] < channels:
+            wave = wave.repeat(channels // wave.shape[0], 1)[:channels]
+        parts.append(wave)
+    return {"waveform": torch.cat(parts, dim=1).unsqueeze(0), "sample_rate": rate}
 
 
 def video_output(paths: list[Path], decoded: DecodedFrames):
@@ -112,5 +139,5 @@ def video_output(paths: list[Path], decoded: DecodedFrames):
     if len(paths) == 1:
         return InputImpl.VideoFromFile(str(paths[0]))
     components = Types.VideoComponents(images=decoded.frames, frame_rate=Fraction(decoded.fps).limit_denominator(1001),
-                                       audio=None)
+                                       audio=decoded.audio)
     return InputImpl.VideoFromComponents(components)

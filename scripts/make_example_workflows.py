@@ -13,9 +13,9 @@ OUT = Path(__file__).resolve().parents[1] / "example_workflows"
 
 # Widget values of Kling Image to Video in schema order: prompt, negative_prompt, model_name, mode,
 # duration, cfg_scale, seed, (seed control), external_task_id, callback_url, timeout, concurrency,
-# frame_cap, frame_stride, max_side (the camera_control and motion_brush sockets have no widget).
-def kling_widgets(prompt: str, model: str, mode: str, duration: str) -> list[Any]:
-    return [prompt, "blurry, distorted", model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2, 0, 1, 0]
+# frame_cap, frame_stride, max_side, sound (the camera_control and motion_brush sockets have no widget).
+def kling_widgets(prompt: str, model: str, mode: str, duration: str, sound: str = "off") -> list[Any]:
+    return [prompt, "blurry, distorted", model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2, 0, 1, 0, sound]
 
 
 class Graph:
@@ -59,7 +59,7 @@ class Graph:
 KLING_INPUTS = [("image", "IMAGE"), ("image_tail", "IMAGE"), ("camera_control", "KLING_CAMERA_CONTROL"),
                 ("motion_brush", "KLING_MOTION_BRUSH")]
 KLING_OUTPUTS = [("frames", "IMAGE"), ("fps", "FLOAT"), ("video", "VIDEO"), ("task_id", "STRING"),
-                 ("video_id", "STRING")]
+                 ("video_id", "STRING"), ("audio", "AUDIO")]
 
 
 def add_video_outputs(g: Graph, kling: int, x: int, prefix: str) -> None:
@@ -82,6 +82,25 @@ def image_to_video() -> dict[str, Any]:
                                  "std", "5"), KLING_INPUTS, KLING_OUTPUTS, size=(400, 600))
     g.link(load, 0, kling, "image")
     add_video_outputs(g, kling, 850, "video/Kling")
+    return g.workflow()
+
+
+def image_to_video_with_sound() -> dict[str, Any]:
+    """kling-v2-6 pro with sound on: the VIDEO output (sound kept) saved as is; frames + the audio output
+    made into a second video (where an edited picture or sound would go)."""
+    g = Graph()
+    load = g.node("LoadImage", (40, 80), ["kling_example_start.png", "image"], [],
+                  [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 360))
+    kling = g.node("KlingImageToVideo", (400, 80),
+                   kling_widgets("Leaves rustle in the wind while birds sing nearby", "kling-v2-6", "pro", "5",
+                                 sound="on"), KLING_INPUTS, KLING_OUTPUTS, size=(400, 640))
+    direct = g.node("SaveVideo", (1300, 80), ["video/Kling_sound", "auto", "auto"], [("video", "VIDEO")],
+                    size=(420, 400), title="Save the video (with its sound)")
+    g.link(load, 0, kling, "image")
+    g.link(kling, 2, direct, "video")
+    add_video_outputs(g, kling, 850, "video/Kling_sound_rebuilt")
+    create = next(n for n in g.nodes if n["type"] == "CreateVideo")
+    g.link(kling, 5, create["id"], "audio")
     return g.workflow()
 
 
@@ -187,6 +206,7 @@ def motion_brush() -> dict[str, Any]:
 WORKFLOWS = {
     "kling_image_to_video": image_to_video,
     "kling_start_end_frame": start_end_frame,
+    "kling_image_to_video_sound": image_to_video_with_sound,
     "kling_text_to_image_to_video": text_to_image_to_video,
     "kling_camera_control": camera_control,
     "kling_motion_brush": motion_brush,

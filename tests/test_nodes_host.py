@@ -86,7 +86,8 @@ def test_nodes_are_registered_with_their_public_interface(object_info):
                                               "duration", "cfg_scale", "seed"]
     assert list(i2v["input"]["optional"]) == ["image_tail", "external_task_id", "callback_url", "timeout",
                                               "concurrency", "camera_control", "motion_brush", "frame_cap",
-                                              "frame_stride", "max_side"]
+                                              "frame_stride", "max_side", "sound"]
+    assert i2v["input"]["optional"]["sound"][1]["options"] == ["off", "on"]
     assert i2v["input"]["optional"]["camera_control"][0] == "KLING_CAMERA_CONTROL"
     assert i2v["input"]["optional"]["motion_brush"][0] == "KLING_MOTION_BRUSH"
     camera = object_info["KlingCameraControl"]
@@ -101,8 +102,8 @@ def test_nodes_are_registered_with_their_public_interface(object_info):
     assert list(brush["input"]["required"]) == ["trajectories"]
     assert list(brush["input"]["optional"]) == ["static_mask"] + [f"dynamic_mask_{i}" for i in range(1, 7)]
     assert all(spec[0] == "MASK" for spec in brush["input"]["optional"].values())
-    assert i2v["output_name"] == ["frames", "fps", "video", "task_id", "video_id"]
-    assert i2v["output"] == ["IMAGE", "FLOAT", "VIDEO", "STRING", "STRING"]
+    assert i2v["output_name"] == ["frames", "fps", "video", "task_id", "video_id", "audio"]
+    assert i2v["output"] == ["IMAGE", "FLOAT", "VIDEO", "STRING", "STRING", "AUDIO"]
     assert i2v["input"]["required"]["model_name"][1]["default"] == "kling-v2-5-turbo"
     assert object_info["KlingTaskResult"]["output_name"] == i2v["output_name"]
 
@@ -130,6 +131,38 @@ def test_workflow_a_image_to_video(host, object_info, emulator_process, tmp_path
     assert body["model_name"] == "kling-v2-5-turbo" and body["mode"] == "std" and body["duration"] == "5"
     assert "cfg_scale" not in body and not body["image"].startswith("data:")
     assert any("elapsed" in t for t in texts), texts
+
+
+def test_sound_on_kling_v2_6_pro_gives_audio_output_and_keeps_it_in_the_video(host, object_info,
+                                                                          emulator_process):
+    prompt, kling = api_prompt("kling_image_to_video", object_info, model_name="kling-v2-6", mode="pro",
+                               duration="5", sound="on")
+    # The audio output into CreateVideo (SaveAudio needs torchaudio, absent from the test host).
+    prompt["990"] = {"class_type": "CreateVideo", "inputs": {"images": [kling, 0], "fps": [kling, 1],
+                                                             "audio": [kling, 5]}}
+    prompt["991"] = {"class_type": "SaveVideo", "inputs": {"video": ["990", 0], "filename_prefix": "kling_sound",
+                                                           "format": "auto", "codec": "auto"}}
+    entry = host.run(prompt, timeout=180)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert creates(emulator_process)[-1]["json"]["sound"] == "on"
+    assert probe_video(kling_video(host, entry, kling)).has_audio  # the VIDEO output (the file) keeps its sound
+    saved = host.output_files(entry, "991")
+    assert len(saved) == 1 and probe_video(saved[0]).has_audio  # the audio output carried the sound
+    import av
+    with av.open(str(saved[0])) as container:
+        seconds = float(container.streams.audio[0].duration * container.streams.audio[0].time_base)
+    assert 4.5 < seconds < 5.5, seconds
+
+
+@pytest.mark.parametrize("duration", ["3", "15"])
+def test_kling_v3_durations_3_and_15(host, object_info, emulator_process, duration):
+    prompt, kling = api_prompt("kling_image_to_video", object_info, model_name="kling-v3", mode="std",
+                               duration=duration, frame_cap=2)
+    entry = host.run(prompt, timeout=240)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert creates(emulator_process)[-1]["json"]["duration"] == duration
+    info = probe_video(kling_video(host, entry, kling))
+    assert abs(info.frame_count / info.fps - int(duration)) < 0.2
 
 
 def test_workflow_b_start_and_end_frame(host, object_info, emulator_process):
