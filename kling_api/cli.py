@@ -94,6 +94,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_account(args: argparse.Namespace) -> int:
+    """Remaining resource-pack units (GET /account/costs; Kling may lag up to 12 hours) as JSON."""
+    costs = _client(args).account_costs(resource_pack_name=args.resource_pack_name or None)
+    print(json.dumps(costs.to_json(), indent=2))
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     """The ledger, newest first: what was submitted, what became of it, where the video is."""
     ledger = TaskLedger(args.ledger)
@@ -174,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_argument("--limit", type=int, default=50)
     tasks.add_argument("--json", action="store_true")
     tasks.set_defaults(func=cmd_tasks)
+
+    acct = sub.add_parser("account", help="remaining resource-pack units (GET /account/costs, free)")
+    acct.add_argument("--resource-pack-name", default="")
+    acct.set_defaults(func=cmd_account)
 
     caps = sub.add_parser("capabilities", help="print the capability table")
     caps.add_argument("--markdown", action="store_true", help="as the README's markdown table")

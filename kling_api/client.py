@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import requests
 
+from .account import ENDPOINT_ACCOUNT_COSTS, AccountCosts, query_params, throttle
 from .auth import Credentials, load_credentials
 from .capabilities import capability_table
 from .config import resolve_base_url
@@ -126,6 +127,17 @@ class KlingClient:
                                                         "external_task_id": external_id}})
         log.info("Kling task %s created (%s)", task.task_id, endpoint)
         return task
+
+    # -- account ----------------------------------------------------------------------------
+    def account_costs(self, start_time_ms: int | None = None, end_time_ms: int | None = None,
+                      resource_pack_name: str | None = None, *,
+                      should_cancel: CancelCheck | None = None) -> AccountCosts:
+        """The resource packs from ``GET /account/costs`` (free); at most one query a second per process."""
+        throttle()
+        data = self.transport.request("GET", ENDPOINT_ACCOUNT_COSTS,
+                                      params=query_params(start_time_ms, end_time_ms, resource_pack_name),
+                                      should_cancel=should_cancel)
+        return AccountCosts.from_api(data)
 
     # -- query ------------------------------------------------------------------------------
     def get_task(self, task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,

@@ -19,6 +19,18 @@ def output_path_for(task: Task) -> Path:
     return Path(folder_paths.get_output_directory()) / f"{OUTPUT_PREFIX}{task.task_id}.mp4"
 
 
+def units_text(results: list[JobResult]) -> str:
+    """Kling's final_unit_deduction of the tasks, as a line of the status text ('' when Kling gave none)."""
+    units = [r.task.final_unit_deduction for r in results if r.task.final_unit_deduction]
+    if not units:
+        return ""
+    try:
+        total = f"{sum(float(u) for u in units):g}"
+    except ValueError:
+        total = " + ".join(units)
+    return f"\nKling units deducted: {total} (final_unit_deduction" + (f" of {len(units)} tasks)" if len(units) > 1 else ")")
+
+
 def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame_cap: int = 0,
             frame_stride: int = 1, max_side: int = 0) -> io.NodeOutput:
     paths = [r.video_path for r in results]
@@ -29,7 +41,7 @@ def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame
     if board is not None:
         frames = decoded.frames
         board.note(f"{frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} @ {decoded.fps:g} fps "
-                   f"({gib(frames.numel() * 4)} as IMAGE)")
+                   f"({gib(frames.numel() * 4)} as IMAGE)" + units_text(results))
     output_dir = Path(folder_paths.get_output_directory())
     previews = [ui.SavedResult(str(p.relative_to(output_dir)) if p.is_relative_to(output_dir) else p.name, "",
                                io.FolderType.output) for p in paths]

@@ -5,6 +5,7 @@ requests and anything that is not JSON (so a foreign page cannot post without a 
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import urlparse
 
@@ -13,8 +14,9 @@ from server import PromptServer
 
 from ..kling_api.auth import delete_credentials_file, write_credentials_file
 from ..kling_api.capabilities import load_raw
-from ..kling_api.errors import KlingCredentialsError
-from .credentials import credentials_path, credentials_status, env_credentials_set
+from ..kling_api.client import KlingClient
+from ..kling_api.errors import KlingCredentialsError, KlingError
+from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,16 @@ async def delete_credentials(request: web.Request) -> web.Response:
     return web.json_response(credentials_status())
 
 
+async def get_account(request: web.Request) -> web.Response:
+    """Remaining resource-pack units from Kling's GET /account/costs (free; at most one query a second,
+    later calls wait). Never contains the key."""
+    try:
+        costs = await asyncio.to_thread(lambda: KlingClient(node_credentials()).account_costs())
+    except KlingError as exc:
+        return web.json_response({"error": str(exc)}, status=502)
+    return web.json_response(costs.to_json())
+
+
 def register_routes() -> None:
     """Add the routes once, at import time (aiohttp freezes the router when the server starts)."""
     server = getattr(PromptServer, "instance", None)
@@ -82,5 +94,6 @@ def register_routes() -> None:
     routes = server.routes
     routes.get("/kling/capabilities")(get_capabilities)
     routes.get("/kling/credentials")(get_credentials)
+    routes.get("/kling/account")(get_account)
     routes.post("/kling/credentials")(post_credentials)
     routes.delete("/kling/credentials")(delete_credentials)

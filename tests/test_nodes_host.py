@@ -165,6 +165,20 @@ def test_kling_v3_durations_3_and_15(host, object_info, emulator_process, durati
     assert abs(info.frame_count / info.fps - int(duration)) < 0.2
 
 
+def test_status_text_shows_units_and_account_route_shows_remaining_units(host, object_info, emulator_process):
+    prompt, kling = api_prompt("kling_image_to_video", object_info, model_name="kling-v2-5-turbo", mode="pro",
+                               duration="10")
+    with host.ws_messages() as ws:
+        entry = host.run(prompt, timeout=180)
+        texts = ws.progress_texts(kling)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert any("Kling units deducted: 4 (final_unit_deduction)" in t for t in texts), texts
+    account = host.get_json("/kling/account")
+    assert account["packs"] and account["packs"][0]["status"] == "online"
+    assert account["remaining"] <= account["packs"][0]["total_quantity"] - 4
+    assert "key" not in str(account).lower()
+
+
 def test_workflow_b_start_and_end_frame(host, object_info, emulator_process):
     ui = load_ui("kling_start_end_frame")
     prompt, kling = api_prompt("kling_start_end_frame", object_info)

@@ -25,6 +25,9 @@ from .server import Emulator
 log = logging.getLogger(__name__)
 
 ENDPOINT = "/v1/videos/image2video"
+ACCOUNT_COSTS = "/account/costs"
+#: Units in the emulator's one resource pack (tasks deduct their final_unit_deduction from it).
+RESOURCE_PACK_UNITS = 1000.0
 MAX_BODY_BYTES = 64 * 1024 * 1024
 PAGE_NUM_RANGE, PAGE_SIZE_RANGE = (1, 1000), (1, 500)
 SERVER_ERROR_MESSAGES = {5000: "Internal server error", 5001: "Service temporarily unavailable",
@@ -109,6 +112,9 @@ class Handler(BaseHTTPRequestHandler):
             elif path == ENDPOINT or path.startswith(ENDPOINT + "/"):
                 self.emu.auth.check(self.headers.get("Authorization"))
                 self._image2video(method, path, query, raw, request_id)
+            elif path == ACCOUNT_COSTS and method == "GET":
+                self.emu.auth.check(self.headers.get("Authorization"))
+                self._account_costs(query, request_id)
             else:
                 raise ApiError(404, 1203, "resource not found")
         except ApiError as exc:
@@ -153,6 +159,27 @@ class Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         self._send_ok(task.created_view(), request_id)
+
+    def _account_costs(self, query: dict[str, list[str]], request_id: str) -> None:
+        """Reference 1.3: start_time/end_time (ms) required; one video pack of RESOURCE_PACK_UNITS,
+        less the final_unit_deduction of every task made so far."""
+        times = {}
+        for name in ("start_time", "end_time"):
+            value = query.get(name, [""])[0]
+            if not value.isdigit():
+                raise bad_param(f"{name}({value}) is invalid")
+            times[name] = int(value)
+        if times["start_time"] > times["end_time"]:
+            raise bad_param("start_time is after end_time")
+        used = sum(float(t.units()) for t in self.emu.tasks_newest_first())
+        now = int(time.time() * 1000)
+        pack = {"resource_pack_name": "Video generation pack (emulator)", "resource_pack_id": "emulator-pack-1",
+                "resource_pack_type": "decreasing_total", "total_quantity": RESOURCE_PACK_UNITS,
+                "remaining_quantity": RESOURCE_PACK_UNITS - used, "purchase_time": now - 86_400_000,
+                "effective_time": now - 86_400_000, "invalid_time": now + 365 * 86_400_000, "status": "online"}
+        name = query.get("resource_pack_name", [""])[0]
+        packs = [pack] if not name or name == pack["resource_pack_name"] else []
+        self._send_ok({"code": 0, "msg": "", "resource_pack_subscribe_infos": packs}, request_id)
 
     def _poll_fault(self) -> bool:
         """Answers a poll with an injected fault; True when it did."""
