@@ -32,6 +32,18 @@ class ModelCapabilities:
     output: dict[str, dict[str, Any]]
     image_tail_requires_silence: bool = False
     note: str = ""
+    #: Set when Kling retired the model (e.g. the date): hidden from new choices; a saved workflow that
+    #: still names it is refused with the message of :meth:`retirement`, which names ``successor``.
+    retired: str = ""
+    successor: str = ""
+
+    def retirement(self) -> str:
+        """Why the model cannot be used any more and what to pick instead ('' for a current model)."""
+        if not self.retired:
+            return ""
+        when = f" ({self.retired})" if self.retired not in ("true", "True", "yes") else ""
+        pick = f"; pick {self.successor} instead" if self.successor else ""
+        return f"model_name: {self.name} was retired by Kling{when}{pick}"
 
     @property
     def has_mode_choice(self) -> bool:
@@ -76,6 +88,12 @@ class CapabilityTable:
 
     @property
     def model_names(self) -> list[str]:
+        """The models offered for new work (retired ones left out)."""
+        return [name for name, caps in self.models.items() if not caps.retired]
+
+    @property
+    def all_model_names(self) -> list[str]:
+        """Every row, retired ones included (they stay so that old workflows get a useful message)."""
         return list(self.models)
 
     @property
@@ -110,6 +128,8 @@ def capability_table() -> CapabilityTable:
             output=row.get("output", {}),
             image_tail_requires_silence=bool(row.get("image_tail_requires_silence", False)),
             note=row.get("note", ""),
+            retired=str(row.get("retired", "") or ""),
+            successor=str(row.get("successor", "") or ""),
         )
     return CapabilityTable(
         models=models,
@@ -117,6 +137,12 @@ def capability_table() -> CapabilityTable:
         prompt_max_chars=int(raw["prompt_max_chars"]),
         estimated_seconds=float(raw["estimated_seconds"]),
     )
+
+
+def retired_label(caps: ModelCapabilities) -> str:
+    if not caps.retired:
+        return ""
+    return " (retired" + (f"; use {caps.successor})" if caps.successor else ")")
 
 
 def markdown_table() -> str:
@@ -153,7 +179,7 @@ def markdown_table() -> str:
         if caps.camera_types and camera != "–":
             camera += f" ({', '.join(caps.camera_types)})"
         lines.append(
-            f"| {caps.name} | {', '.join(caps.modes) or 'none'} | {span} | {'yes' if caps.cfg_scale else '–'} "
+            f"| {caps.name}{retired_label(caps)} | {', '.join(caps.modes) or 'none'} | {span} | {'yes' if caps.cfg_scale else '–'} "
             f"| {combos('image_tail')}{' (silent only)' if caps.image_tail_requires_silence else ''} "
             f"| {combos('motion_brush')} | {camera} | {combos('sound')} | {'; '.join(outputs)} |"
         )

@@ -26,6 +26,9 @@ def model_capabilities(model_name: str) -> ModelCapabilities:
     caps = table.get(model_name)
     if caps is None:
         raise KlingValidationError("model_name", model_name, ", ".join(table.model_names))
+    if caps.retired:
+        raise KlingValidationError("model_name", model_name, caps.successor or ", ".join(table.model_names),
+                                   caps.retirement())
     return caps
 
 

@@ -162,3 +162,28 @@ def test_every_model_of_the_seed_and_the_new_ones_is_in_the_table():
                   "kling-v2-5-turbo", "kling-v2-6", "kling-v3"]:
         assert model in names
     assert capability_table().get("kling-v3").durations == tuple(str(d) for d in range(3, 16))
+
+
+def test_a_retired_model_leaves_the_choices_and_names_its_successor(monkeypatch):
+    import json
+
+    from kling_api import capabilities
+    from kling_api.capabilities import capability_table, markdown_table
+    from kling_api.validation import validate as check
+
+    raw = json.loads(capabilities._TABLE_PATH.read_text())
+    raw["models"]["kling-v1-6"].update(retired="2026-09-15", successor="kling-v2-5-turbo")
+    monkeypatch.setattr(capabilities, "load_raw", lambda: raw)
+    capability_table.cache_clear()
+    try:
+        table = capability_table()
+        assert "kling-v1-6" not in table.model_names and "kling-v1-6" in table.all_model_names
+        assert "| kling-v1-6 (retired; use kling-v2-5-turbo) |" in markdown_table()
+        with pytest.raises(KlingValidationError,
+                           match=r"kling-v1-6 was retired by Kling \(2026-09-15\); pick kling-v2-5-turbo instead"):
+            check(ImageToVideoRequest(model_name="kling-v1-6", image="aGVsbG8=", mode="std", duration="5"))
+        check(ImageToVideoRequest(model_name="kling-v2-5-turbo", image="aGVsbG8=", mode="std", duration="5"))
+    finally:
+        monkeypatch.undo()
+        capability_table.cache_clear()
+    assert "kling-v1-6" in capability_table().model_names
