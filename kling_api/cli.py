@@ -108,6 +108,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         print("[]" if args.json else f"no ledger yet at {ledger.path}")
         return 0
     entries = ledger.entries(args.limit)
+    units, counted = ledger.total_units()
     if args.json:
         print(json.dumps([e.as_json() for e in entries], indent=2))
         return 0
@@ -118,6 +119,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         combo = "/".join(x for x in (e.model_name, e.mode, e.duration) if x)
         print("\t".join([when, e.status, e.task_id or "-", e.external_task_id, combo, e.seed or "-",
                          e.final_unit_deduction or "-", e.video_path or "-", e.last_error[:100] or "-"]))
+    print(f"# {units:g} units deducted in total (final_unit_deduction of {counted} tasks in the ledger)",
+          file=sys.stderr)
     return 0
 
 

@@ -273,6 +273,13 @@ class TaskLedger:
             rows = conn.execute("SELECT * FROM submissions ORDER BY updated_at DESC LIMIT ?", (limit,)).fetchall()
         return [e for e in map(self._entry, rows) if e is not None]
 
+    def total_units(self) -> tuple[float, int]:
+        """(sum of final_unit_deduction, number of tasks that reported one) over the whole ledger."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT COALESCE(SUM(CAST(final_unit_deduction AS REAL)), 0), COUNT(*) "
+                               "FROM submissions WHERE final_unit_deduction != ''").fetchone()
+        return float(row[0]), int(row[1])
+
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
     def claim(self, fingerprint: str, *, external_task_id: str, endpoint: str, base_url: str,

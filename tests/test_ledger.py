@@ -293,7 +293,10 @@ def test_cli_tasks_lists_the_ledger_and_image2video_uses_it(emu, tmp_path, monke
     assert len(emu.created_tasks()) == 1
     capsys.readouterr()
     assert cli.main([*common, "tasks"]) == 0
-    out = capsys.readouterr().out
+    printed = capsys.readouterr()
+    out = printed.out
+    assert "# 1 units deducted in total (final_unit_deduction of 1 tasks in the ledger)" in printed.err
+    assert TaskLedger(path).total_units() == (1.0, 1)  # kling-v2-5-turbo std 5 s: 1 emulator unit
     task_id = emu.created_tasks()[0]["task_id"]
     assert task_id in out and "succeed" in out and str(tmp_path / "cli.mp4") in out
     assert cli.main([*common, "tasks", "--json"]) == 0
