@@ -184,3 +184,15 @@ def markdown_table() -> str:
             f"| {combos('motion_brush')} | {camera} | {combos('sound')} | {'; '.join(outputs)} |"
         )
     return "\n".join(lines)
+
+
+def endpoint_models(endpoint: str) -> list[str]:
+    """Models an endpoint other than image2video takes (reference 1.3), current ones only; the
+    per-endpoint lists live in capabilities.json under "endpoints"."""
+    table = capability_table()
+    names = load_raw().get("endpoints", {}).get(endpoint, {}).get("models")
+    return [n for n in (names or table.model_names) if n in table.model_names]
+
+
+def endpoint_facts(endpoint: str) -> dict[str, Any]:
+    return dict(load_raw().get("endpoints", {}).get(endpoint, {}))

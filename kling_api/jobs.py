@@ -18,10 +18,10 @@ from .client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
 from .download import looks_like_mp4
 from .errors import RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError, KlingTaskFailed, KlingTimeout
 from .ledger import STATUS_CREATING, STATUS_REFUSED, LedgerUnavailable, TaskLedger, request_fingerprint
-from .request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
+from .request import ENDPOINT_IMAGE2VIDEO, ENDPOINT_TEXT2VIDEO, ImageToVideoRequest, TextToVideoRequest
 from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task
 from .transport import CancelCheck, new_external_task_id
-from .validation import validate
+from .validation import validate, validate_text_to_video
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,31 @@ def run_image_to_video(client: KlingClient, request: ImageToVideoRequest, dest: 
                        on_status=on_status)
 
 
+def run_text_to_video(client: KlingClient, request: TextToVideoRequest, dest: Destination, *,
+                      timeout: float = DEFAULT_TIMEOUT_S, should_cancel: CancelCheck | None = None,
+                      on_status: StatusCallback | None = None,
+                      on_created: Callable[[Task], None] | None = None,
+                      ledger: TaskLedger | None = None, seed: Any = None, batch_index: int = 0) -> JobResult:
+    """As :func:`run_image_to_video`, for ``POST /v1/videos/text2video`` (same ledger, polling, retries)."""
+    validated = validate_text_to_video(request)
+    for note in validated.notes:
+        log.info("%s", note)
+    if ledger is not None:
+        try:
+            ledger.ensure_ready()
+        except LedgerUnavailable as exc:
+            log.warning("%s; going on without it (a re-queue will create a new task)", exc)
+        else:
+            return _run_with_ledger(client, validated.request, validated.notes, dest, ledger, seed, batch_index,
+                                    timeout=timeout, should_cancel=should_cancel, on_status=on_status,
+                                    on_created=on_created, endpoint=ENDPOINT_TEXT2VIDEO)
+    task = client.create_task(ENDPOINT_TEXT2VIDEO, validated.request.to_body(), should_cancel=should_cancel)
+    if on_created is not None:
+        on_created(task)
+    return finish_task(client, task.task_id, dest, endpoint=ENDPOINT_TEXT2VIDEO, timeout=timeout,
+                       should_cancel=should_cancel, on_status=on_status)
+
+
 def _create_refused(exc: BaseException) -> bool:
     """True when the create certainly made no task (Kling refused it outright)."""
     return (isinstance(exc, KlingAPIError) and not exc.retryable and exc.code not in RESIGN_CODES
@@ -78,8 +103,8 @@ def _create_refused(exc: BaseException) -> bool:
 def _run_with_ledger(client: KlingClient, request: ImageToVideoRequest, notes: list[str], dest: Destination,
                      ledger: TaskLedger, seed: Any, batch_index: int, *, timeout: float,
                      should_cancel: CancelCheck | None, on_status: StatusCallback | None,
-                     on_created: Callable[[Task], None] | None) -> JobResult:
-    endpoint = ENDPOINT_IMAGE2VIDEO
+                     on_created: Callable[[Task], None] | None,
+                     endpoint: str = ENDPOINT_IMAGE2VIDEO) -> JobResult:
     body = request.to_body()
     own_external_id = body.get("external_task_id")
     fingerprint = request_fingerprint(body, seed=seed, scope=client.base_url + endpoint, batch_index=batch_index)

@@ -44,6 +44,34 @@ class ImageToVideoRequest:
         return body
 
 
+ENDPOINT_TEXT2VIDEO = "/v1/videos/text2video"
+
+
+@dataclass(frozen=True)
+class TextToVideoRequest:
+    """Fields of ``POST /v1/videos/text2video`` (reference 1.3): no image, an aspect_ratio instead."""
+
+    model_name: str
+    prompt: str = ""
+    negative_prompt: str = ""
+    mode: str | None = "std"
+    duration: str = "5"
+    aspect_ratio: str = "16:9"
+    cfg_scale: float | None = None
+    sound: str | None = None
+    callback_url: str | None = None
+    external_task_id: str | None = None
+
+    def with_changes(self, **changes: Any) -> "TextToVideoRequest":
+        return replace(self, **changes)
+
+    def to_body(self) -> dict[str, Any]:
+        body = {k: v for k, v in asdict(self).items() if v is not None and v != "" and v != []}
+        if "duration" in body:
+            body["duration"] = str(body["duration"])
+        return body
+
+
 @dataclass
 class Validated:
     """A request after :func:`validate`: normalised, plus notes on what was left out and why."""

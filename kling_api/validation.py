@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from .capabilities import NO_MODE, ModelCapabilities, capability_table
 from .errors import KlingValidationError
-from .request import CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, Validated
+from .request import CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, TextToVideoRequest, Validated
 
 MAX_DYNAMIC_MASKS = 6
 TRAJECTORY_POINTS_5S = (2, 77)
@@ -236,3 +236,34 @@ def validate(request: ImageToVideoRequest) -> Validated:
         validate_external_task_id(request.external_task_id)
 
     return Validated(request=request.with_changes(**changes), notes=notes)
+
+
+#: Stands in for the image when a text-to-video request goes through :func:`validate` (never sent).
+_NO_IMAGE = "aGVsbG8="
+
+
+def validate_text_to_video(request: TextToVideoRequest) -> Validated:
+    """Text to video: the model must be one the endpoint takes (capabilities.json "endpoints"), the
+    prompt is required, aspect_ratio one of the endpoint's; everything else as :func:`validate`."""
+    from .capabilities import endpoint_facts, endpoint_models
+    model_capabilities(request.model_name)  # unknown or retired: the same message as image to video
+    allowed = endpoint_models("text2video")
+    if request.model_name not in allowed:
+        raise KlingValidationError("model_name", request.model_name, ", ".join(allowed),
+                                   f"model_name: {request.model_name} does not make videos from text; "
+                                   f"pick one of {', '.join(allowed)}")
+    if not (request.prompt or "").strip():
+        raise KlingValidationError("prompt", request.prompt, "a description of the video",
+                                   "prompt: text to video needs a prompt")
+    ratios = endpoint_facts("text2video").get("aspect_ratios") or ["16:9", "9:16", "1:1"]
+    if request.aspect_ratio not in ratios:
+        raise KlingValidationError("aspect_ratio", request.aspect_ratio, ", ".join(ratios))
+    checked = validate(ImageToVideoRequest(
+        model_name=request.model_name, image=_NO_IMAGE, prompt=request.prompt,
+        negative_prompt=request.negative_prompt, mode=request.mode, duration=request.duration,
+        cfg_scale=request.cfg_scale, sound=request.sound, callback_url=request.callback_url,
+        external_task_id=request.external_task_id))
+    done = checked.request
+    return Validated(request=request.with_changes(mode=done.mode, duration=done.duration,  # type: ignore[arg-type]
+                                                  cfg_scale=done.cfg_scale, sound=done.sound),
+                     notes=checked.notes)

@@ -19,13 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from .errors import ApiError, bad_param
 from .faults import SERVER_ERROR_STATUS
-from .rules import check_create
+from .rules import check_create, check_text_create
 from .server import Emulator
 
 log = logging.getLogger(__name__)
 
 ENDPOINT = "/v1/videos/image2video"
 ACCOUNT_COSTS = "/account/costs"
+TEXT2VIDEO = "/v1/videos/text2video"
 #: Units in the emulator's one resource pack (tasks deduct their final_unit_deduction from it).
 RESOURCE_PACK_UNITS = 1000.0
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -112,6 +113,9 @@ class Handler(BaseHTTPRequestHandler):
             elif path == ENDPOINT or path.startswith(ENDPOINT + "/"):
                 self.emu.auth.check(self.headers.get("Authorization"))
                 self._image2video(method, path, query, raw, request_id)
+            elif path == TEXT2VIDEO or path.startswith(TEXT2VIDEO + "/"):
+                self.emu.auth.check(self.headers.get("Authorization"))
+                self._image2video(method, path, query, raw, request_id, endpoint=TEXT2VIDEO)
             elif path == ACCOUNT_COSTS and method == "GET":
                 self.emu.auth.check(self.headers.get("Authorization"))
                 self._account_costs(query, request_id)
@@ -121,10 +125,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(exc.http_status, {"code": exc.code, "message": exc.message, "request_id": request_id})
 
     def _image2video(self, method: str, path: str, query: dict[str, list[str]], raw: bytes,
-                     request_id: str) -> None:
-        task_ref = path[len(ENDPOINT) + 1:] if path != ENDPOINT else ""
+                     request_id: str, endpoint: str = ENDPOINT) -> None:
+        """The task endpoints (image2video, text2video): create, list, query one."""
+        task_ref = path[len(endpoint) + 1:] if path != endpoint else ""
         if method == "POST" and not task_ref:
-            self._create(raw, request_id)
+            self._create(raw, request_id, text=endpoint == TEXT2VIDEO)
         elif method in ("GET", "HEAD") and not task_ref:
             if not self._poll_fault():
                 self._list(query, request_id)
@@ -138,12 +143,12 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, 1202, "invalid request method")
 
     # -- Kling endpoints -------------------------------------------------------------------
-    def _create(self, raw: bytes, request_id: str) -> None:
+    def _create(self, raw: bytes, request_id: str, text: bool = False) -> None:
         try:
             body = json.loads(raw)
         except ValueError:
             raise ApiError(400, 1200, "request body is not valid JSON") from None
-        order = check_create(body, self.emu.fetch_image)
+        order = check_text_create(body) if text else check_create(body, self.emu.fetch_image)
         if order.external_task_id and self.emu.find_task(order.external_task_id) is not None:
             raise bad_param(f"external_task_id({order.external_task_id}) already exists")
         switches = self.emu.switches

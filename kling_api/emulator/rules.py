@@ -297,3 +297,42 @@ def _masks(body: dict[str, Any], image: Picture | None, fetch: Fetcher) -> str |
 def load_mask(field: str, value: Any, fetch: Fetcher) -> Picture:
     """A mask has the image's encodings and formats; its size is held to the image's, not to 300 px."""
     return load_picture(field, value, fetch, min_side=1)
+
+
+#: Size of the generated first frame per aspect_ratio (text to video has no image).
+TEXT_FRAME_SIZES = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)}
+
+
+def check_text_create(body: Any) -> CreateOrder:
+    """``POST /v1/videos/text2video`` (reference 1.3): the model from the endpoint's list, a prompt,
+    aspect_ratio 16:9/9:16/1:1 (default 16:9); the video starts from a picture made from the prompt."""
+    from ..capabilities import endpoint_facts, endpoint_models
+    if not isinstance(body, dict):
+        raise ApiError(400, 1200, "request body must be a JSON object")
+    name = body.get("model_name")
+    if name not in endpoint_models("text2video"):
+        raise bad_param(f"model_name({name}) is invalid")
+    model = _model(name)
+    mode = _mode(body.get("mode"))
+    duration = _duration(model, mode, body.get("duration"))
+    combo = f"{model.name}/{mode}/{duration}"
+    prompt = _text(body, "prompt")
+    if not prompt.strip():
+        raise bad_param("prompt is required")
+    _text(body, "negative_prompt")
+    _cfg_scale(body.get("cfg_scale"))
+    sound = _sound(model, mode, duration, combo, body.get("sound"))
+    ratio = body.get("aspect_ratio") or endpoint_facts("text2video").get("default_aspect_ratio", "16:9")
+    if ratio not in TEXT_FRAME_SIZES:
+        raise bad_param(f"aspect_ratio({ratio}) is invalid")
+    width, height = TEXT_FRAME_SIZES[ratio]
+    seed = sum(prompt.encode()) % 256
+    picture = Image.new("RGB", (width, height), (seed, 255 - seed, (seed * 7) % 256))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    watermark = body.get("watermark_info")
+    return CreateOrder(model=model, mode=mode, duration=duration, sound=sound,
+                       image=Picture(data=buffer.getvalue(), width=width, height=height), image_tail=None,
+                       prompt=prompt, camera=None, callback_url=_callback_url(body.get("callback_url")),
+                       external_task_id=_external_task_id(body.get("external_task_id")),
+                       watermark=isinstance(watermark, dict) and watermark.get("enabled") is True)

@@ -1,0 +1,81 @@
+"""Text to video in the library and the emulator: /v1/videos/text2video through the same jobs/ledger code."""
+from __future__ import annotations
+
+import pytest
+
+from kling_api.auth import Credentials, Secret
+from kling_api.capabilities import endpoint_models
+from kling_api.client import KlingClient
+from kling_api.emulator import Emulator
+from kling_api.errors import KlingValidationError
+from kling_api.jobs import run_text_to_video
+from kling_api.ledger import TaskLedger
+from kling_api.request import TextToVideoRequest
+from kling_api.transport import RetryPolicy
+from kling_api.validation import validate_text_to_video
+from kling_api.video import probe_video
+
+API_KEY = "t2v-test-key"
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.0)
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with Emulator(api_keys=[API_KEY], max_height=96, submitted_seconds=0.05, processing_seconds=0.2) as emulator:
+        yield emulator
+
+
+def client_for(emu: Emulator) -> KlingClient:
+    return KlingClient(Credentials(api_key=Secret(API_KEY), source="test"), emu.url, retry=FAST)
+
+
+def test_text2video_models_come_from_the_table():
+    names = endpoint_models("text2video")
+    assert "kling-v3" in names and "kling-v2-6" in names
+    assert "kling-v1-5" not in names and "kling-v2-1" not in names
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"model_name": "kling-v1-5"}, "model_name"),
+    ({"prompt": "  "}, "prompt"),
+    ({"aspect_ratio": "4:3"}, "aspect_ratio"),
+    ({"duration": "15"}, "duration"),
+])
+def test_text2video_validation(changes, field):
+    base = dict(model_name="kling-v2-5-turbo", prompt="a quiet lake at dawn")
+    with pytest.raises(KlingValidationError) as err:
+        validate_text_to_video(TextToVideoRequest(**{**base, **changes}))
+    assert err.value.field == field
+
+
+def test_master_model_drops_mode():
+    checked = validate_text_to_video(TextToVideoRequest(model_name="kling-v2-master", prompt="x", mode="pro"))
+    assert "mode" not in checked.request.to_body()
+
+
+@pytest.mark.parametrize("ratio, portrait", [("16:9", False), ("9:16", True), ("1:1", None)])
+def test_text2video_through_jobs_and_ledger(emu, tmp_path, ratio, portrait):
+    ledger = TaskLedger(tmp_path / "ledger.sqlite3")
+    request = TextToVideoRequest(model_name="kling-v3", prompt="a quiet lake at dawn", duration="3",
+                                 aspect_ratio=ratio, sound="on")
+    dest = lambda task: tmp_path / f"{task.task_id}.mp4"  # noqa: E731
+    result = run_text_to_video(client_for(emu), request, dest, timeout=60, ledger=ledger, seed=1)
+    info = probe_video(result.video_path)
+    assert info.has_audio and abs(info.frame_count / info.fps - 3) < 0.2
+    if portrait is None:
+        assert info.width == info.height
+    else:
+        assert (info.height > info.width) == portrait
+    posts = [r for r in emu.requests if r["method"] == "POST" and r["path"] == "/v1/videos/text2video"]
+    assert posts and posts[-1]["json"]["aspect_ratio"] == ratio and "image" not in posts[-1]["json"]
+    again = run_text_to_video(client_for(emu), request, dest, timeout=60, ledger=ledger, seed=1)
+    assert again.reused and again.task.task_id == result.task.task_id  # the ledger: never paid twice
+    assert client_for(emu).get_task(result.task.task_id, endpoint="/v1/videos/text2video").status == "succeed"
+
+
+def test_emulator_refuses_a_model_text2video_does_not_take(emu):
+    client = client_for(emu)
+    from kling_api.errors import KlingAPIError
+    with pytest.raises(KlingAPIError) as err:
+        client.create_task("/v1/videos/text2video", {"model_name": "kling-v1-5", "prompt": "x"})
+    assert err.value.code == 1201
