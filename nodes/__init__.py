@@ -8,8 +8,10 @@ from .image_to_video import KlingImageToVideo
 from .motion_brush import KlingMotionBrush
 from .routes import register_routes
 from .task_result import KlingTaskResult
+from .text_to_video import KlingTextToVideo
 
-NODES: list[type[io.ComfyNode]] = [KlingImageToVideo, KlingTaskResult, KlingCameraControl, KlingMotionBrush]
+NODES: list[type[io.ComfyNode]] = [KlingImageToVideo, KlingTaskResult, KlingCameraControl, KlingMotionBrush,
+                                   KlingTextToVideo]
 
 
 class KlingExtension(ComfyExtension):

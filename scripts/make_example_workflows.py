@@ -104,6 +104,18 @@ def image_to_video_with_sound() -> dict[str, Any]:
     return g.workflow()
 
 
+def text_to_video() -> dict[str, Any]:
+    """Kling Text to Video: widgets prompt, negative_prompt, model_name, mode, duration, aspect_ratio,
+    cfg_scale, seed, (seed control), sound, external_task_id, callback_url, timeout."""
+    g = Graph()
+    kling = g.node("KlingTextToVideo", (40, 80),
+                   ["A paper boat drifts down a rain-soaked street, close-up, soft light", "blurry, distorted",
+                    "kling-v2-5-turbo", "std", "5", "16:9", 0.5, 0, "fixed", "off", "", "", 1800],
+                   [], KLING_OUTPUTS, size=(400, 560))
+    add_video_outputs(g, kling, 500, "video/Kling_text")
+    return g.workflow()
+
+
 def start_end_frame() -> dict[str, Any]:
     g = Graph()
     start = g.node("LoadImage", (40, 40), ["kling_example_start.png", "image"], [],
@@ -207,6 +219,7 @@ WORKFLOWS = {
     "kling_image_to_video": image_to_video,
     "kling_start_end_frame": start_end_frame,
     "kling_image_to_video_sound": image_to_video_with_sound,
+    "kling_text_to_video": text_to_video,
     "kling_text_to_image_to_video": text_to_image_to_video,
     "kling_camera_control": camera_control,
     "kling_motion_brush": motion_brush,

@@ -179,6 +179,41 @@ def test_status_text_shows_units_and_account_route_shows_remaining_units(host, o
     assert "key" not in str(account).lower()
 
 
+def test_text_to_video_node(host, object_info, emulator_process):
+    t2v = object_info["KlingTextToVideo"]
+    assert t2v["category"] == "Kling" and t2v["output_name"] == object_info["KlingImageToVideo"]["output_name"]
+    assert t2v["input"]["required"]["aspect_ratio"][1]["options"] == ["16:9", "9:16", "1:1"]
+    assert "kling-v1-5" not in t2v["input"]["required"]["model_name"][1]["options"]
+    prompt = {"1": {"class_type": "KlingTextToVideo", "inputs": {
+        "prompt": "a quiet lake at dawn", "negative_prompt": "", "model_name": "kling-v3", "mode": "std",
+        "duration": "3", "aspect_ratio": "9:16", "cfg_scale": 0.5, "seed": random.randrange(1 << 40), "sound": "on"}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+    with host.ws_messages() as ws:
+        entry = host.run(prompt, timeout=180)
+        texts = ws.progress_texts("1")
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    body = [r for r in emulator_process.requests() if r["method"] == "POST"
+            and r["path"] == "/v1/videos/text2video"][-1]["json"]
+    assert body["aspect_ratio"] == "9:16" and body["duration"] == "3" and "image" not in body
+    info = probe_video(kling_video(host, entry, "1"))
+    assert info.height > info.width and info.has_audio
+    assert any("Kling units deducted" in t for t in texts), texts
+    with pytest.raises(ch.PromptRejected) as info:  # refused at queue time, nothing sent
+        host.queue({**prompt, "1": {**prompt["1"], "inputs": {**prompt["1"]["inputs"], "prompt": " "}}})
+    assert "text to video needs a prompt" in json.dumps(info.value.node_errors)
+
+
+def test_text_to_video_example_workflow_runs(host, object_info, emulator_process):
+    ui = load_ui("kling_text_to_video")
+    prompt = ui_to_api(ui, object_info)
+    kling = node_id_of(ui, "KlingTextToVideo")
+    prompt[kling]["inputs"]["seed"] = random.randrange(1 << 40)
+    entry = host.run(prompt, timeout=180)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    saved = host.output_files(entry, node_id_of(ui, "SaveVideo"))
+    assert len(saved) == 1 and probe_video(saved[0]).width > probe_video(saved[0]).height  # 16:9
+
+
 def test_workflow_b_start_and_end_frame(host, object_info, emulator_process):
     ui = load_ui("kling_start_end_frame")
     prompt, kling = api_prompt("kling_start_end_frame", object_info)

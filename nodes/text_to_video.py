@@ -1,0 +1,116 @@
+"""Kling Text to Video: a prompt in; the same outputs, progress, Cancel, ledger and errors as Image to Video."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from comfy_api.latest import io
+
+from ..kling_api.capabilities import capability_table, endpoint_facts, endpoint_models
+from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..kling_api.errors import KlingCancelled, KlingValidationError
+from ..kling_api.jobs import JobResult, run_text_to_video
+from ..kling_api.request import TextToVideoRequest
+from ..kling_api.validation import validate_text_to_video
+from .credentials import node_credentials
+from .delivery import OUTPUTS, deliver, output_path_for
+from .image_to_video import advanced
+from .ledger import node_ledger
+from .progress import StatusBoard, raise_interrupted
+
+
+def build_text_request(*, model_name: str, mode: str, duration: str, prompt: str, negative_prompt: str = "",
+                       aspect_ratio: str = "16:9", cfg_scale: float | None = None, sound: str | None = None,
+                       external_task_id: str = "", callback_url: str = "") -> TextToVideoRequest:
+    return TextToVideoRequest(model_name=model_name, prompt=prompt or "", negative_prompt=negative_prompt or "",
+                              mode=mode, duration=str(duration), aspect_ratio=aspect_ratio, cfg_scale=cfg_scale,
+                              sound=sound or None, external_task_id=external_task_id or None,
+                              callback_url=callback_url or None)
+
+
+class KlingTextToVideo(io.ComfyNode):
+    """Submits one Kling text-to-video task, waits (Cancel works), returns the video as frames."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        table = capability_table()
+        models = endpoint_models("text2video")
+        facts = endpoint_facts("text2video")
+        ratios = facts.get("aspect_ratios") or ["16:9", "9:16", "1:1"]
+        durations = sorted({d for m in models for d in table.get(m).durations}, key=int)
+        return io.Schema(
+            node_id="KlingTextToVideo",
+            display_name="Kling Text to Video",
+            category="Kling",
+            description="Makes a video from a text prompt with Kling AI. Credentials come from the environment or "
+                        "the 'Kling > API credentials' setting, never from the workflow.",
+            inputs=[
+                io.String.Input("prompt", multiline=True, default="", tooltip="What the video shows (required, max 2500 characters)"),
+                io.String.Input("negative_prompt", multiline=True, default="", tooltip="What to avoid (max 2500 characters)"),
+                io.Combo.Input("model_name", options=models,
+                               default=table.default_model if table.default_model in models else models[0],
+                               tooltip="Kling model (the models text to video takes)"),
+                io.Combo.Input("mode", options=["std", "pro"], default="std",
+                               tooltip="std: faster and cheaper; pro: higher quality. Ignored by models without a mode"),
+                io.Combo.Input("duration", options=durations, default="5",
+                               tooltip="Video length in seconds (5 or 10 on most models; 3-15 on kling-v3)"),
+                io.Combo.Input("aspect_ratio", options=ratios, default=facts.get("default_aspect_ratio", ratios[0]),
+                               tooltip="Width:height of the video"),
+                io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Only decides whether ComfyUI runs the node again; Kling results are not seeded"),
+                io.Combo.Input("sound", options=["off", "on"], default="off", optional=True,
+                               tooltip="Native sound where the model allows it (kling-v2-6 pro, kling-v3)"),
+                advanced(io.String.Input("external_task_id", default="", optional=True,
+                                         tooltip="Your own task id (unique per account)")),
+                advanced(io.String.Input("callback_url", default="", optional=True,
+                                         tooltip="https URL Kling notifies on each status change (optional)")),
+                advanced(io.Int.Input("timeout", default=int(DEFAULT_TIMEOUT_S), min=60, max=6 * 3600, optional=True,
+                                      tooltip="Seconds to wait once Kling is processing (queue time not counted)")),
+            ],
+            outputs=OUTPUTS,
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None, prompt: Any = None,
+                        aspect_ratio: Any = None, sound: Any = None) -> bool | str:
+        if None in (model_name, mode, duration, prompt, aspect_ratio):
+            return True  # a value comes from a link: checked when the node runs
+        try:
+            validate_text_to_video(build_text_request(model_name=model_name, mode=mode, duration=duration,
+                                                      prompt=prompt, aspect_ratio=aspect_ratio,
+                                                      sound=sound if isinstance(sound, str) else None))
+        except KlingValidationError as exc:
+            return str(exc)
+        return True
+
+    @classmethod
+    async def execute(cls, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
+                      aspect_ratio: str, cfg_scale: float, seed: int, sound: str = "off", external_task_id: str = "",
+                      callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S)) -> io.NodeOutput:
+        request = build_text_request(model_name=model_name, mode=mode, duration=duration, prompt=prompt,
+                                     negative_prompt=negative_prompt, aspect_ratio=aspect_ratio, cfg_scale=cfg_scale,
+                                     sound=sound, external_task_id=external_task_id, callback_url=callback_url)
+        validate_text_to_video(request)  # refused before anything is sent
+        client = KlingClient(node_credentials())
+        ledger = node_ledger()
+        board = StatusBoard(cls.hidden.unique_id, 1)
+
+        def run() -> JobResult:
+            result = run_text_to_video(client, request, output_path_for, timeout=timeout,
+                                       should_cancel=board.should_cancel, on_status=board.reporter(0),
+                                       ledger=ledger, seed=seed)
+            board.mark_done()
+            return result
+
+        ticker = asyncio.create_task(board.tick_forever())
+        try:
+            result = await asyncio.to_thread(run)
+        except KlingCancelled:
+            raise_interrupted()
+        finally:
+            ticker.cancel()
+        board.draw()
+        return deliver([result], board)
