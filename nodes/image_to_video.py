@@ -93,7 +93,7 @@ class KlingImageToVideo(io.ComfyNode):
                 io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Only decides whether ComfyUI runs the node again; Kling results are not seeded"),
+                             tooltip="Not sent to Kling (its results are not seeded): a new seed makes ComfyUI run the node again and pays for a new task; the same inputs and seed reuse the earlier task"),
                 io.Image.Input("image_tail", optional=True,
                                tooltip="End frame (start+end mode): only where the model/mode/duration allow it. "
                                        "Batch of 1 (shared) or B"),

@@ -59,7 +59,7 @@ class KlingTextToVideo(io.ComfyNode):
                 io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Only decides whether ComfyUI runs the node again; Kling results are not seeded"),
+                             tooltip="Not sent to Kling (its results are not seeded): a new seed makes ComfyUI run the node again and pays for a new task; the same inputs and seed reuse the earlier task"),
                 io.Combo.Input("sound", options=["off", "on"], default="off", optional=True,
                                tooltip="Native sound where the model allows it (kling-v2-6 pro, kling-v3)"),
                 advanced(io.String.Input("external_task_id", default="", optional=True,
