@@ -52,21 +52,10 @@ def run_image_to_video(client: KlingClient, request: ImageToVideoRequest, dest: 
     submission instead of creating a task: its video is reused if the file is still there, its task is
     waited for, and a create whose answer was lost is looked up by its external_task_id first.
     """
-    if ledger is not None:
-        validated = validate(request)  # refused requests never touch the ledger nor the network
-        try:
-            ledger.ensure_ready()
-        except LedgerUnavailable as exc:
-            log.warning("%s; going on without it (a re-queue will create a new task)", exc)
-        else:
-            return _run_with_ledger(client, validated.request, validated.notes, dest, ledger, seed, batch_index,
-                                    timeout=timeout, should_cancel=should_cancel, on_status=on_status,
-                                    on_created=on_created)
-    task = client.create_image_to_video(request, should_cancel=should_cancel)
-    if on_created is not None:
-        on_created(task)
-    return finish_task(client, task.task_id, dest, timeout=timeout, should_cancel=should_cancel,
-                       on_status=on_status)
+    validated = validate(request)  # refused requests never touch the ledger nor the network
+    return _run_job(client, ENDPOINT_IMAGE2VIDEO, validated.request, validated.notes, dest, ledger=ledger,
+                    seed=seed, batch_index=batch_index, timeout=timeout, should_cancel=should_cancel,
+                    on_status=on_status, on_created=on_created)
 
 
 def run_text_to_video(client: KlingClient, request: TextToVideoRequest, dest: Destination, *,
@@ -76,22 +65,32 @@ def run_text_to_video(client: KlingClient, request: TextToVideoRequest, dest: De
                       ledger: TaskLedger | None = None, seed: Any = None, batch_index: int = 0) -> JobResult:
     """As :func:`run_image_to_video`, for ``POST /v1/videos/text2video`` (same ledger, polling, retries)."""
     validated = validate_text_to_video(request)
-    for note in validated.notes:
-        log.info("%s", note)
+    return _run_job(client, ENDPOINT_TEXT2VIDEO, validated.request, validated.notes, dest, ledger=ledger,
+                    seed=seed, batch_index=batch_index, timeout=timeout, should_cancel=should_cancel,
+                    on_status=on_status, on_created=on_created)
+
+
+def _run_job(client: KlingClient, endpoint: str, request: Any, notes: list[str], dest: Destination, *,
+             ledger: TaskLedger | None, seed: Any, batch_index: int, timeout: float,
+             should_cancel: CancelCheck | None, on_status: StatusCallback | None,
+             on_created: Callable[[Task], None] | None) -> JobResult:
+    """One validated request through the ledger when it is usable, else a plain create + finish."""
     if ledger is not None:
         try:
             ledger.ensure_ready()
         except LedgerUnavailable as exc:
             log.warning("%s; going on without it (a re-queue will create a new task)", exc)
         else:
-            return _run_with_ledger(client, validated.request, validated.notes, dest, ledger, seed, batch_index,
-                                    timeout=timeout, should_cancel=should_cancel, on_status=on_status,
-                                    on_created=on_created, endpoint=ENDPOINT_TEXT2VIDEO)
-    task = client.create_task(ENDPOINT_TEXT2VIDEO, validated.request.to_body(), should_cancel=should_cancel)
+            return _run_with_ledger(client, request, notes, dest, ledger, seed, batch_index, timeout=timeout,
+                                    should_cancel=should_cancel, on_status=on_status, on_created=on_created,
+                                    endpoint=endpoint)
+    for note in notes:
+        log.info("%s", note)
+    task = client.create_task(endpoint, request.to_body(), should_cancel=should_cancel)
     if on_created is not None:
         on_created(task)
-    return finish_task(client, task.task_id, dest, endpoint=ENDPOINT_TEXT2VIDEO, timeout=timeout,
-                       should_cancel=should_cancel, on_status=on_status)
+    return finish_task(client, task.task_id, dest, endpoint=endpoint,
+                       timeout=timeout, should_cancel=should_cancel, on_status=on_status)
 
 
 def _create_refused(exc: BaseException) -> bool:
