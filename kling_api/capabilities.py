@@ -2,17 +2,21 @@
 
 The facts live in ``capabilities.json`` beside this file; validation, the emulator, the web
 widgets (through a route) and the README table all read them from here, so a model is added,
-changed or retired in one place.
+changed or retired in one place. ``KLING_CAPABILITIES_FILE`` points the pack at another JSON file of
+the same shape instead (tests; users who update the table themselves).
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+#: The packaged table, used unless ``KLING_CAPABILITIES_FILE`` names another file.
 _TABLE_PATH = Path(__file__).with_name("capabilities.json")
+TABLE_FILE_ENV = "KLING_CAPABILITIES_FILE"
 
 #: Mode value used in combos for models without a mode choice (the master models).
 NO_MODE = "-"
@@ -109,8 +113,14 @@ class CapabilityTable:
         return load_raw()
 
 
+def table_path() -> Path:
+    """The table file: ``$KLING_CAPABILITIES_FILE`` when set, else the packaged capabilities.json."""
+    override = os.environ.get(TABLE_FILE_ENV, "").strip()
+    return Path(override).expanduser() if override else _TABLE_PATH
+
+
 def load_raw() -> dict[str, Any]:
-    return json.loads(_TABLE_PATH.read_text(encoding="utf-8"))
+    return json.loads(table_path().read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
