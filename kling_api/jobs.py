@@ -18,10 +18,12 @@ from .client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
 from .download import looks_like_mp4
 from .errors import RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError, KlingTaskFailed, KlingTimeout
 from .ledger import STATUS_CREATING, STATUS_REFUSED, LedgerUnavailable, TaskLedger, request_fingerprint
-from .request import ENDPOINT_IMAGE2VIDEO, ENDPOINT_TEXT2VIDEO, ImageToVideoRequest, TextToVideoRequest
+from .capabilities import endpoint_facts
+from .request import (ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
+                      VideoExtendRequest)
 from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task
 from .transport import CancelCheck, new_external_task_id
-from .validation import validate, validate_text_to_video
+from .validation import SourceVideo, validate_request
 
 log = logging.getLogger(__name__)
 
@@ -39,42 +41,61 @@ class JobResult:
 
 
 Destination = "str | Path | Callable[[Task], str | Path]"
+KlingRequest = "ImageToVideoRequest | TextToVideoRequest | MultiImageToVideoRequest | VideoExtendRequest"
 
 
-def run_image_to_video(client: KlingClient, request: ImageToVideoRequest, dest: Destination, *,
-                       timeout: float = DEFAULT_TIMEOUT_S, should_cancel: CancelCheck | None = None,
-                       on_status: StatusCallback | None = None,
-                       on_created: Callable[[Task], None] | None = None,
-                       ledger: TaskLedger | None = None, seed: Any = None, batch_index: int = 0) -> JobResult:
-    """Create one task and see it through to a file at ``dest`` (a path, or a function of the task).
+def run_job(client: KlingClient, request: KlingRequest, dest: Destination, *,
+            timeout: float = DEFAULT_TIMEOUT_S, should_cancel: CancelCheck | None = None,
+            on_status: StatusCallback | None = None, on_created: Callable[[Task], None] | None = None,
+            ledger: TaskLedger | None = None, seed: Any = None, batch_index: int = 0) -> JobResult:
+    """Create one task of ``request``'s endpoint and see it through to a file at ``dest`` (a path, or a
+    function of the task).
 
     With ``ledger``, the same request with the same ``seed`` (and ``batch_index``) resumes the earlier
     submission instead of creating a task: its video is reused if the file is still there, its task is
     waited for, and a create whose answer was lost is looked up by its external_task_id first.
+    An extend whose source video is in the ledger is checked against it (model, total length) first.
     """
-    validated = validate(request)  # refused requests never touch the ledger nor the network
-    return _run_job(client, ENDPOINT_IMAGE2VIDEO, validated.request, validated.notes, dest, ledger=ledger,
+    source = _extend_source(ledger, client, request) if isinstance(request, VideoExtendRequest) else None
+    validated = validate_request(request, source)  # refused requests never touch the ledger nor the network
+    summary = {"model_name": source.model_name, "duration": _extended_duration(source)} if source else {}
+    return _run_job(client, request.endpoint, validated.request, validated.notes, dest, ledger=ledger,
                     seed=seed, batch_index=batch_index, timeout=timeout, should_cancel=should_cancel,
-                    on_status=on_status, on_created=on_created)
+                    on_status=on_status, on_created=on_created, summary=summary)
 
 
-def run_text_to_video(client: KlingClient, request: TextToVideoRequest, dest: Destination, *,
-                      timeout: float = DEFAULT_TIMEOUT_S, should_cancel: CancelCheck | None = None,
-                      on_status: StatusCallback | None = None,
-                      on_created: Callable[[Task], None] | None = None,
-                      ledger: TaskLedger | None = None, seed: Any = None, batch_index: int = 0) -> JobResult:
-    """As :func:`run_image_to_video`, for ``POST /v1/videos/text2video`` (same ledger, polling, retries)."""
-    validated = validate_text_to_video(request)
-    return _run_job(client, ENDPOINT_TEXT2VIDEO, validated.request, validated.notes, dest, ledger=ledger,
-                    seed=seed, batch_index=batch_index, timeout=timeout, should_cancel=should_cancel,
-                    on_status=on_status, on_created=on_created)
+#: The names the CLI and the first nodes know; every endpoint goes through :func:`run_job`.
+run_image_to_video = run_text_to_video = run_job
+
+
+def _extend_source(ledger: TaskLedger | None, client: KlingClient, request: VideoExtendRequest) -> SourceVideo | None:
+    """The source video's model and length when this pack made it (the ledger keeps both)."""
+    if ledger is None or not isinstance(request.video_id, str):
+        return None
+    try:
+        entry = ledger.find_video(request.video_id.strip(), base_url=client.base_url)
+    except LedgerUnavailable as exc:
+        log.warning("%s; the extend's source video is not checked before sending", exc)
+        return None
+    if entry is None or not entry.model_name:
+        return None
+    return SourceVideo(video_id=entry.video_id, model_name=entry.model_name, duration=entry.duration)
+
+
+def _extended_duration(source: SourceVideo) -> str:
+    added = float(endpoint_facts("video-extend").get("seconds_added") or 0)
+    try:
+        return f"{float(source.duration) + added:g}"
+    except ValueError:
+        return ""
 
 
 def _run_job(client: KlingClient, endpoint: str, request: Any, notes: list[str], dest: Destination, *,
              ledger: TaskLedger | None, seed: Any, batch_index: int, timeout: float,
              should_cancel: CancelCheck | None, on_status: StatusCallback | None,
-             on_created: Callable[[Task], None] | None) -> JobResult:
-    """One validated request through the ledger when it is usable, else a plain create + finish."""
+             on_created: Callable[[Task], None] | None, summary: dict[str, Any] | None = None) -> JobResult:
+    """One validated request through the ledger when it is usable, else a plain create + finish.
+    ``summary`` adds facts the body lacks to the ledger row (an extend's inherited model)."""
     if ledger is not None:
         try:
             ledger.ensure_ready()
@@ -83,7 +104,7 @@ def _run_job(client: KlingClient, endpoint: str, request: Any, notes: list[str],
         else:
             return _run_with_ledger(client, request, notes, dest, ledger, seed, batch_index, timeout=timeout,
                                     should_cancel=should_cancel, on_status=on_status, on_created=on_created,
-                                    endpoint=endpoint)
+                                    endpoint=endpoint, summary=summary)
     for note in notes:
         log.info("%s", note)
     task = client.create_task(endpoint, request.to_body(), should_cancel=should_cancel)
@@ -99,17 +120,18 @@ def _create_refused(exc: BaseException) -> bool:
             and "already exist" not in exc.api_message.lower())
 
 
-def _run_with_ledger(client: KlingClient, request: ImageToVideoRequest, notes: list[str], dest: Destination,
+def _run_with_ledger(client: KlingClient, request: KlingRequest, notes: list[str], dest: Destination,
                      ledger: TaskLedger, seed: Any, batch_index: int, *, timeout: float,
                      should_cancel: CancelCheck | None, on_status: StatusCallback | None,
                      on_created: Callable[[Task], None] | None,
-                     endpoint: str = ENDPOINT_IMAGE2VIDEO) -> JobResult:
+                     endpoint: str = ENDPOINT_IMAGE2VIDEO, summary: dict[str, Any] | None = None) -> JobResult:
     body = request.to_body()
     own_external_id = body.get("external_task_id")
     fingerprint = request_fingerprint(body, seed=seed, scope=client.base_url + endpoint, batch_index=batch_index)
     created: Task | None = None
     with ledger.claim(fingerprint, external_task_id=own_external_id or new_external_task_id(), endpoint=endpoint,
-                      base_url=client.base_url, seed=seed, summary=body, should_cancel=should_cancel) as (entry, new):
+                      base_url=client.base_url, seed=seed, summary={**body, **(summary or {})},
+                      should_cancel=should_cancel) as (entry, new):
         if entry.status == STATUS_SUCCEED and entry.task_id and entry.video_path:
             reused = _reuse_video(entry.video_path, entry.task_id, entry.as_task(), dest)
             if reused is not None:

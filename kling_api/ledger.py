@@ -273,6 +273,23 @@ class TaskLedger:
             rows = conn.execute("SELECT * FROM submissions ORDER BY updated_at DESC LIMIT ?", (limit,)).fetchall()
         return [e for e in map(self._entry, rows) if e is not None]
 
+    def find_video(self, video_id: str, *, base_url: str | None = None) -> LedgerEntry | None:
+        """The submission that produced ``video_id`` (newest first), e.g. to check an extend's source."""
+        return self._find_by("video_id", video_id, base_url)
+
+    def find_task(self, task_id: str, *, base_url: str | None = None) -> LedgerEntry | None:
+        """The submission of ``task_id`` (e.g. to know which endpoint made it)."""
+        return self._find_by("task_id", task_id, base_url)
+
+    def _find_by(self, column: str, value: str, base_url: str | None) -> LedgerEntry | None:
+        if not value:
+            return None
+        query, args = f"SELECT * FROM submissions WHERE {column} = ?", [value]
+        if base_url is not None:
+            query, args = query + " AND base_url = ?", args + [base_url]
+        with self._conn() as conn:
+            return self._entry(conn.execute(query + " ORDER BY updated_at DESC LIMIT 1", args).fetchone())
+
     def total_units(self) -> tuple[float, int]:
         """(sum of final_unit_deduction, number of tasks that reported one) over the whole ledger."""
         with self._conn() as conn:

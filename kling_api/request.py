@@ -2,17 +2,43 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 ENDPOINT_IMAGE2VIDEO = "/v1/videos/image2video"
+ENDPOINT_TEXT2VIDEO = "/v1/videos/text2video"
+ENDPOINT_MULTI_IMAGE2VIDEO = "/v1/videos/multi-image2video"
+ENDPOINT_VIDEO_EXTEND = "/v1/videos/video-extend"
+#: Every task endpoint, in the order a task id of unknown origin is looked for.
+TASK_ENDPOINTS = (ENDPOINT_IMAGE2VIDEO, ENDPOINT_TEXT2VIDEO, ENDPOINT_MULTI_IMAGE2VIDEO, ENDPOINT_VIDEO_EXTEND)
 
 CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 
 
+_Request = TypeVar("_Request", bound="RequestBody")
+
+
+class RequestBody:
+    """What every request dataclass shares: its endpoint and its JSON body."""
+
+    endpoint: ClassVar[str]
+
+    def with_changes(self: _Request, **changes: Any) -> _Request:
+        return replace(self, **changes)  # type: ignore[type-var]
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body: empty and unset optional fields are left out, never sent as null."""
+        body = {k: v for k, v in asdict(self).items() if v is not None and v != "" and v != [] and v != ()}  # type: ignore[call-overload]
+        if "duration" in body:
+            body["duration"] = str(body["duration"])
+        return body
+
+
 @dataclass(frozen=True)
-class ImageToVideoRequest:
+class ImageToVideoRequest(RequestBody):
     """Fields of ``POST /v1/videos/image2video``; images are raw base64 or http(s) URLs."""
+
+    endpoint: ClassVar[str] = ENDPOINT_IMAGE2VIDEO
 
     model_name: str
     image: str | None = None
@@ -29,27 +55,16 @@ class ImageToVideoRequest:
     callback_url: str | None = None
     external_task_id: str | None = None
 
-    def with_changes(self, **changes: Any) -> "ImageToVideoRequest":
-        return replace(self, **changes)
-
     @property
     def uses_motion_brush(self) -> bool:
         return bool(self.static_mask) or bool(self.dynamic_masks)
 
-    def to_body(self) -> dict[str, Any]:
-        """The JSON body: empty and unset optional fields are left out, never sent as null."""
-        body = {k: v for k, v in asdict(self).items() if v is not None and v != "" and v != []}
-        if "duration" in body:
-            body["duration"] = str(body["duration"])
-        return body
-
-
-ENDPOINT_TEXT2VIDEO = "/v1/videos/text2video"
-
 
 @dataclass(frozen=True)
-class TextToVideoRequest:
+class TextToVideoRequest(RequestBody):
     """Fields of ``POST /v1/videos/text2video`` (reference 1.3): no image, an aspect_ratio instead."""
+
+    endpoint: ClassVar[str] = ENDPOINT_TEXT2VIDEO
 
     model_name: str
     prompt: str = ""
@@ -62,19 +77,48 @@ class TextToVideoRequest:
     callback_url: str | None = None
     external_task_id: str | None = None
 
-    def with_changes(self, **changes: Any) -> "TextToVideoRequest":
-        return replace(self, **changes)
+
+@dataclass(frozen=True)
+class MultiImageToVideoRequest(RequestBody):
+    """Fields of ``POST /v1/videos/multi-image2video`` (reference 1.3): up to 4 reference images
+    (raw base64 or URLs) composed into one video; the prompt is required."""
+
+    endpoint: ClassVar[str] = ENDPOINT_MULTI_IMAGE2VIDEO
+
+    model_name: str
+    image_list: tuple[str, ...] = ()
+    prompt: str = ""
+    negative_prompt: str = ""
+    mode: str | None = "std"
+    duration: str = "5"
+    aspect_ratio: str = "16:9"
+    callback_url: str | None = None
+    external_task_id: str | None = None
 
     def to_body(self) -> dict[str, Any]:
-        body = {k: v for k, v in asdict(self).items() if v is not None and v != "" and v != []}
-        if "duration" in body:
-            body["duration"] = str(body["duration"])
+        body = super().to_body()
+        body["image_list"] = [{"image": image} for image in self.image_list]
         return body
+
+
+@dataclass(frozen=True)
+class VideoExtendRequest(RequestBody):
+    """Fields of ``POST /v1/videos/video-extend`` (reference 1.3): a video of an earlier task, by its
+    ``video_id``, continued by 4-5 s; model and mode are the source video's."""
+
+    endpoint: ClassVar[str] = ENDPOINT_VIDEO_EXTEND
+
+    video_id: str
+    prompt: str = ""
+    negative_prompt: str = ""
+    cfg_scale: float | None = None
+    callback_url: str | None = None
+    external_task_id: str | None = None
 
 
 @dataclass
 class Validated:
     """A request after :func:`validate`: normalised, plus notes on what was left out and why."""
 
-    request: ImageToVideoRequest
+    request: Any
     notes: list[str] = field(default_factory=list)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from .capabilities import NO_MODE, ModelCapabilities, capability_table
+from .capabilities import NO_MODE, ModelCapabilities, capability_table, endpoint_facts, endpoint_models
 from .errors import KlingValidationError
-from .request import CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, TextToVideoRequest, Validated
+from .request import (CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
+                      Validated, VideoExtendRequest)
 
 MAX_DYNAMIC_MASKS = 6
 TRAJECTORY_POINTS_5S = (2, 77)
@@ -238,32 +240,127 @@ def validate(request: ImageToVideoRequest) -> Validated:
     return Validated(request=request.with_changes(**changes), notes=notes)
 
 
-#: Stands in for the image when a text-to-video request goes through :func:`validate` (never sent).
+#: Stands in for the image when a request of another endpoint goes through :func:`validate` (never sent).
 _NO_IMAGE = "aGVsbG8="
+
+
+def _check_endpoint_model(endpoint: str, model_name: str, purpose: str) -> None:
+    """The model must be current (same message as image to video) and one the endpoint takes."""
+    model_capabilities(model_name)
+    allowed = endpoint_models(endpoint)
+    if model_name not in allowed:
+        pick = allowed[0] if len(allowed) == 1 else "one of " + ", ".join(allowed)
+        raise KlingValidationError("model_name", model_name, ", ".join(allowed),
+                                   f"model_name: {model_name} does not {purpose}; pick {pick}")
+
+
+def _check_prompt_given(prompt: str, purpose: str) -> None:
+    if not (prompt or "").strip():
+        raise KlingValidationError("prompt", prompt, "a description of the video", f"prompt: {purpose} needs a prompt")
+
+
+def _check_aspect_ratio(endpoint: str, value: str) -> None:
+    ratios = endpoint_facts(endpoint).get("aspect_ratios") or ["16:9", "9:16", "1:1"]
+    if value not in ratios:
+        raise KlingValidationError("aspect_ratio", value, ", ".join(ratios))
+
+
+def _check_shared(request: Any, image: str = _NO_IMAGE) -> Validated:
+    """Mode, duration, prompts, cfg_scale, sound, callback and external id as :func:`validate` checks them."""
+    fields = {name: getattr(request, name) for name in ("prompt", "negative_prompt", "mode", "duration",
+                                                        "cfg_scale", "sound", "callback_url", "external_task_id")
+              if hasattr(request, name)}
+    return validate(ImageToVideoRequest(model_name=request.model_name, image=image, **fields))
 
 
 def validate_text_to_video(request: TextToVideoRequest) -> Validated:
     """Text to video: the model must be one the endpoint takes (capabilities.json "endpoints"), the
     prompt is required, aspect_ratio one of the endpoint's; everything else as :func:`validate`."""
-    from .capabilities import endpoint_facts, endpoint_models
-    model_capabilities(request.model_name)  # unknown or retired: the same message as image to video
-    allowed = endpoint_models("text2video")
-    if request.model_name not in allowed:
-        raise KlingValidationError("model_name", request.model_name, ", ".join(allowed),
-                                   f"model_name: {request.model_name} does not make videos from text; "
-                                   f"pick one of {', '.join(allowed)}")
-    if not (request.prompt or "").strip():
-        raise KlingValidationError("prompt", request.prompt, "a description of the video",
-                                   "prompt: text to video needs a prompt")
-    ratios = endpoint_facts("text2video").get("aspect_ratios") or ["16:9", "9:16", "1:1"]
-    if request.aspect_ratio not in ratios:
-        raise KlingValidationError("aspect_ratio", request.aspect_ratio, ", ".join(ratios))
-    checked = validate(ImageToVideoRequest(
-        model_name=request.model_name, image=_NO_IMAGE, prompt=request.prompt,
-        negative_prompt=request.negative_prompt, mode=request.mode, duration=request.duration,
-        cfg_scale=request.cfg_scale, sound=request.sound, callback_url=request.callback_url,
-        external_task_id=request.external_task_id))
+    _check_endpoint_model("text2video", request.model_name, "make videos from text")
+    _check_prompt_given(request.prompt, "text to video")
+    _check_aspect_ratio("text2video", request.aspect_ratio)
+    checked = _check_shared(request)
     done = checked.request
-    return Validated(request=request.with_changes(mode=done.mode, duration=done.duration,  # type: ignore[arg-type]
+    return Validated(request=request.with_changes(mode=done.mode, duration=done.duration,
                                                   cfg_scale=done.cfg_scale, sound=done.sound),
                      notes=checked.notes)
+
+
+def validate_multi_image_to_video(request: MultiImageToVideoRequest) -> Validated:
+    """Multi-image to video (reference 1.3): kling-v1-6 only, 1 to max_images images, a prompt."""
+    _check_endpoint_model("multi-image2video", request.model_name, "make videos from several images")
+    limit = int(endpoint_facts("multi-image2video").get("max_images") or 4)
+    images = tuple(request.image_list)
+    if not 1 <= len(images) <= limit:
+        raise KlingValidationError("image_list", f"{len(images)} images", f"1 to {limit} images")
+    for index, image in enumerate(images):
+        validate_image_reference(f"image_list[{index}]", image)
+    _check_prompt_given(request.prompt, "multi-image to video")
+    _check_aspect_ratio("multi-image2video", request.aspect_ratio)
+    checked = _check_shared(request, images[0])
+    done = checked.request
+    return Validated(request=request.with_changes(mode=done.mode, duration=done.duration, image_list=images),
+                     notes=checked.notes)
+
+
+@dataclass(frozen=True)
+class SourceVideo:
+    """What is known of the video an extend continues (from the ledger), for checks before sending."""
+
+    video_id: str
+    model_name: str
+    duration: str = ""
+
+
+def extend_source_models() -> list[str]:
+    return list(endpoint_facts("video-extend").get("source_models") or [])
+
+
+def validate_video_extend(request: VideoExtendRequest, source: SourceVideo | None = None) -> Validated:
+    """Video extend: a video_id, prompts, cfg_scale in [0, 1]. With ``source`` known, its model must be
+    one Kling extends and the result must stay within the total length cap."""
+    video_id = request.video_id.strip() if isinstance(request.video_id, str) else request.video_id
+    if not isinstance(video_id, str) or not video_id or any(c.isspace() or c == "," for c in video_id):
+        raise KlingValidationError("video_id", request.video_id,
+                                   "one video id (the video_id output of a Kling node)")
+    _validate_prompt("prompt", request.prompt)
+    _validate_prompt("negative_prompt", request.negative_prompt)
+    if request.cfg_scale is not None:
+        value = request.cfg_scale
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+            raise KlingValidationError("cfg_scale", value, "a number in [0, 1]")
+    if request.callback_url:
+        validate_callback_url(request.callback_url)
+    if request.external_task_id:
+        validate_external_task_id(request.external_task_id)
+    if source is not None:
+        facts = endpoint_facts("video-extend")
+        models = extend_source_models()
+        if source.model_name and models and source.model_name not in models:
+            raise KlingValidationError("video_id", video_id, f"a video made by {', '.join(models)}",
+                                       f"video_id {video_id} was made by {source.model_name}; Kling extends only "
+                                       f"videos made by {', '.join(models)}")
+        added, cap = float(facts.get("seconds_added") or 0), float(facts.get("max_total_seconds") or 0)
+        try:
+            total = float(source.duration) + added
+        except ValueError:
+            total = 0.0
+        if cap and total > cap:
+            raise KlingValidationError("video_id", video_id, f"a video of at most {cap - added:g} s",
+                                       f"video_id {video_id} is {source.duration} s long; extending it by "
+                                       f"{added:g} s would pass Kling's {cap:g} s limit")
+    return Validated(request=request.with_changes(video_id=video_id, cfg_scale=None if request.cfg_scale is None
+                                                  else float(request.cfg_scale)))
+
+
+def validate_request(request: Any, source: SourceVideo | None = None) -> Validated:
+    """The checks of ``request``'s endpoint."""
+    if isinstance(request, ImageToVideoRequest):
+        return validate(request)
+    if isinstance(request, TextToVideoRequest):
+        return validate_text_to_video(request)
+    if isinstance(request, MultiImageToVideoRequest):
+        return validate_multi_image_to_video(request)
+    if isinstance(request, VideoExtendRequest):
+        return validate_video_extend(request, source)
+    raise TypeError(f"not a Kling request: {type(request).__name__}")
