@@ -1,7 +1,6 @@
 """Kling Image to Video: IMAGE in; frames, fps, VIDEO and ids out."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -9,19 +8,21 @@ from comfy_api.latest import io
 
 from ..kling_api.capabilities import capability_table
 from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
-from ..kling_api.errors import KlingCancelled, KlingError, KlingValidationError
+from ..kling_api.errors import KlingValidationError
 from ..kling_api.images import encode_image
-from ..kling_api.jobs import JobResult, run_image_to_video
+from ..kling_api.jobs import JobResult, run_job
 from ..kling_api.motion import MotionBrush, motion_brush_fields
 from ..kling_api.request import ImageToVideoRequest
 from ..kling_api.validation import model_capabilities, validate
 from .camera_control import CameraControl
 from .credentials import node_credentials
-from .delivery import OUTPUTS, deliver, output_path_for
+from .delivery import OUTPUTS, output_path_for
+from .job_runner import run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .motion_brush import MotionBrushType
-from .progress import StatusBoard, raise_interrupted
+from .progress import StatusBoard
+from .shared_inputs import advanced, prompt_inputs, seed_input, task_options
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,6 @@ DEFAULT_CONCURRENCY = 2
 #: Said wherever the frames' memory can be chosen: ComfyUI keeps IMAGE frames as float32.
 FRAME_MEMORY = ("Frames are float32: 24 MB per 1080p frame, 11 MB per 720p frame, so 10 s of 1080p at 24 fps "
                 "is 5.7 GB; the status text shows the size before decoding. The video output is not affected.")
-
-
-def advanced(widget: io.Input) -> io.Input:
-    """Mark a widget as advanced (collapsed by frontends that support it)."""
-    widget.extra_dict["advanced"] = True
-    return widget
 
 
 def build_request(*, model_name: str, mode: str, duration: str, prompt: str = "", negative_prompt: str = "",
@@ -82,8 +77,7 @@ class KlingImageToVideo(io.ComfyNode):
                         "the 'Kling > API credentials' setting, never from the workflow.",
             inputs=[
                 io.Image.Input("image", tooltip="Start frame. A batch of B images makes B tasks."),
-                io.String.Input("prompt", multiline=True, default="", tooltip="What should happen (max 2500 characters)"),
-                io.String.Input("negative_prompt", multiline=True, default="", tooltip="What to avoid (max 2500 characters)"),
+                *prompt_inputs("What should happen (max 2500 characters)"),
                 io.Combo.Input("model_name", options=table.model_names, default=table.default_model,
                                tooltip="Kling model; each allows different modes, durations and features"),
                 io.Combo.Input("mode", options=["std", "pro"], default="std",
@@ -92,17 +86,11 @@ class KlingImageToVideo(io.ComfyNode):
                                tooltip="Video length in seconds (5 or 10 on most models; 3-15 on kling-v3)"),
                 io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Not sent to Kling (its results are not seeded): a new seed makes ComfyUI run the node again and pays for a new task; the same inputs and seed reuse the earlier task"),
+                seed_input(),
                 io.Image.Input("image_tail", optional=True,
                                tooltip="End frame (start+end mode): only where the model/mode/duration allow it. "
                                        "Batch of 1 (shared) or B"),
-                advanced(io.String.Input("external_task_id", default="", optional=True,
-                                         tooltip="Your own task id (unique per account); -1, -2... added for batches")),
-                advanced(io.String.Input("callback_url", default="", optional=True,
-                                         tooltip="https URL Kling notifies on each status change (optional)")),
-                advanced(io.Int.Input("timeout", default=int(DEFAULT_TIMEOUT_S), min=60, max=6 * 3600, optional=True,
-                                      tooltip="Seconds to wait once Kling is processing (queue time not counted)")),
+                *task_options("Your own task id (unique per account); -1, -2... added for batches"),
                 advanced(io.Int.Input("concurrency", default=DEFAULT_CONCURRENCY, min=1, max=16, optional=True,
                                       tooltip="Tasks of a batch run at once (Kling's per-account limit applies)")),
                 CameraControl.Input("camera_control", optional=True,
@@ -177,10 +165,8 @@ class KlingImageToVideo(io.ComfyNode):
             motion_brush.check()
         client = KlingClient(node_credentials())
         ledger = node_ledger()  # the same inputs and seed again resume the recorded task, never pay twice
-        board = StatusBoard(cls.hidden.unique_id, len(starts))
-        limit = asyncio.Semaphore(max(1, int(concurrency)))
 
-        def run_one(index: int) -> JobResult:
+        def run_one(index: int, board: StatusBoard) -> JobResult:
             start = encode_image(starts[index], field="image")
             tail = encode_image(tails[min(index, len(tails) - 1)], field="image_tail") if tails else None
             brush = {}
@@ -191,32 +177,8 @@ class KlingImageToVideo(io.ComfyNode):
             request = base.with_changes(image=start.data, image_tail=tail.data if tail else None,
                                         external_task_id=external_id_for(base.external_task_id, index, len(starts)),
                                         **brush)
-            result = run_image_to_video(client, request, output_path_for, timeout=timeout,
-                                        should_cancel=board.should_cancel, on_status=board.reporter(index),
-                                        ledger=ledger, seed=seed, batch_index=index)
-            board.mark_done()
-            return result
+            return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
+                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index)
 
-        async def limited(index: int) -> JobResult:
-            async with limit:
-                return await asyncio.to_thread(run_one, index)
-
-        ticker = asyncio.create_task(board.tick_forever())
-        try:
-            outcomes = await asyncio.gather(*(limited(i) for i in range(len(starts))), return_exceptions=True)
-        finally:
-            ticker.cancel()
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        if board.cancelled.is_set() or any(isinstance(f, KlingCancelled) for f in failures):
-            log.info("Kling wait cancelled; created tasks keep running at Kling and can be resumed "
-                     "with the Kling Task Result node")
-            raise_interrupted()
-        if failures:
-            done = [o.task.task_id for o in outcomes if isinstance(o, JobResult)]
-            if done:
-                log.warning("Kling batch: %d of %d videos finished (tasks %s) and are saved in the output folder",
-                            len(done), len(starts), ", ".join(done))
-            raise failures[0]
-        board.draw()
-        return deliver([o for o in outcomes if isinstance(o, JobResult)], board, frame_cap=frame_cap,
-                       frame_stride=frame_stride, max_side=max_side)
+        return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency,
+                              frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side)

@@ -1,22 +1,22 @@
 """Kling Text to Video: a prompt in; the same outputs, progress, Cancel, ledger and errors as Image to Video."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from comfy_api.latest import io
 
 from ..kling_api.capabilities import capability_table, endpoint_facts, endpoint_models
 from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
-from ..kling_api.errors import KlingCancelled, KlingValidationError
-from ..kling_api.jobs import JobResult, run_text_to_video
+from ..kling_api.errors import KlingValidationError
+from ..kling_api.jobs import JobResult, run_job
 from ..kling_api.request import TextToVideoRequest
 from ..kling_api.validation import validate_text_to_video
 from .credentials import node_credentials
-from .delivery import OUTPUTS, deliver, output_path_for
-from .image_to_video import advanced
+from .delivery import OUTPUTS, output_path_for
+from .job_runner import run_jobs
 from .ledger import node_ledger
-from .progress import StatusBoard, raise_interrupted
+from .progress import StatusBoard
+from .shared_inputs import prompt_inputs, seed_input, task_options
 
 
 def build_text_request(*, model_name: str, mode: str, duration: str, prompt: str, negative_prompt: str = "",
@@ -45,8 +45,7 @@ class KlingTextToVideo(io.ComfyNode):
             description="Makes a video from a text prompt with Kling AI. Credentials come from the environment or "
                         "the 'Kling > API credentials' setting, never from the workflow.",
             inputs=[
-                io.String.Input("prompt", multiline=True, default="", tooltip="What the video shows (required, max 2500 characters)"),
-                io.String.Input("negative_prompt", multiline=True, default="", tooltip="What to avoid (max 2500 characters)"),
+                *prompt_inputs("What the video shows (required, max 2500 characters)"),
                 io.Combo.Input("model_name", options=models,
                                default=table.default_model if table.default_model in models else models[0],
                                tooltip="Kling model (the models text to video takes)"),
@@ -58,16 +57,10 @@ class KlingTextToVideo(io.ComfyNode):
                                tooltip="Width:height of the video"),
                 io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Not sent to Kling (its results are not seeded): a new seed makes ComfyUI run the node again and pays for a new task; the same inputs and seed reuse the earlier task"),
+                seed_input(),
                 io.Combo.Input("sound", options=["off", "on"], default="off", optional=True,
                                tooltip="Native sound where the model allows it (kling-v2-6 pro, kling-v3)"),
-                advanced(io.String.Input("external_task_id", default="", optional=True,
-                                         tooltip="Your own task id (unique per account)")),
-                advanced(io.String.Input("callback_url", default="", optional=True,
-                                         tooltip="https URL Kling notifies on each status change (optional)")),
-                advanced(io.Int.Input("timeout", default=int(DEFAULT_TIMEOUT_S), min=60, max=6 * 3600, optional=True,
-                                      tooltip="Seconds to wait once Kling is processing (queue time not counted)")),
+                *task_options(),
             ],
             outputs=OUTPUTS,
             hidden=[io.Hidden.unique_id],
@@ -96,21 +89,9 @@ class KlingTextToVideo(io.ComfyNode):
         validate_text_to_video(request)  # refused before anything is sent
         client = KlingClient(node_credentials())
         ledger = node_ledger()
-        board = StatusBoard(cls.hidden.unique_id, 1)
 
-        def run() -> JobResult:
-            result = run_text_to_video(client, request, output_path_for, timeout=timeout,
-                                       should_cancel=board.should_cancel, on_status=board.reporter(0),
-                                       ledger=ledger, seed=seed)
-            board.mark_done()
-            return result
+        def run_one(index: int, board: StatusBoard) -> JobResult:
+            return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
+                           on_status=board.reporter(index), ledger=ledger, seed=seed)
 
-        ticker = asyncio.create_task(board.tick_forever())
-        try:
-            result = await asyncio.to_thread(run)
-        except KlingCancelled:
-            raise_interrupted()
-        finally:
-            ticker.cancel()
-        board.draw()
-        return deliver([result], board)
+        return await run_jobs(cls.hidden.unique_id, 1, run_one)

@@ -215,6 +215,47 @@ def motion_brush() -> dict[str, Any]:
     return g.workflow()
 
 
+def load_image(g: Graph, name: str, pos: tuple[int, int], title: str) -> int:
+    return g.node("LoadImage", pos, [name, "image"], [], [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 330),
+                  title=title)
+
+
+def multi_image_to_video() -> dict[str, Any]:
+    """Kling Multi-Image to Video: widgets prompt, negative_prompt, model_name, mode, duration,
+    aspect_ratio, seed, (seed control), external_task_id, callback_url, timeout; sockets image_1..4."""
+    g = Graph()
+    first = load_image(g, "kling_example_start.png", (40, 40), "Reference 1")
+    second = load_image(g, "kling_example_end.png", (40, 400), "Reference 2")
+    kling = g.node("KlingMultiImageToVideo", (400, 80),
+                   ["The scene of the first picture slowly turns into the second, gentle camera drift",
+                    "blurry, distorted", "kling-v1-6", "std", "5", "16:9", 0, "fixed", "", "", 1800],
+                   [("image_1", "IMAGE"), ("image_2", "IMAGE"), ("image_3", "IMAGE"), ("image_4", "IMAGE")],
+                   KLING_OUTPUTS, size=(400, 560))
+    g.link(first, 0, kling, "image_1")
+    g.link(second, 0, kling, "image_2")
+    add_video_outputs(g, kling, 850, "video/Kling_multi_image")
+    return g.workflow()
+
+
+def video_extend() -> dict[str, Any]:
+    """Image to video with kling-v1-6 (a model Kling extends), its video_id into Kling Video Extend:
+    widgets video_id, prompt, negative_prompt, cfg_scale, seed, (seed control), external_task_id,
+    callback_url, timeout, concurrency."""
+    g = Graph()
+    load = load_image(g, "kling_example_start.png", (40, 80), "Start frame")
+    kling = g.node("KlingImageToVideo", (400, 80),
+                   kling_widgets("Leaves drift in the wind", "kling-v1-6", "std", "5"), KLING_INPUTS, KLING_OUTPUTS,
+                   size=(400, 600))
+    extend = g.node("KlingVideoExtend", (850, 80),
+                    ["", "The camera keeps pushing in as the wind grows stronger", "blurry, distorted", 0.5, 0,
+                     "fixed", "", "", 1800, 2],
+                    [("video_id", "STRING")], KLING_OUTPUTS, size=(400, 480))
+    g.link(load, 0, kling, "image")
+    g.link(kling, 4, extend, "video_id")
+    add_video_outputs(g, extend, 1300, "video/Kling_extended")
+    return g.workflow()
+
+
 WORKFLOWS = {
     "kling_image_to_video": image_to_video,
     "kling_start_end_frame": start_end_frame,
@@ -223,6 +264,8 @@ WORKFLOWS = {
     "kling_text_to_image_to_video": text_to_image_to_video,
     "kling_camera_control": camera_control,
     "kling_motion_brush": motion_brush,
+    "kling_multi_image_to_video": multi_image_to_video,
+    "kling_video_extend": video_extend,
 }
 
 

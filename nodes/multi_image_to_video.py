@@ -1,0 +1,115 @@
+"""Kling Multi-Image to Video: up to four reference images composed into one video (kling-v1-6)."""
+from __future__ import annotations
+
+from typing import Any
+
+from comfy_api.latest import io
+
+from ..kling_api.capabilities import capability_table, endpoint_facts, endpoint_models
+from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..kling_api.errors import KlingValidationError
+from ..kling_api.images import encode_image
+from ..kling_api.jobs import JobResult, run_job
+from ..kling_api.request import MultiImageToVideoRequest
+from ..kling_api.validation import validate_multi_image_to_video
+from .credentials import node_credentials
+from .delivery import OUTPUTS, output_path_for
+from .image_to_video import PENDING_IMAGE
+from .job_runner import run_jobs
+from .ledger import node_ledger
+from .media import batch_images
+from .progress import StatusBoard
+from .shared_inputs import prompt_inputs, seed_input, task_options
+
+IMAGE_SOCKETS = ("image_1", "image_2", "image_3", "image_4")
+
+
+def build_multi_request(*, model_name: str, mode: str, duration: str, aspect_ratio: str, prompt: str,
+                        negative_prompt: str = "", images: tuple[str, ...] = (), external_task_id: str = "",
+                        callback_url: str = "") -> MultiImageToVideoRequest:
+    return MultiImageToVideoRequest(model_name=model_name, image_list=images, prompt=prompt or "",
+                                    negative_prompt=negative_prompt or "", mode=mode, duration=str(duration),
+                                    aspect_ratio=aspect_ratio, external_task_id=external_task_id or None,
+                                    callback_url=callback_url or None)
+
+
+class KlingMultiImageToVideo(io.ComfyNode):
+    """One Kling task from up to four images (all the images of all four sockets, in order)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        table = capability_table()
+        facts = endpoint_facts("multi-image2video")
+        models = endpoint_models("multi-image2video")
+        ratios = facts.get("aspect_ratios") or ["16:9", "9:16", "1:1"]
+        durations = sorted({d for m in models for d in table.get(m).durations}, key=int)
+        limit = int(facts.get("max_images") or 4)
+        image_tip = (f"Reference image. All images of the {len(IMAGE_SOCKETS)} sockets, in socket order "
+                     f"(a batch counts as several), make one task: at most {limit} in all")
+        return io.Schema(
+            node_id="KlingMultiImageToVideo",
+            display_name="Kling Multi-Image to Video",
+            category="Kling",
+            description=f"Makes one video from up to {limit} reference images (people, objects, a scene) and a "
+                        "prompt with Kling AI. Credentials come from the environment or the 'Kling > API "
+                        "credentials' setting, never from the workflow.",
+            inputs=[
+                io.Image.Input("image_1", tooltip=image_tip),
+                io.Image.Input("image_2", optional=True, tooltip=image_tip),
+                io.Image.Input("image_3", optional=True, tooltip=image_tip),
+                io.Image.Input("image_4", optional=True, tooltip=image_tip),
+                *prompt_inputs("What the video shows, using the images (required, max 2500 characters)"),
+                io.Combo.Input("model_name", options=models, default=models[0],
+                               tooltip="Kling model (multi-image to video takes only these)"),
+                io.Combo.Input("mode", options=["std", "pro"], default="std",
+                               tooltip="std: faster and cheaper; pro: higher quality"),
+                io.Combo.Input("duration", options=durations, default=durations[0],
+                               tooltip="Video length in seconds"),
+                io.Combo.Input("aspect_ratio", options=ratios, default=facts.get("default_aspect_ratio", ratios[0]),
+                               tooltip="Width:height of the video"),
+                seed_input(),
+                *task_options(),
+            ],
+            outputs=OUTPUTS,
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None, prompt: Any = None,
+                        aspect_ratio: Any = None, input_types: Any = None) -> bool | str:
+        linked = (input_types or [{}])[0] if isinstance(input_types, list) else (input_types or {})
+        for name, received in linked.items():
+            if name in IMAGE_SOCKETS and received not in ("IMAGE", "*"):
+                return f"{name} needs an IMAGE input; got {received}"
+        if None in (model_name, mode, duration, prompt, aspect_ratio):
+            return True  # a value comes from a link: checked when the node runs
+        pending = tuple(PENDING_IMAGE for name in IMAGE_SOCKETS if name in linked) or (PENDING_IMAGE,)
+        try:
+            validate_multi_image_to_video(build_multi_request(model_name=model_name, mode=mode, duration=duration,
+                                                              aspect_ratio=aspect_ratio, prompt=prompt,
+                                                              images=pending))
+        except KlingValidationError as exc:
+            return str(exc)
+        return True
+
+    @classmethod
+    async def execute(cls, image_1, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
+                      aspect_ratio: str, seed: int, image_2=None, image_3=None, image_4=None,
+                      external_task_id: str = "", callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S)) -> io.NodeOutput:
+        pictures = [picture for name, socket in zip(IMAGE_SOCKETS, (image_1, image_2, image_3, image_4))
+                    for picture in batch_images(socket, name)]
+        base = build_multi_request(model_name=model_name, mode=mode, duration=duration, aspect_ratio=aspect_ratio,
+                                   prompt=prompt, negative_prompt=negative_prompt,
+                                   images=tuple(PENDING_IMAGE for _ in pictures),
+                                   external_task_id=external_task_id, callback_url=callback_url)
+        validate_multi_image_to_video(base)  # refused (e.g. five images) before any image is encoded
+        client = KlingClient(node_credentials())
+        ledger = node_ledger()
+
+        def run_one(index: int, board: StatusBoard) -> JobResult:
+            encoded = tuple(encode_image(picture, field=f"image_list[{i}]").data for i, picture in enumerate(pictures))
+            return run_job(client, base.with_changes(image_list=encoded), output_path_for,
+                           should_cancel=board.should_cancel, on_status=board.reporter(index), ledger=ledger,
+                           seed=seed, timeout=timeout)
+
+        return await run_jobs(cls.hidden.unique_id, 1, run_one)

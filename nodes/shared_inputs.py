@@ -1,0 +1,42 @@
+"""Inputs every Kling generation node has, defined once so their wording and limits agree."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..kling_api.client import DEFAULT_TIMEOUT_S
+
+SEED_TOOLTIP = ("Not sent to Kling (its results are not seeded): a new seed makes ComfyUI run the node again "
+                "and pays for a new task; the same inputs and seed reuse the earlier task")
+
+
+def advanced(widget: io.Input) -> io.Input:
+    """Mark a widget as advanced (collapsed by frontends that support it)."""
+    widget.extra_dict["advanced"] = True
+    return widget
+
+
+def prompt_inputs(prompt_tooltip: str) -> list[io.Input]:
+    return [
+        io.String.Input("prompt", multiline=True, default="", tooltip=prompt_tooltip),
+        io.String.Input("negative_prompt", multiline=True, default="", tooltip="What to avoid (max 2500 characters)"),
+    ]
+
+
+def seed_input() -> io.Input:
+    return io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                        tooltip=SEED_TOOLTIP)
+
+
+def timeout_input(tooltip: str = "Seconds to wait once Kling is processing (queue time not counted)") -> io.Input:
+    return advanced(io.Int.Input("timeout", default=int(DEFAULT_TIMEOUT_S), min=60, max=6 * 3600, optional=True,
+                                 tooltip=tooltip))
+
+
+def task_options(external_id_tooltip: str = "Your own task id (unique per account)") -> list[io.Input]:
+    """external_task_id, callback_url and timeout, in that order (saved workflows keep widget positions)."""
+    return [
+        advanced(io.String.Input("external_task_id", default="", optional=True, tooltip=external_id_tooltip)),
+        advanced(io.String.Input("callback_url", default="", optional=True,
+                                 tooltip="https URL Kling notifies on each status change (optional)")),
+        timeout_input(),
+    ]

@@ -1,0 +1,93 @@
+"""Kling Video Extend: continues a video made by a Kling node (its video_id output) by 4-5 s."""
+from __future__ import annotations
+
+from typing import Any
+
+from comfy_api.latest import io
+
+from ..kling_api.capabilities import endpoint_facts
+from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..kling_api.errors import KlingValidationError
+from ..kling_api.jobs import JobResult, run_job
+from ..kling_api.request import VideoExtendRequest
+from ..kling_api.validation import extend_source_models, validate_video_extend
+from .credentials import node_credentials
+from .delivery import OUTPUTS, output_path_for
+from .image_to_video import DEFAULT_CONCURRENCY, external_id_for
+from .job_runner import run_jobs
+from .ledger import node_ledger
+from .progress import StatusBoard
+from .shared_inputs import advanced, prompt_inputs, seed_input, task_options
+
+
+def video_ids(value: str) -> list[str]:
+    """The ids of a video_id output: one, or comma-separated for a batch."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class KlingVideoExtend(io.ComfyNode):
+    """One extend task per video id; the result is the whole, longer video."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        facts = endpoint_facts("video-extend")
+        models = ", ".join(extend_source_models())
+        return io.Schema(
+            node_id="KlingVideoExtend",
+            display_name="Kling Video Extend",
+            category="Kling",
+            description=f"Continues a Kling video by about {facts.get('seconds_added', 4.5):g} s (the output is the "
+                        f"whole, longer video; at most {facts.get('max_total_seconds', 180):g} s in all). Kling "
+                        f"extends videos made by {models}. Credentials come from the environment or the "
+                        "'Kling > API credentials' setting, never from the workflow.",
+            inputs=[
+                io.String.Input("video_id", default="",
+                                tooltip="The video_id output of a Kling node (comma-separated ids extend each). "
+                                        f"Only videos made by {models} can be extended"),
+                *prompt_inputs("What happens next (optional, max 2500 characters)"),
+                io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
+                               tooltip="Prompt adherence 0-1"),
+                seed_input(),
+                *task_options("Your own task id (unique per account); -1, -2... added for several ids"),
+                advanced(io.Int.Input("concurrency", default=DEFAULT_CONCURRENCY, min=1, max=16, optional=True,
+                                      tooltip="Extends of several ids run at once (Kling's per-account limit applies)")),
+            ],
+            outputs=OUTPUTS,
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def validate_inputs(cls, video_id: Any = None, prompt: Any = None, negative_prompt: Any = None,
+                        external_task_id: Any = None, callback_url: Any = None) -> bool | str:
+        if not isinstance(video_id, str):
+            return True  # comes from a link: checked when the node runs
+        try:
+            for one in video_ids(video_id) or [video_id]:
+                validate_video_extend(VideoExtendRequest(
+                    video_id=one, prompt=prompt if isinstance(prompt, str) else "",
+                    negative_prompt=negative_prompt if isinstance(negative_prompt, str) else "",
+                    external_task_id=external_task_id or None if isinstance(external_task_id, str) else None,
+                    callback_url=callback_url or None if isinstance(callback_url, str) else None))
+        except KlingValidationError as exc:
+            return str(exc)
+        return True
+
+    @classmethod
+    async def execute(cls, video_id: str, prompt: str, negative_prompt: str, cfg_scale: float, seed: int,
+                      external_task_id: str = "", callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
+                      concurrency: int = DEFAULT_CONCURRENCY) -> io.NodeOutput:
+        ids = video_ids(video_id)
+        requests = [VideoExtendRequest(video_id=one, prompt=prompt or "", negative_prompt=negative_prompt or "",
+                                       cfg_scale=cfg_scale, callback_url=callback_url or None,
+                                       external_task_id=external_id_for(external_task_id, i, len(ids)))
+                    for i, one in enumerate(ids or [video_id])]
+        for request in requests:
+            validate_video_extend(request)  # refused before anything is sent
+        client = KlingClient(node_credentials())
+        ledger = node_ledger()
+
+        def run_one(index: int, board: StatusBoard) -> JobResult:
+            return run_job(client, requests[index], output_path_for, should_cancel=board.should_cancel,
+                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index, timeout=timeout)
+
+        return await run_jobs(cls.hidden.unique_id, len(requests), run_one, concurrency=concurrency)
