@@ -13,22 +13,12 @@ from PIL import Image
 
 import comfy_host as ch
 from sample_images import END_NAME, START_NAME, write_sample_images
+from host_workflows import WORKFLOWS, creates, kling_video, load_ui, mean_diff, node_id_of
 from workflow_convert import ui_to_api
 
 from kling_api.video import probe_video
 
 pytestmark = pytest.mark.host
-
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = ROOT / "example_workflows"
-
-
-def load_ui(name: str) -> dict:
-    return json.loads((WORKFLOWS / f"{name}.json").read_text())
-
-
-def node_id_of(workflow: dict, kind: str) -> str:
-    return str(next(n["id"] for n in workflow["nodes"] if n["type"] == kind))
 
 
 @pytest.fixture(scope="module")
@@ -59,24 +49,8 @@ def api_prompt(name: str, object_info: dict, **kling_inputs) -> tuple[dict, str]
     return prompt, kling
 
 
-def creates(emulator_process) -> list[dict]:
-    return [r for r in emulator_process.requests() if r["method"] == "POST" and r["path"].startswith("/v1/")]
-
-
 def frame_pngs(host: ch.ComfyHost, entry: dict, workflow: dict) -> list[Path]:
     return host.output_files(entry, node_id_of(workflow, "PreviewImage"))
-
-
-def mean_diff(png: Path, reference: Path) -> float:
-    frame = np.asarray(Image.open(png).convert("RGB"), dtype=np.float32)
-    ref = Image.open(reference).convert("RGB").resize((frame.shape[1], frame.shape[0]), Image.BILINEAR)
-    return float(np.abs(frame - np.asarray(ref, dtype=np.float32)).mean())
-
-
-def kling_video(host: ch.ComfyHost, entry: dict, kling: str) -> Path:
-    files = host.output_files(entry, kling)
-    assert len(files) == 1 and files[0].name.startswith("Kling_") and files[0].suffix == ".mp4", files
-    return files[0]
 
 
 def test_nodes_are_registered_with_their_public_interface(object_info):

@@ -10,7 +10,8 @@ import pytest
 
 import comfy_host as ch
 from sample_images import write_sample_images
-from test_nodes_host import api_prompt, creates, kling_video
+from host_workflows import creates, kling_video
+from test_nodes_host import api_prompt
 
 from kling_api.video import probe_video
 
