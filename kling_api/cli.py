@@ -17,9 +17,9 @@ from .auth import load_credentials
 from .capabilities import capability_table
 from .client import DEFAULT_TIMEOUT_S, KlingClient
 from .errors import KlingCancelled, KlingError
-from .jobs import finish_task, run_image_to_video
+from .jobs import finish_task, run_job
 from .ledger import TaskLedger, default_cli_ledger_path
-from .request import ImageToVideoRequest
+from .request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, VideoExtendRequest
 from .tasks import StatusUpdate
 
 DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
@@ -60,9 +60,21 @@ def cmd_image2video(args: argparse.Namespace) -> int:
         negative_prompt=args.negative_prompt, mode=args.mode, duration=args.duration, cfg_scale=args.cfg_scale,
         sound=args.sound, external_task_id=args.external_task_id, callback_url=args.callback_url,
     )
-    result = run_image_to_video(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
-                                on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"),
-                                ledger=_ledger(args), seed=args.seed)
+    return _run_and_report(client, request, args)
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    request = VideoExtendRequest(video_id=args.video_id, prompt=args.prompt, negative_prompt=args.negative_prompt,
+                                 cfg_scale=args.cfg_scale, external_task_id=args.external_task_id,
+                                 callback_url=args.callback_url)
+    return _run_and_report(_client(args), request, args)
+
+
+def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExtendRequest,
+                    args: argparse.Namespace) -> int:
+    result = run_job(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
+                     on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"),
+                     ledger=_ledger(args), seed=args.seed)
     sys.stderr.write(f"task {result.task.task_id}: video reused from an earlier run, nothing sent\n"
                      if result.reused else "\n")
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id,
@@ -71,8 +83,8 @@ def cmd_image2video(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    result = finish_task(_client(args), args.task_id, args.out, timeout=args.timeout, on_status=_progress_line,
-                         ledger=_ledger(args))
+    result = finish_task(_client(args), args.task_id, args.out, endpoint=args.endpoint, timeout=args.timeout,
+                         on_status=_progress_line, ledger=_ledger(args))
     sys.stderr.write("\n")
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id, "video": str(result.video_path)}))
     return 0
@@ -168,7 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument("task_id")
     wait.add_argument("--out", required=True)
     wait.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
+    wait.add_argument("--endpoint", default=ENDPOINT_IMAGE2VIDEO, choices=TASK_ENDPOINTS,
+                      help="the endpoint that made the task")
     wait.set_defaults(func=cmd_wait)
+
+    ext = sub.add_parser("extend", help="continue a video (its video_id) by 4-5 s: kling-v1/-v1-5/-v1-6 videos")
+    ext.add_argument("video_id")
+    ext.add_argument("--prompt", default="")
+    ext.add_argument("--negative-prompt", default="")
+    ext.add_argument("--cfg-scale", type=float, default=None)
+    ext.add_argument("--external-task-id", default=None)
+    ext.add_argument("--callback-url", default=None)
+    ext.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds of processing to wait")
+    ext.add_argument("--seed", default="0", help="as for image2video")
+    ext.add_argument("--out", required=True, help="where to write the whole, extended mp4")
+    ext.set_defaults(func=cmd_extend)
 
     get = sub.add_parser("get", help="print one task as JSON")
     get.add_argument("task_id")

@@ -58,3 +58,25 @@ def test_bad_key_and_missing_file_are_one_line_errors(emulator, tmp_path):
     assert "Traceback" not in bad.stderr
     missing = cli(emulator, "image2video", "--image", str(tmp_path / "absent.png"), "--out", str(tmp_path / "x.mp4"))
     assert missing.returncode == 1 and "absent.png" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_extend_continues_a_kling_v1_6_video_and_refuses_a_v2_one_before_sending(emulator, tmp_path):
+    start, _ = write_sample_images(tmp_path)
+    made = {}
+    for model in ("kling-v1-6", "kling-v2-5-turbo"):
+        done = cli(emulator, "image2video", "--image", str(start), "--model", model, "--prompt", model,
+                   "--out", str(tmp_path / f"{model}.mp4"))
+        assert done.returncode == 0, done.stderr
+        made[model] = json.loads(done.stdout)
+    out = tmp_path / "longer.mp4"
+    done = cli(emulator, "extend", made["kling-v1-6"]["video_id"], "--prompt", "and then", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    source, longer = probe_video(tmp_path / "kling-v1-6.mp4"), probe_video(out)
+    assert longer.frame_count == source.frame_count + round(4.5 * source.fps)
+    extended = json.loads(done.stdout)["task_id"]
+    done = cli(emulator, "wait", extended, "--endpoint", "/v1/videos/video-extend", "--out", str(tmp_path / "again.mp4"))
+    assert done.returncode == 0, done.stderr
+    emulator.reset()
+    done = cli(emulator, "extend", made["kling-v2-5-turbo"]["video_id"], "--out", str(tmp_path / "no.mp4"))
+    assert done.returncode == 2
+    assert "was made by kling-v2-5-turbo" in done.stderr and emulator.requests() == []
