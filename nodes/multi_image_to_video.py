@@ -5,7 +5,7 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.capabilities import capability_table, endpoint_facts, endpoint_models
+from ..kling_api.capabilities import endpoint_facts
 from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.images import encode_image
@@ -19,7 +19,7 @@ from .job_runner import run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .progress import StatusBoard
-from .shared_inputs import prompt_inputs, seed_input, task_options
+from .shared_inputs import endpoint_model_inputs, prompt_inputs, seed_input, task_options
 
 IMAGE_SOCKETS = ("image_1", "image_2", "image_3", "image_4")
 
@@ -38,12 +38,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        table = capability_table()
-        facts = endpoint_facts("multi-image2video")
-        models = endpoint_models("multi-image2video")
-        ratios = facts.get("aspect_ratios") or ["16:9", "9:16", "1:1"]
-        durations = sorted({d for m in models for d in table.get(m).durations}, key=int)
-        limit = int(facts.get("max_images") or 4)
+        limit = int(endpoint_facts("multi-image2video").get("max_images") or 4)
         image_tip = (f"Reference image. All images of the {len(IMAGE_SOCKETS)} sockets, in socket order "
                      f"(a batch counts as several), make one task: at most {limit} in all")
         return io.Schema(
@@ -59,14 +54,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
                 io.Image.Input("image_3", optional=True, tooltip=image_tip),
                 io.Image.Input("image_4", optional=True, tooltip=image_tip),
                 *prompt_inputs("What the video shows, using the images (required, max 2500 characters)"),
-                io.Combo.Input("model_name", options=models, default=models[0],
-                               tooltip="Kling model (multi-image to video takes only these)"),
-                io.Combo.Input("mode", options=["std", "pro"], default="std",
-                               tooltip="std: faster and cheaper; pro: higher quality"),
-                io.Combo.Input("duration", options=durations, default=durations[0],
-                               tooltip="Video length in seconds"),
-                io.Combo.Input("aspect_ratio", options=ratios, default=facts.get("default_aspect_ratio", ratios[0]),
-                               tooltip="Width:height of the video"),
+                *endpoint_model_inputs("multi-image2video", "multi-image to video"),
                 seed_input(),
                 *task_options(),
             ],

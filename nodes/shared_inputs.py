@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from ..kling_api.capabilities import capability_table, endpoint_facts, endpoint_models
 from ..kling_api.client import DEFAULT_TIMEOUT_S
 
 SEED_TOOLTIP = ("Not sent to Kling (its results are not seeded): a new seed makes ComfyUI run the node again "
@@ -39,4 +40,25 @@ def task_options(external_id_tooltip: str = "Your own task id (unique per accoun
         advanced(io.String.Input("callback_url", default="", optional=True,
                                  tooltip="https URL Kling notifies on each status change (optional)")),
         timeout_input(),
+    ]
+
+
+def endpoint_model_inputs(endpoint: str, what: str, duration_tooltip: str = "Video length in seconds",
+                          mode_tooltip: str = "std: faster and cheaper; pro: higher quality") -> list[io.Input]:
+    """model_name, mode, duration and aspect_ratio of an endpoint other than image2video, from the
+    capability table's ``endpoints`` entry (its model list, their durations, its aspect ratios)."""
+    table = capability_table()
+    models = endpoint_models(endpoint)
+    facts = endpoint_facts(endpoint)
+    ratios = facts.get("aspect_ratios") or ["16:9", "9:16", "1:1"]
+    durations = sorted({d for m in models for d in table.get(m).durations}, key=int)
+    return [
+        io.Combo.Input("model_name", options=models,
+                       default=table.default_model if table.default_model in models else models[0],
+                       tooltip=f"Kling model (the models {what} takes)"),
+        io.Combo.Input("mode", options=["std", "pro"], default="std", tooltip=mode_tooltip),
+        io.Combo.Input("duration", options=durations, default="5" if "5" in durations else durations[0],
+                       tooltip=duration_tooltip),
+        io.Combo.Input("aspect_ratio", options=ratios, default=facts.get("default_aspect_ratio", ratios[0]),
+                       tooltip="Width:height of the video"),
     ]

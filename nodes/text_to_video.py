@@ -5,7 +5,6 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.capabilities import capability_table, endpoint_facts, endpoint_models
 from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.jobs import JobResult, run_job
@@ -16,7 +15,7 @@ from .delivery import OUTPUTS, output_path_for
 from .job_runner import run_jobs
 from .ledger import node_ledger
 from .progress import StatusBoard
-from .shared_inputs import prompt_inputs, seed_input, task_options
+from .shared_inputs import endpoint_model_inputs, prompt_inputs, seed_input, task_options
 
 
 def build_text_request(*, model_name: str, mode: str, duration: str, prompt: str, negative_prompt: str = "",
@@ -33,11 +32,6 @@ class KlingTextToVideo(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        table = capability_table()
-        models = endpoint_models("text2video")
-        facts = endpoint_facts("text2video")
-        ratios = facts.get("aspect_ratios") or ["16:9", "9:16", "1:1"]
-        durations = sorted({d for m in models for d in table.get(m).durations}, key=int)
         return io.Schema(
             node_id="KlingTextToVideo",
             display_name="Kling Text to Video",
@@ -46,15 +40,9 @@ class KlingTextToVideo(io.ComfyNode):
                         "the 'Kling > API credentials' setting, never from the workflow.",
             inputs=[
                 *prompt_inputs("What the video shows (required, max 2500 characters)"),
-                io.Combo.Input("model_name", options=models,
-                               default=table.default_model if table.default_model in models else models[0],
-                               tooltip="Kling model (the models text to video takes)"),
-                io.Combo.Input("mode", options=["std", "pro"], default="std",
-                               tooltip="std: faster and cheaper; pro: higher quality. Ignored by models without a mode"),
-                io.Combo.Input("duration", options=durations, default="5",
-                               tooltip="Video length in seconds (5 or 10 on most models; 3-15 on kling-v3)"),
-                io.Combo.Input("aspect_ratio", options=ratios, default=facts.get("default_aspect_ratio", ratios[0]),
-                               tooltip="Width:height of the video"),
+                *endpoint_model_inputs("text2video", "text to video",
+                                       "Video length in seconds (5 or 10 on most models; 3-15 on kling-v3)",
+                                       "std: faster and cheaper; pro: higher quality. Ignored by models without a mode"),
                 io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
                 seed_input(),

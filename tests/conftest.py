@@ -125,3 +125,24 @@ def comfy_page(browser_session, comfy_host):
     page = browser_session.open_comfy(comfy_host.url)
     yield page
     page.close()
+
+
+@pytest.fixture(scope="session")
+def sample_host(comfy_host, tmp_path_factory):
+    """The session host with the sample start and end pictures in its input folder."""
+    from sample_images import write_sample_images
+    for picture in write_sample_images(tmp_path_factory.mktemp("inputs")):
+        comfy_host.upload_image(picture)
+    return comfy_host
+
+
+@pytest.fixture(scope="session")
+def object_info(comfy_host):
+    return comfy_host.object_info()
+
+
+@pytest.fixture
+def fresh_emulator(emulator_process):
+    """The session emulator with no tasks, requests or faults left from earlier tests."""
+    emulator_process.reset()
+    return emulator_process

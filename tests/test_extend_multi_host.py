@@ -11,34 +11,23 @@ from PIL import Image
 
 import comfy_host as ch
 from host_workflows import creates, kling_video, load_ui, mean_diff, node_id_of
-from sample_images import END_NAME, START_NAME, write_sample_images
+from sample_images import END_NAME, START_NAME
 from workflow_convert import ui_to_api
 
 from kling_api.video import probe_video
-
-pytestmark = pytest.mark.host
 
 MULTI = "/v1/videos/multi-image2video"
 EXTEND = "/v1/videos/video-extend"
 I2V = "/v1/videos/image2video"
 
 
-@pytest.fixture(scope="module")
-def host(comfy_host, tmp_path_factory):
-    comfy_host.require_nodes("KlingMultiImageToVideo", "KlingVideoExtend", "KlingTaskResult")
-    for path in write_sample_images(tmp_path_factory.mktemp("inputs")):
-        comfy_host.upload_image(path)
-    return comfy_host
+pytestmark = [pytest.mark.host, pytest.mark.usefixtures("fresh_emulator")]
 
 
 @pytest.fixture(scope="module")
-def object_info(host):
-    return host.object_info()
-
-
-@pytest.fixture(autouse=True)
-def fresh_emulator(emulator_process):
-    emulator_process.reset()
+def host(sample_host):
+    sample_host.require_nodes("KlingMultiImageToVideo", "KlingVideoExtend", "KlingTaskResult")
+    return sample_host
 
 
 def example(name: str, object_info: dict, kind: str) -> tuple[dict, dict, str]:

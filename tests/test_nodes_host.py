@@ -18,26 +18,14 @@ from workflow_convert import ui_to_api
 
 from kling_api.video import probe_video
 
-pytestmark = pytest.mark.host
+
+pytestmark = [pytest.mark.host, pytest.mark.usefixtures("fresh_emulator")]
 
 
 @pytest.fixture(scope="module")
-def host(comfy_host, tmp_path_factory):
-    comfy_host.require_nodes("KlingImageToVideo", "KlingTaskResult")
-    start, end = write_sample_images(tmp_path_factory.mktemp("inputs"))
-    comfy_host.upload_image(start)
-    comfy_host.upload_image(end)
-    return comfy_host
-
-
-@pytest.fixture(scope="module")
-def object_info(host):
-    return host.object_info()
-
-
-@pytest.fixture(autouse=True)
-def fresh_emulator(emulator_process):
-    emulator_process.reset()
+def host(sample_host):
+    sample_host.require_nodes("KlingImageToVideo", "KlingTaskResult")
+    return sample_host
 
 
 def api_prompt(name: str, object_info: dict, **kling_inputs) -> tuple[dict, str]:
