@@ -190,9 +190,17 @@ def _client(url: str, api_key: str):
     return KlingClient(Credentials(api_key=Secret(api_key), source="benchmark"), url)
 
 
-def wait_task(url: str, api_key: str, task_id: str, estimated_seconds: float | None = None) -> dict:
-    """KlingClient.wait on one task, as finish_task calls it; CPU time of this process while waiting."""
+def wait_task(url: str, api_key: str, task_id: str = "", estimated_seconds: float | None = None) -> dict:
+    """KlingClient.wait on one task, as finish_task calls it; CPU time of this process while waiting.
+
+    Without ``task_id`` the process gets ready (imports, client), prints ``ready`` and reads the task id
+    from stdin: the parent creates the task only then, so that the wait starts right after the create,
+    as in the node, and a slow start of this process is not counted as latency."""
     client = _client(url, api_key)
+    if not task_id:
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        task_id = sys.stdin.readline().strip()
     cpu = time.process_time()
     task, seconds, mem = timed(lambda: client.wait(task_id, estimated_seconds=estimated_seconds))
     cpu = time.process_time() - cpu

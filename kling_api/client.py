@@ -27,12 +27,12 @@ log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[StatusUpdate], None]
 
-#: Poll intervals: quick at first (short tasks, fast failures), then about every 5 s...
-POLL_SCHEDULE_S = (1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
-#: ...and every second once the task has been processing for this share of its estimated duration,
-#: so that the end is noticed within about a second. Never more than one poll a second.
-NEAR_END_FRACTION = 0.8
-NEAR_END_POLL_S = 1.0
+#: Poll intervals while the task waits in Kling's queue (``submitted``): quick at first (short queues,
+#: fast failures), then every 5 s, since a queue can last minutes and nothing ends while queued...
+QUEUE_POLL_SCHEDULE_S = (1.0, 1.0, 2.0, 2.0, 3.0, 5.0)
+#: ...and once a second from the first poll that sees the task out of the queue, however early or late it
+#: ends, so that its end is noticed within about a second. Never more than one poll a second.
+PROCESSING_POLL_S = 1.0
 MIN_POLL_S = 1.0
 #: How long a create answered 1303 (all of the account's slots busy) keeps waiting for a free slot.
 SLOT_WAIT_S = 30 * 60
@@ -42,12 +42,12 @@ STATUS_TICK_S = 1.0
 LOOKUP_PAGE_SIZE = 50
 
 
-def poll_interval(poll_number: int, processing_for: float | None = None, estimate: float | None = None) -> float:
-    """Seconds until the next poll, after ``poll_number`` polls and ``processing_for`` s of processing."""
-    interval = POLL_SCHEDULE_S[min(poll_number, len(POLL_SCHEDULE_S) - 1)]
-    if processing_for is not None and estimate and processing_for >= NEAR_END_FRACTION * estimate:
-        interval = min(interval, NEAR_END_POLL_S)
-    return max(MIN_POLL_S, interval)
+def poll_interval(poll_number: int, processing: bool = False) -> float:
+    """Seconds until the next poll, after ``poll_number`` polls; ``processing``: a poll saw the task out of
+    the queue (then every second, so that the end is noticed within about a second whenever it comes)."""
+    if processing:
+        return max(MIN_POLL_S, PROCESSING_POLL_S)
+    return max(MIN_POLL_S, QUEUE_POLL_SCHEDULE_S[min(poll_number, len(QUEUE_POLL_SCHEDULE_S) - 1)])
 
 
 class KlingClient:
@@ -200,8 +200,7 @@ class KlingClient:
                     return task
                 if status == STATUS_FAILED:
                     raise KlingTaskFailed(task_id, task.status_msg)
-                next_poll = now + poll_interval(polls, None if processing_since is None else now - processing_since,
-                                                estimate)
+                next_poll = now + poll_interval(polls, processing_since is not None)
             processing_for = 0.0 if processing_since is None else now - processing_since
             if processing_for > timeout:
                 raise KlingTimeout(task_id, now - started, status)

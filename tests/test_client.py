@@ -113,13 +113,25 @@ def test_creates_over_the_account_limit_wait_for_a_slot_and_each_task_is_made_on
     assert any(r["path"].endswith("image2video") and r["method"] == "POST" for r in emu.requests)
 
 
-def test_poll_schedule_is_every_5_s_mid_task_and_every_second_near_the_estimate():
-    intervals = [poll_interval(n) for n in range(10)]
-    assert min(intervals) >= 1.0 and intervals[-1] == 5.0
-    assert poll_interval(20, processing_for=60, estimate=164) == 5.0
-    assert poll_interval(20, processing_for=0.8 * 164, estimate=164) == 1.0
-    assert poll_interval(20, processing_for=400, estimate=164) == 1.0
-    assert poll_interval(0, processing_for=None, estimate=164) >= 1.0
+def test_poll_schedule_is_every_second_while_processing_and_never_faster():
+    queued = [poll_interval(n) for n in range(20)]
+    assert min(queued) >= 1.0 and queued[:2] == [1.0, 1.0] and queued[-1] == 5.0
+    assert [poll_interval(n, processing=True) for n in range(20)] == [1.0] * 20
+
+
+@pytest.mark.parametrize("ends_after", [2.5, 9.5])
+def test_the_end_of_a_task_is_noticed_within_about_a_second_whenever_it_comes(emu, ends_after):
+    # Ending 9.5 s after the create fell between polls 5 s apart in the old schedule.
+    emu.configure(submitted_seconds=1.0, processing_seconds=ends_after - 1.0)
+    client = client_for(emu)
+    task = client.create_image_to_video(request())
+    done = client.wait(task.task_id)
+    noticed = time.time()
+    succeed_at = emu.find_task(task.task_id, external=False).updated_at / 1000
+    assert done.status == "succeed"
+    assert noticed - succeed_at < 1.5
+    polls = [r["time"] for r in emu.requests if r["method"] == "GET" and r["path"].endswith("/" + task.task_id)]
+    assert len(polls) >= 3 and min(b - a for a, b in zip(polls, polls[1:])) >= 0.99
 
 
 @pytest.mark.parametrize("code", [5000, 5001, 5002])
