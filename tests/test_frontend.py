@@ -15,7 +15,7 @@ import pytest
 
 import comfy_host as ch
 import kling_frontend as kf
-from kling_api.capabilities import NO_MODE, capability_table, load_raw, markdown_table
+from kling_api.capabilities import NO_MODE, capability_table, endpoint_models, load_raw, markdown_table
 from kling_api.errors import KlingValidationError
 from kling_api.request import ImageToVideoRequest
 from kling_api.validation import validate
@@ -23,6 +23,8 @@ from kling_api.validation import validate
 REPO = Path(__file__).resolve().parents[1]
 TABLE = capability_table()
 NODE = kf.KLING_NODE
+TEXT_NODE = "KlingTextToVideo"
+SOUND_MODELS = [m for m in TABLE.model_names if TABLE.get(m).allowed_combos("sound")]
 SECRET_API_KEY = "kling-ui-test-APIKEY-7f3a9c"
 SECRET_ACCESS_KEY = "kling-ui-test-ACCESS-51be02"
 SECRET_SECRET_KEY = "kling-ui-test-SECRET-d04e77"
@@ -32,10 +34,10 @@ B64 = "aGVsbG8="  # any image reference: only the widget rules are checked here
 EXTRA_NOISE: list[str] = []
 
 
-def python_valid(model: str, mode: str, duration: str, tail: bool) -> bool:
+def python_valid(model: str, mode: str, duration: str, tail: bool, sound: str | None = None) -> bool:
     try:
         validate(ImageToVideoRequest(model_name=model, image=B64, image_tail=B64 if tail else None,
-                                     mode=mode, duration=str(duration)))
+                                     mode=mode, duration=str(duration), sound=sound))
     except KlingValidationError:
         return False
     return True
@@ -103,9 +105,10 @@ def test_example_workflows_load_without_errors(kling_page):
         workflow = json.loads(path.read_text())
         kf.load_workflow(kling_page, workflow)
         kf.install(kling_page.page)
-        ids = kling_page.evaluate(f"() => app.graph._nodes.filter(n => n.type === '{NODE}').map(n => n.id)")
+        ids = kling_page.evaluate(f"() => app.graph._nodes.filter(n => ['{NODE}', '{TEXT_NODE}'].includes(n.type))"
+                                  ".map(n => n.id)")
         # Every example has a Kling Image to Video node, except the one of Kling Text to Video.
-        assert ids or "KlingTextToVideo" in {n["type"] for n in workflow["nodes"]}, f"{path.name}: no {NODE} node"
+        assert ids, f"{path.name}: no {NODE} or {TEXT_NODE} node"
         for node in ids:
             st = kf.state(kling_page, node)
             assert "model_name" in st["widgets"] and "duration" in st["widgets"]
@@ -182,6 +185,131 @@ def test_duration_the_model_does_not_make_is_shown_not_changed(kling_page):
     assert st["widgets"]["model_name"]["value"] == short_model
     assert st["widgets"]["duration"]["value"] in TABLE.get(short_model).durations
     assert not visible(st, "kling_constraints")
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_sound_is_offered_only_by_models_with_sound(kling_page):
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [node])
+    assert "kling-v2-5-turbo" not in SOUND_MODELS and "kling-v2-6" in SOUND_MODELS
+    kf.choose_combo(kling_page, node, "model_name", "kling-v2-5-turbo")  # the user's gesture
+    st = kf.state(kling_page, node)
+    assert not visible(st, "sound") and st["widgets"]["sound"]["value"] == "off"
+    kling_page.screenshot("frontend_sound_hidden")
+    kf.choose_combo(kling_page, node, "model_name", "kling-v2-6")
+    st = kf.state(kling_page, node)
+    assert visible(st, "sound") and problems_text(st) == ""
+    kling_page.screenshot("frontend_sound_shown")
+    for model in TABLE.model_names:
+        kf.set_value(kling_page, node, "model_name", model)
+        st = kf.state(kling_page, node)
+        assert visible(st, "sound") == (model in SOUND_MODELS), model
+        if TABLE.get(model).durations and st["widgets"]["duration"]["value"] in TABLE.get(model).durations:
+            assert problems_text(st) == "", (model, problems_text(st))
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_sound_on_where_the_model_or_mode_has_none_warns_and_one_click_fixes(kling_page):
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [node], zoom=0.9)
+    # a model with sound on some modes only (kling-v2-6: pro): the node says so, the fix picks the mode
+    model = next(m for m in SOUND_MODELS
+                 if len(TABLE.get(m).allowed_combos("sound")) < len(TABLE.get(m).modes) * len(TABLE.get(m).durations))
+    caps = TABLE.get(model)
+    silent_mode = next(m for m in caps.modes if not any(c[0] == m for c in caps.allowed_combos("sound")))
+    for name, value in (("model_name", model), ("mode", silent_mode), ("duration", caps.durations[0]),
+                        ("sound", "on")):
+        kf.set_value(kling_page, node, name, value)
+    st = kf.state(kling_page, node)
+    text = problems_text(st)
+    assert visible(st, "sound") and "Sound on " + model in text, text
+    for m, d in caps.allowed_combos("sound"):
+        assert f"{m}/{d} s" in text, text
+    assert visible(st, "kling_fix") and "mode" in st["widgets"]["kling_fix"]["label"], st["widgets"]["kling_fix"]
+    kling_page.screenshot("frontend_sound_needs_mode")
+    kf.click_widget(kling_page, node, "kling_fix")
+    st = kf.state(kling_page, node)
+    fixed = (st["widgets"]["model_name"]["value"], st["widgets"]["mode"]["value"], st["widgets"]["duration"]["value"])
+    assert fixed[0] == model and st["widgets"]["sound"]["value"] == "on"
+    assert python_valid(*fixed, False, "on") and not visible(st, "kling_constraints"), fixed
+
+    # sound on, then a model without sound: the widget stays in sight with the warning until sound is off
+    silent = next(m for m in TABLE.model_names if m not in SOUND_MODELS and st["widgets"]["mode"]["value"]
+                  in (TABLE.get(m).modes or (st["widgets"]["mode"]["value"],)))
+    kf.set_value(kling_page, node, "model_name", silent)
+    st = kf.state(kling_page, node)
+    text = problems_text(st)
+    assert visible(st, "sound") and silent in text and all(m in text for m in SOUND_MODELS), text
+    assert st["widgets"]["kling_fix"]["label"] == "Fix: use sound off", st["widgets"]["kling_fix"]
+    kf.click_widget(kling_page, node, "kling_fix")
+    st = kf.state(kling_page, node)
+    assert st["widgets"]["model_name"]["value"] == silent and st["widgets"]["sound"]["value"] == "off"
+    assert not visible(st, "sound") and not visible(st, "kling_constraints")
+    prompt = kf.graph_to_prompt(kling_page)["output"][str(node)]["inputs"]
+    assert prompt["model_name"] == silent and prompt["sound"] == "off"
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_sound_rules_in_the_page_match_the_python_validation(kling_page):
+    combos = [(m, mode, d, tail) for m in TABLE.model_names for mode in ("std", "pro")
+              for d in TABLE.all_durations for tail in (False, True)]
+    got = kling_page.evaluate(f"""async (combos) => {{
+        const rules = await import('{kf.EXTENSION_BASE}/kling_constraints.js');
+        const table = await (await fetch('/kling/capabilities')).json();
+        return combos.map(([model_name, mode, duration, image_tail]) => {{
+            const state = {{model_name, mode, duration, image_tail, sound: true}};
+            const valid = rules.isValid(table, state);
+            return [valid, valid ? null : rules.nearestValid(table, state)];
+        }});
+    }}""", [list(c) for c in combos])
+    assert [(c, g[0]) for c, g in zip(combos, got) if g[0] != python_valid(*c, "on")] == []
+    for (model, mode, duration, tail), (valid, fix) in zip(combos, got):
+        if valid:
+            continue
+        assert fix is not None, (model, mode, duration, tail)
+        assert python_valid(fix["model_name"], fix["mode"], fix["duration"], tail, "on" if fix["sound"] else "off"), fix
+        caps = TABLE.get(model)
+
+        def anywhere(sound: str) -> bool:
+            return any(python_valid(model, m, d, tail, sound) for m in (caps.modes or (mode,)) for d in caps.durations)
+
+        case = (model, mode, duration, tail, fix)
+        if anywhere("on"):  # the model has sound here: keep it on, change mode/duration
+            assert fix["model_name"] == model and fix["sound"], case
+        elif anywhere("off"):  # the model has no sound (with this input): keep the model, sound off
+            assert fix["model_name"] == model and not fix["sound"], case
+
+
+@pytest.mark.browser
+def test_text_to_video_widgets_follow_the_capability_table(kling_page, comfy_host):
+    offered = comfy_host.object_info(TEXT_NODE)[TEXT_NODE]["input"]["required"]["model_name"][1]["options"]
+    assert offered == endpoint_models("text2video")
+    node = kf.add_node(kling_page, TEXT_NODE, (100, 100))
+    kf.frame_node(kling_page, [node])
+    st = kf.state(kling_page, node)
+    assert st["order"][-2:] == ["kling_constraints", "kling_fix"]
+    for model in offered:
+        kf.set_value(kling_page, node, "model_name", model)
+        st = kf.state(kling_page, node)
+        caps = TABLE.get(model)
+        assert visible(st, "cfg_scale") == caps.cfg_scale, model
+        assert visible(st, "mode") == caps.has_mode_choice, model
+        assert visible(st, "sound") == (model in SOUND_MODELS), model
+        assert st["widgets"]["duration"]["values"] == list(caps.durations), model
+        if model in ("kling-v2-master", "kling-v3"):
+            kling_page.screenshot(f"frontend_text_model_{model}")
+    # a model the text endpoint does not take (e.g. a value from elsewhere): said, and fixed within the node's models
+    other = next(m for m in TABLE.model_names if m not in offered)
+    kf.set_value(kling_page, node, "model_name", other)
+    kf.set_value(kling_page, node, "duration", TABLE.get(other).durations[0])
+    st = kf.state(kling_page, node)
+    assert other in problems_text(st) and visible(st, "kling_fix"), problems_text(st)
+    kf.click_widget(kling_page, node, "kling_fix")
+    st = kf.state(kling_page, node)
+    assert st["widgets"]["model_name"]["value"] in offered and not visible(st, "kling_constraints")
     assert_no_page_errors(kling_page)
 
 

@@ -1,10 +1,12 @@
-// Kling Image to Video: widgets that follow the capability table (GET /kling/capabilities).
+// The Kling video nodes: widgets that follow the capability table (GET /kling/capabilities).
 //
-// - cfg_scale is hidden for models that do not take it, mode for models without a mode choice;
+// - cfg_scale is hidden for models that do not take it, mode for models without a mode choice, sound
+//   for models without sound (while it is off);
 // - the duration list offers only the model's durations;
 // - when the combination is invalid (an end frame connected where the model/mode/duration refuses it,
-//   a duration the model does not make, ...) the node says why and offers the nearest valid
-//   combination as ONE button. Nothing is ever changed without that click: a workflow saved with an
+//   a duration the model does not make, sound on where the model/mode has none, a model Kling retired,
+//   ...) the node says why and offers the nearest valid combination (for a retired model: its
+//   successor) as ONE button. Nothing is ever changed without that click: a workflow saved with an
 //   invalid combination loads as saved and shows the problem.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
@@ -15,7 +17,19 @@ import {
   widgetPlan,
 } from "./kling_constraints.js";
 
-const NODE_TYPE = "KlingImageToVideo";
+/**
+ * Which widgets and inputs the table decides, per node. A node without model_name (Kling Video Extend:
+ * the source video's model and mode apply) has nothing to follow. The models a node offers are its
+ * model_name choices (the server builds them from the table: current models of the node's endpoint).
+ */
+export const NODE_WIDGETS = {
+  KlingImageToVideo: ["model_name", "mode", "duration", "cfg_scale", "sound", "image_tail", "camera_control",
+    "motion_brush"],
+  KlingTextToVideo: ["model_name", "mode", "duration", "cfg_scale", "sound"],
+  KlingMultiImageToVideo: ["model_name", "mode", "duration", "cfg_scale", "sound"],
+  KlingVideoExtend: [],
+};
+const RULE_WIDGETS = ["model_name", "mode", "duration", "sound"]; // a change of these re-checks the node
 const WARNING_WIDGET = "kling_constraints";
 const FIX_WIDGET = "kling_fix";
 const HIDDEN_SIZE = () => [0, -4]; // the core's own idiom for a widget that takes no room (groupNode.ts)
@@ -48,11 +62,22 @@ export function loadCapabilities() {
   return tablePromise;
 }
 
+function applies(node, name) {
+  return (NODE_WIDGETS[node.type] || NODE_WIDGETS[node.comfyClass] || []).includes(name);
+}
+
+/** A widget the table decides on this node (undefined when the node has no such widget or rule). */
 function findWidget(node, name) {
+  if (!applies(node, name)) return undefined;
+  return (node.widgets || []).find((w) => w && w.name === name);
+}
+
+function anyWidget(node, name) {
   return (node.widgets || []).find((w) => w && w.name === name);
 }
 
 function inputConnected(node, name) {
+  if (!applies(node, name)) return false;
   const slot = (node.inputs || []).find((s) => s && s.name === name);
   return !!slot && slot.link != null;
 }
@@ -66,7 +91,7 @@ function cameraType(node) {
   const slot = node.findInputSlot ? node.findInputSlot("camera_control") : -1;
   let source = slot >= 0 && node.getInputNode ? node.getInputNode(slot) : null;
   for (let hops = 0; source && source.type === "Reroute" && hops < 20; hops++) source = source.getInputNode(0);
-  const widget = source && source.type === "KlingCameraControl" ? findWidget(source, "type") : null;
+  const widget = source && source.type === "KlingCameraControl" ? anyWidget(source, "type") : null;
   return widget ? widget.value : undefined;
 }
 
@@ -84,7 +109,14 @@ export function widgetState(node) {
     camera_control: inputConnected(node, "camera_control"),
     motion_brush: inputConnected(node, "motion_brush"),
     camera_type: inputConnected(node, "camera_control") ? cameraType(node) : undefined,
+    sound: value("sound") === "on",
   };
+}
+
+/** The models the node offers: its model_name choices (as the server built them from the table). */
+function nodeScope(node) {
+  const values = findWidget(node, "model_name")?.options?.values;
+  return Array.isArray(values) ? { models: values.slice() } : undefined;
 }
 
 function setHidden(widget, hidden) {
@@ -181,9 +213,9 @@ function makeWarningWidget(node) {
 function ensureExtraWidgets(node) {
   // Added last, after every widget of the node definition: widgets_values stays index-aligned because
   // these two are never serialised (a non-serialised widget in the middle would leave a hole).
-  let warning = findWidget(node, WARNING_WIDGET);
+  let warning = anyWidget(node, WARNING_WIDGET);
   if (!warning) warning = makeWarningWidget(node);
-  let fix = findWidget(node, FIX_WIDGET);
+  let fix = anyWidget(node, FIX_WIDGET);
   if (!fix) {
     fix = node.addWidget("button", FIX_WIDGET, null, () => applyFix(node), { serialize: false });
     fix.serialize = false;
@@ -213,6 +245,7 @@ export function refresh(node, how = "edit") {
     const { warning, fix } = ensureExtraWidgets(node);
     const before = node.computeSize()[1];
     const state = widgetState(node);
+    const scope = nodeScope(node);
     let found = [];
     let fixTo = null;
 
@@ -228,13 +261,14 @@ export function refresh(node, how = "edit") {
         if (mode && mode.options && plan.showMode) mode.options.values = plan.modes;
         setHidden(mode, !plan.showMode);
         setHidden(findWidget(node, "cfg_scale"), !plan.showCfgScale);
+        // sound stays visible while it is on, so the warning below points at a widget the user can see
+        setHidden(findWidget(node, "sound"), !plan.showSound && !state.sound);
       } else {
         // unknown model (e.g. an old workflow): show everything, say so below
-        setHidden(findWidget(node, "mode"), false);
-        setHidden(findWidget(node, "cfg_scale"), false);
+        for (const name of ["mode", "cfg_scale", "sound"]) setHidden(findWidget(node, name), false);
       }
-      found = problems(table, state);
-      if (found.length) fixTo = nearestValid(table, state);
+      found = problems(table, state, scope);
+      if (found.length) fixTo = nearestValid(table, state, scope);
     } else if (tableError) {
       found = [{ field: "", message: `Kling capability table not loaded (${tableError}); widgets are not checked` }];
     }
@@ -274,24 +308,25 @@ function setValue(node, name, value) {
   node.onWidgetChanged?.(name, value, old, widget);
 }
 
-/** The one-click fix: set the nearest valid model/mode/duration the warning offered. */
+/** The one-click fix: set the nearest valid model/mode/duration/sound the warning offered. */
 export function applyFix(node) {
   if (!table) return false;
-  const fix = nearestValid(table, widgetState(node));
+  const fix = nearestValid(table, widgetState(node), nodeScope(node));
   if (!fix) return false;
   setValue(node, "model_name", fix.model_name);
   setValue(node, "mode", fix.mode);
   setValue(node, "duration", fix.duration);
+  if (findWidget(node, "sound")) setValue(node, "sound", fix.sound ? "on" : "off");
   refresh(node, "edit");
   node.graph?.setDirtyCanvas?.(true, true);
   return true;
 }
 
 app.registerExtension({
-  name: "Kling.ImageToVideo.Constraints",
+  name: "Kling.ImageToVideo.Constraints", // the name predates the other nodes; kept for saved settings
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData?.name !== NODE_TYPE) return;
+    if (!(NODE_WIDGETS[nodeData?.name] || []).includes("model_name")) return;
     await loadCapabilities();
     const proto = nodeType.prototype;
 
@@ -324,7 +359,7 @@ app.registerExtension({
     const onWidgetChanged = proto.onWidgetChanged;
     proto.onWidgetChanged = function (name) {
       const r = onWidgetChanged?.apply(this, arguments);
-      if (!this.__klingConfiguring && ["model_name", "mode", "duration"].includes(name)) refresh(this, "edit");
+      if (!this.__klingConfiguring && RULE_WIDGETS.includes(name)) refresh(this, "edit");
       return r;
     };
 
