@@ -129,32 +129,32 @@ def body(**fields) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def create(emu, payload: dict, headers: dict | None = None) -> requests.Response:
-    return requests.post(emu.url + ENDPOINT, json=payload, headers=AUTH if headers is None else headers, timeout=10)
+def create(emu, payload: dict, headers: dict | None = None, endpoint: str = ENDPOINT) -> requests.Response:
+    return requests.post(emu.url + endpoint, json=payload, headers=AUTH if headers is None else headers, timeout=10)
 
 
-def get(emu, ref: str) -> requests.Response:
-    return requests.get(f"{emu.url}{ENDPOINT}/{ref}", headers=AUTH, timeout=10)
+def get(emu, ref: str, endpoint: str = ENDPOINT) -> requests.Response:
+    return requests.get(f"{emu.url}{endpoint}/{ref}", headers=AUTH, timeout=10)
 
 
-def wait(emu, task_id: str, timeout: float = 20) -> dict:
+def wait(emu, task_id: str, timeout: float = 20, endpoint: str = ENDPOINT) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        data = get(emu, task_id).json()["data"]
+        data = get(emu, task_id, endpoint).json()["data"]
         if data["task_status"] in ("succeed", "failed"):
             return data
         time.sleep(0.03)
     raise AssertionError(f"task {task_id} did not finish")
 
 
-def created_ok(emu, payload: dict) -> str:
-    r = create(emu, payload)
+def created_ok(emu, payload: dict, endpoint: str = ENDPOINT) -> str:
+    r = create(emu, payload, endpoint=endpoint)
     assert r.status_code == 200, r.text
     return r.json()["data"]["task_id"]
 
 
-def video_of(emu, payload: dict) -> tuple[dict, bytes]:
-    data = wait(emu, created_ok(emu, payload))
+def video_of(emu, payload: dict, endpoint: str = ENDPOINT) -> tuple[dict, bytes]:
+    data = wait(emu, created_ok(emu, payload, endpoint), endpoint=endpoint)
     assert data["task_status"] == "succeed", data
     url = data["task_result"]["videos"][0]["url"]
     return data, requests.get(url, timeout=10).content

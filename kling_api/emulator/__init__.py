@@ -1,4 +1,5 @@
-"""A local stand-in for Kling's image-to-video API, for tests and the offline demo.
+"""A local stand-in for Kling's video API (image2video, text2video, multi-image2video, video-extend),
+for tests and the offline demo.
 
 Faithful to the reference (``shared/reference/kling_api.md``), not shaped to this pack's client:
 same paths, envelope, task objects, auth codes and 1201 messages, real H.264 mp4 results, plus

@@ -41,7 +41,7 @@ class EmulatorConfig:
     #: The next N created tasks fail content moderation; so does any prompt containing the marker.
     moderation_fail_creates: int = 0
     moderation_marker: str = "MODERATION_FAIL"
-    #: The next N polls (GETs of /v1/videos/image2video...) answer ``server_error_code``.
+    #: The next N polls (GETs of a task endpoint: list or query) answer ``server_error_code``.
     server_error_polls: int = 0
     server_error_code: int = 5000
     #: The next N polls answer HTTP 200 with a truncated JSON body.

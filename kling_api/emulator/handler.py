@@ -14,12 +14,12 @@ import socket
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import ApiError, bad_param
 from .faults import SERVER_ERROR_STATUS
-from .rules import check_create, check_text_create
+from .rules import CreateOrder, check_create, check_extend_create, check_multi_image_create, check_text_create
 from .server import Emulator
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 ENDPOINT = "/v1/videos/image2video"
 ACCOUNT_COSTS = "/account/costs"
 TEXT2VIDEO = "/v1/videos/text2video"
+MULTI_IMAGE2VIDEO = "/v1/videos/multi-image2video"
+VIDEO_EXTEND = "/v1/videos/video-extend"
+#: Kling's task endpoints (reference 1.2, 1.3): path -> the check that turns a create body into an
+#: order (or raises Kling's 1200/1201). Each takes POST (create), GET (list) and GET /{id} (query).
+TASK_ENDPOINTS: dict[str, Callable[[Emulator, Any], CreateOrder]] = {
+    ENDPOINT: lambda emu, body: check_create(body, emu.fetch_image),
+    TEXT2VIDEO: lambda emu, body: check_text_create(body),
+    MULTI_IMAGE2VIDEO: lambda emu, body: check_multi_image_create(body, emu.fetch_image),
+    VIDEO_EXTEND: lambda emu, body: check_extend_create(body, emu.find_video),
+}
 #: Units in the emulator's one resource pack (tasks deduct their final_unit_deduction from it).
 RESOURCE_PACK_UNITS = 1000.0
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -105,17 +115,15 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         request_id = str(uuid.uuid4())
+        endpoint = next((e for e in TASK_ENDPOINTS if path == e or path.startswith(e + "/")), None)
         try:
             if path.startswith("/_files/") and method in ("GET", "HEAD"):
                 self._download(method, path)
             elif path.startswith("/_uploads/") and method in ("GET", "HEAD"):
                 self._uploaded(method, path)
-            elif path == ENDPOINT or path.startswith(ENDPOINT + "/"):
+            elif endpoint is not None:
                 self.emu.auth.check(self.headers.get("Authorization"))
-                self._image2video(method, path, query, raw, request_id)
-            elif path == TEXT2VIDEO or path.startswith(TEXT2VIDEO + "/"):
-                self.emu.auth.check(self.headers.get("Authorization"))
-                self._image2video(method, path, query, raw, request_id, endpoint=TEXT2VIDEO)
+                self._task_endpoint(endpoint, method, path, query, raw, request_id)
             elif path == ACCOUNT_COSTS and method == "GET":
                 self.emu.auth.check(self.headers.get("Authorization"))
                 self._account_costs(query, request_id)
@@ -124,18 +132,18 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             self._send_json(exc.http_status, {"code": exc.code, "message": exc.message, "request_id": request_id})
 
-    def _image2video(self, method: str, path: str, query: dict[str, list[str]], raw: bytes,
-                     request_id: str, endpoint: str = ENDPOINT) -> None:
-        """The task endpoints (image2video, text2video): create, list, query one."""
+    def _task_endpoint(self, endpoint: str, method: str, path: str, query: dict[str, list[str]], raw: bytes,
+                       request_id: str) -> None:
+        """One of TASK_ENDPOINTS: create, list, query one (list and query see its own tasks only)."""
         task_ref = path[len(endpoint) + 1:] if path != endpoint else ""
         if method == "POST" and not task_ref:
-            self._create(raw, request_id, text=endpoint == TEXT2VIDEO)
+            self._create(endpoint, raw, request_id)
         elif method in ("GET", "HEAD") and not task_ref:
             if not self._poll_fault():
-                self._list(query, request_id)
+                self._list(endpoint, query, request_id)
         elif method in ("GET", "HEAD") and "/" not in task_ref:
             if not self._poll_fault():
-                task = self.emu.find_task(task_ref)
+                task = self.emu.find_task(task_ref, endpoint=endpoint)
                 if task is None:
                     raise ApiError(404, 1203, "task not found")
                 self._send_ok(task.view(), request_id)
@@ -143,12 +151,12 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, 1202, "invalid request method")
 
     # -- Kling endpoints -------------------------------------------------------------------
-    def _create(self, raw: bytes, request_id: str, text: bool = False) -> None:
+    def _create(self, endpoint: str, raw: bytes, request_id: str) -> None:
         try:
             body = json.loads(raw)
         except ValueError:
             raise ApiError(400, 1200, "request body is not valid JSON") from None
-        order = check_text_create(body) if text else check_create(body, self.emu.fetch_image)
+        order = TASK_ENDPOINTS[endpoint](self.emu, body)
         if order.external_task_id and self.emu.find_task(order.external_task_id) is not None:
             raise bad_param(f"external_task_id({order.external_task_id}) already exists")
         switches = self.emu.switches
@@ -158,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, 1301, "content security policy triggered")
         if switches.take("rate_limit_creates"):
             raise ApiError(429, 1303, "parallel task over resource pack limit")
-        task = self.emu.create_task(order)
+        task = self.emu.create_task(order, endpoint)
         if switches.take("drop_after_create"):
             log.info("dropping the connection after creating task %s (fault switch)", task.task_id)
             self._drop()
@@ -197,10 +205,10 @@ class Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _list(self, query: dict[str, list[str]], request_id: str) -> None:
+    def _list(self, endpoint: str, query: dict[str, list[str]], request_id: str) -> None:
         page = _int_param(query, "pageNum", 1, PAGE_NUM_RANGE)
         size = _int_param(query, "pageSize", 30, PAGE_SIZE_RANGE)
-        tasks = self.emu.tasks_newest_first()
+        tasks = self.emu.tasks_newest_first(endpoint)
         wanted = query.get("external_task_id", [None])[0]
         if wanted:
             tasks = [t for t in tasks if t.external_task_id == wanted]

@@ -1,4 +1,5 @@
-"""Kling's rules for ``POST /v1/videos/image2video``, written from the reference, not from the client.
+"""Kling's rules for the create calls of its video task endpoints (image2video, text2video,
+multi-image2video, video-extend), written from the reference, not from the client.
 
 The emulator is an independent check of the client's own validation (``kling_api.validation``),
 so nothing here calls it: a rule the client forgets shows up in tests as the 1201 Kling would send.
@@ -11,12 +12,12 @@ import binascii
 import io
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
-from PIL import Image
+from PIL import Image, ImageOps
 
-from ..capabilities import ModelCapabilities, capability_table
+from ..capabilities import ModelCapabilities, capability_table, endpoint_facts, endpoint_models
 from ..request import CAMERA_AXES, CAMERA_TYPES
 from .errors import ApiError, bad_param
 
@@ -42,6 +43,23 @@ class Picture:
 
 
 @dataclass(frozen=True)
+class SourceVideo:
+    """A video a finished task made, as ``POST /v1/videos/video-extend`` needs it."""
+
+    video_id: str
+    url: str
+    model: ModelCapabilities
+    mode: str
+    #: The video's length, as its task's ``duration`` says (e.g. "5", "9.5").
+    duration: str
+    data: bytes
+
+
+#: video_id -> the video of a succeeded task, or None; supplied by the server (it holds the tasks).
+VideoFinder = Callable[[str], "SourceVideo | None"]
+
+
+@dataclass(frozen=True)
 class CreateOrder:
     """A create request Kling would accept, reduced to what the task and its video need."""
 
@@ -58,16 +76,22 @@ class CreateOrder:
     watermark: bool
     #: Set when the reference says the *task* fails (not the create), e.g. masks of another aspect.
     failure: str | None = None
+    #: video-extend: the video being extended (``duration`` is then the whole extended clip's).
+    source: SourceVideo | None = None
 
     @property
     def combo(self) -> str:
         return f"{self.model.name}/{self.mode}/{self.duration}"
 
+    @property
+    def added_seconds(self) -> float:
+        """Seconds this task makes (what it is billed for): an extend's new part, else the duration."""
+        return float(self.duration) - (float(self.source.duration) if self.source else 0.0)
+
 
 def check_create(body: Any, fetch: Fetcher) -> CreateOrder:
     """The order for a valid body, else ApiError 1200/1201 with Kling's kind of message."""
-    if not isinstance(body, dict):
-        raise ApiError(400, 1200, "request body must be a JSON object")
+    _object(body)
     model = _model(body.get("model_name"))
     mode = _mode(body.get("mode"))
     duration = _duration(model, mode, body.get("duration"))
@@ -98,12 +122,19 @@ def check_create(body: Any, fetch: Fetcher) -> CreateOrder:
     image = load_picture("image", body["image"], fetch, check_aspect=True) if has_image else None
     tail = load_picture("image_tail", body["image_tail"], fetch) if has_tail else None
     failure = _masks(body, image, fetch) if has_masks else None
-    watermark = body.get("watermark_info")
     return CreateOrder(model=model, mode=mode, duration=duration, sound=sound, image=image, image_tail=tail,
                        prompt=prompt, camera=camera, callback_url=callback_url,
-                       external_task_id=external_task_id,
-                       watermark=isinstance(watermark, dict) and watermark.get("enabled") is True,
-                       failure=failure)
+                       external_task_id=external_task_id, watermark=_watermark(body), failure=failure)
+
+
+def _object(body: Any) -> None:
+    if not isinstance(body, dict):
+        raise ApiError(400, 1200, "request body must be a JSON object")
+
+
+def _watermark(body: dict[str, Any]) -> bool:
+    watermark = body.get("watermark_info")
+    return isinstance(watermark, dict) and watermark.get("enabled") is True
 
 
 def _given(body: dict[str, Any], name: str) -> bool:
@@ -299,40 +330,127 @@ def load_mask(field: str, value: Any, fetch: Fetcher) -> Picture:
     return load_picture(field, value, fetch, min_side=1)
 
 
-#: Size of the generated first frame per aspect_ratio (text to video has no image).
+#: Size of the generated first frame per aspect_ratio (text to video has no image; multi-image to
+#: video lays its images out on a frame of this size).
 TEXT_FRAME_SIZES = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)}
 
 
 def check_text_create(body: Any) -> CreateOrder:
     """``POST /v1/videos/text2video`` (reference 1.3): the model from the endpoint's list, a prompt,
     aspect_ratio 16:9/9:16/1:1 (default 16:9); the video starts from a picture made from the prompt."""
-    from ..capabilities import endpoint_facts, endpoint_models
-    if not isinstance(body, dict):
-        raise ApiError(400, 1200, "request body must be a JSON object")
+    _object(body)
+    model, mode, duration, prompt = _endpoint_basics("text2video", body)
+    _cfg_scale(body.get("cfg_scale"))
+    sound = _sound(model, mode, duration, f"{model.name}/{mode}/{duration}", body.get("sound"))
+    size = _frame_size("text2video", body)
+    seed = sum(prompt.encode()) % 256
+    picture = _png(Image.new("RGB", size, (seed, 255 - seed, (seed * 7) % 256)))
+    return CreateOrder(model=model, mode=mode, duration=duration, sound=sound, image=picture, image_tail=None,
+                       prompt=prompt, camera=None, callback_url=_callback_url(body.get("callback_url")),
+                       external_task_id=_external_task_id(body.get("external_task_id")),
+                       watermark=_watermark(body))
+
+
+def check_multi_image_create(body: Any, fetch: Fetcher) -> CreateOrder:
+    """``POST /v1/videos/multi-image2video`` (reference 1.3, 7): the endpoint's model (kling-v1-6),
+    ``image_list`` of 1..max_images ``{"image": base64 or URL}`` held to image2video's image rules, a
+    required prompt, mode, the model's durations, aspect_ratio (default 16:9). The video starts from the
+    images side by side, in list order, each filling its equal-width column of the frame."""
+    _object(body)
+    model, mode, duration, prompt = _endpoint_basics("multi-image2video", body)
+    size = _frame_size("multi-image2video", body)
+    callback_url = _callback_url(body.get("callback_url"))
+    external_task_id = _external_task_id(body.get("external_task_id"))
+    items = body.get("image_list")
+    limit = int(endpoint_facts("multi-image2video").get("max_images") or 4)
+    if items in (None, "", []):
+        raise bad_param("image_list is required")
+    if not isinstance(items, list):
+        raise bad_param("image_list is invalid")
+    if len(items) > limit:
+        raise bad_param(f"image_list cannot have more than {limit} items, got {len(items)}")
+    pictures = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not _given(item, "image"):
+            raise bad_param(f"image_list[{i}].image is required")
+        pictures.append(load_picture(f"image_list[{i}].image", item["image"], fetch, check_aspect=True))
+    return CreateOrder(model=model, mode=mode, duration=duration, sound=False, image=collage(pictures, size),
+                       image_tail=None, prompt=prompt, camera=None, callback_url=callback_url,
+                       external_task_id=external_task_id, watermark=_watermark(body))
+
+
+def check_extend_create(body: Any, find_video: VideoFinder) -> CreateOrder:
+    """``POST /v1/videos/video-extend`` (reference 1.3): ``video_id`` of a succeeded task's video, optional
+    prompt, negative_prompt, cfg_scale; model and mode are the source's. Only videos of the endpoint's
+    source models can be extended, by seconds_added each time, up to max_total_seconds in all."""
+    _object(body)
+    video_id = body.get("video_id")
+    if video_id in (None, ""):
+        raise bad_param("video_id is required")
+    if not isinstance(video_id, str):
+        raise bad_param("video_id must be a string")
+    prompt = _text(body, "prompt")
+    _text(body, "negative_prompt")
+    _cfg_scale(body.get("cfg_scale"))
+    callback_url = _callback_url(body.get("callback_url"))
+    external_task_id = _external_task_id(body.get("external_task_id"))
+    source = find_video(video_id)
+    if source is None:
+        raise bad_param(f"video_id({video_id}) is invalid: no succeeded task has a video with this id")
+    facts = endpoint_facts("video-extend")
+    allowed = facts.get("source_models") or ()
+    if source.model.name not in allowed:
+        raise bad_param(f"video_id({video_id}) is not supported: only videos generated by "
+                        f"{', '.join(allowed)} can be extended")
+    total = float(source.duration) + float(facts["seconds_added"])
+    cap = float(facts["max_total_seconds"])
+    if total > cap:
+        raise bad_param(f"video_id({video_id}) cannot be extended: the total duration would be {total:g}s, "
+                        f"more than {cap:g}s")
+    return CreateOrder(model=source.model, mode=source.mode, duration=f"{total:g}", sound=False, image=None,
+                       image_tail=None, prompt=prompt, camera=None, callback_url=callback_url,
+                       external_task_id=external_task_id, watermark=_watermark(body), source=source)
+
+
+def _endpoint_basics(endpoint: str, body: dict[str, Any]) -> tuple[ModelCapabilities, str, str, str]:
+    """(model, mode, duration, prompt) of an endpoint that takes only its own models and needs a prompt."""
     name = body.get("model_name")
-    if name not in endpoint_models("text2video"):
+    if name not in endpoint_models(endpoint):
         raise bad_param(f"model_name({name}) is invalid")
     model = _model(name)
     mode = _mode(body.get("mode"))
     duration = _duration(model, mode, body.get("duration"))
-    combo = f"{model.name}/{mode}/{duration}"
     prompt = _text(body, "prompt")
     if not prompt.strip():
         raise bad_param("prompt is required")
     _text(body, "negative_prompt")
-    _cfg_scale(body.get("cfg_scale"))
-    sound = _sound(model, mode, duration, combo, body.get("sound"))
-    ratio = body.get("aspect_ratio") or endpoint_facts("text2video").get("default_aspect_ratio", "16:9")
-    if ratio not in TEXT_FRAME_SIZES:
+    return model, mode, duration, prompt
+
+
+def _frame_size(endpoint: str, body: dict[str, Any]) -> tuple[int, int]:
+    facts = endpoint_facts(endpoint)
+    ratio = body.get("aspect_ratio") or facts.get("default_aspect_ratio", "16:9")
+    if not isinstance(ratio, str) or ratio not in TEXT_FRAME_SIZES \
+            or ratio not in facts.get("aspect_ratios", TEXT_FRAME_SIZES):
         raise bad_param(f"aspect_ratio({ratio}) is invalid")
-    width, height = TEXT_FRAME_SIZES[ratio]
-    seed = sum(prompt.encode()) % 256
-    picture = Image.new("RGB", (width, height), (seed, 255 - seed, (seed * 7) % 256))
+    return TEXT_FRAME_SIZES[ratio]
+
+
+def collage(pictures: Sequence[Picture], size: tuple[int, int]) -> Picture:
+    """The pictures side by side, left to right, on a ``size`` frame: each scaled and centre-cropped
+    to fill its column (the columns share the width equally; the last takes any odd pixels)."""
+    width, height = size
+    frame = Image.new("RGB", size)
+    edges = [round(i * width / len(pictures)) for i in range(len(pictures) + 1)]
+    for picture, left, right in zip(pictures, edges, edges[1:]):
+        with Image.open(io.BytesIO(picture.data)) as img:
+            tile = ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB"), (right - left, height),
+                                Image.BILINEAR)
+        frame.paste(tile, (left, 0))
+    return _png(frame)
+
+
+def _png(image: Image.Image) -> Picture:
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    watermark = body.get("watermark_info")
-    return CreateOrder(model=model, mode=mode, duration=duration, sound=sound,
-                       image=Picture(data=buffer.getvalue(), width=width, height=height), image_tail=None,
-                       prompt=prompt, camera=None, callback_url=_callback_url(body.get("callback_url")),
-                       external_task_id=_external_task_id(body.get("external_task_id")),
-                       watermark=isinstance(watermark, dict) and watermark.get("enabled") is True)
+    image.save(buffer, format="PNG")
+    return Picture(data=buffer.getvalue(), width=image.width, height=image.height)

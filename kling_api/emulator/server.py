@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 from .access import Authenticator
 from .errors import ApiError, bad_param
 from .faults import EmulatorConfig, Switches, coerce
-from .rules import MAX_IMAGE_BYTES, CreateOrder
-from .tasks import (MODERATION_FAILED, PROCESSING, SUBMITTED, CallbackSender, Lifecycle, Task,
+from .rules import MAX_IMAGE_BYTES, CreateOrder, SourceVideo
+from .tasks import (MODERATION_FAILED, PROCESSING, SUBMITTED, SUCCEED, CallbackSender, Lifecycle, Task,
                     is_loopback_host)
-from .videos import VideoSpec, motion_for_camera, output_geometry, render_mp4
+from .videos import VideoSpec, extend_mp4, motion_for_camera, output_geometry, render_mp4
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class Emulator:
-    """Kling's image2video API on a local port, with fault switches and a record of every request.
+    """Kling's video task endpoints on a local port, with fault switches and a record of every request.
 
     ``api_keys`` are accepted as-is; ``access_keys`` maps access key -> secret key for JWTs. With
     neither, the key ``"emulator-key"`` is accepted. Other keyword arguments are
@@ -175,17 +175,28 @@ class Emulator:
             tasks = list(self._tasks.values())
         return [t.view() for t in tasks]
 
-    def find_task(self, task_or_external_id: str, *, external: bool = True) -> Task | None:
-        """By task_id, else (when ``external``) by external_task_id, as the query path allows."""
-        with self._lock:
-            task = self._tasks.get(task_or_external_id)
-            if task is None and external:
-                task = next((t for t in self._tasks.values() if t.external_task_id == task_or_external_id), None)
-            return task
+    def find_task(self, task_or_external_id: str, *, external: bool = True,
+                  endpoint: str | None = None) -> Task | None:
+        """By task_id, else (when ``external``) by external_task_id, as the query path allows; with
+        ``endpoint``, only a task created on that path (Kling's query is per endpoint)."""
+        tasks = self.tasks_newest_first(endpoint)
+        task = next((t for t in tasks if t.task_id == task_or_external_id), None)
+        if task is None and external:
+            task = next((t for t in tasks if t.external_task_id == task_or_external_id), None)
+        return task
 
-    def tasks_newest_first(self) -> list[Task]:
+    def tasks_newest_first(self, endpoint: str | None = None) -> list[Task]:
+        """Every task, or those created on ``endpoint``."""
         with self._lock:
-            return list(reversed(self._tasks.values()))
+            return [t for t in reversed(self._tasks.values()) if endpoint in (None, t.endpoint)]
+
+    def find_video(self, video_id: str) -> SourceVideo | None:
+        """The video of a succeeded task (any endpoint) by its ``task_result.videos[].id``."""
+        task = next((t for t in self.tasks_newest_first() if t.video_id == video_id), None)
+        if task is None or task.status != SUCCEED or task.video is None:
+            return None
+        return SourceVideo(video_id=task.video_id, url=task.video_url, model=task.order.model,
+                           mode=task.order.mode, duration=task.order.duration, data=task.video)
 
     # -- used by the handler ---------------------------------------------------------------
     def record(self, method: str, path: str, headers: Message, body: Any) -> None:
@@ -229,8 +240,8 @@ class Emulator:
         except (OSError, ValueError) as exc:
             raise bad_param(f"{field} url download failed: {type(exc).__name__}") from None
 
-    def create_task(self, order: CreateOrder) -> Task:
-        """Store a new task and start its lifecycle thread."""
+    def create_task(self, order: CreateOrder, endpoint: str) -> Task:
+        """Store a new task of ``endpoint`` (its path) and start its lifecycle thread."""
         config = self.switches.snapshot()
         failure = order.failure
         if (config.moderation_marker and config.moderation_marker in order.prompt) \
@@ -242,13 +253,18 @@ class Emulator:
             task_id = str(random.randrange(7 * 10**17, 9 * 10**17))
             while task_id in self._tasks:
                 task_id = str(random.randrange(7 * 10**17, 9 * 10**17))
-            task = Task(task_id=task_id, order=order, base_url=self.url)
+            task = Task(task_id=task_id, order=order, base_url=self.url, endpoint=endpoint)
             self._tasks[task_id] = task
-        log.info("task %s created (%s%s)", task_id, order.combo, ", will fail" if failure else "")
+        log.info("task %s created on %s (%s%s)", task_id, endpoint, order.combo, ", will fail" if failure else "")
         Lifecycle(task, submitted_s=config.submitted_seconds, processing_s=config.processing_seconds,
-                  render=lambda: render_mp4(self._video_spec(order, config.max_height)), failure=failure,
+                  render=lambda: self._render(order, config.max_height), failure=failure,
                   on_change=self._status_changed, stop=self._stop).start()
         return task
+
+    def _render(self, order: CreateOrder, max_height: int | None) -> bytes:
+        if order.source is not None:  # an extend keeps its source's size and fps
+            return extend_mp4(order.source.data, order.added_seconds)
+        return render_mp4(self._video_spec(order, max_height))
 
     def _slots_held(self) -> int:
         """Tasks of the account that hold a concurrency slot: not yet succeed or failed (lock held)."""

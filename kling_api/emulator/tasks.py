@@ -47,11 +47,13 @@ def is_loopback_host(host: str | None) -> bool:
 
 @dataclass
 class Task:
-    """One image2video task; ``view`` is what GET shows, ``callback_payload`` what a callback gets."""
+    """One task of a video endpoint; ``view`` is what GET shows, ``callback_payload`` what a callback gets."""
 
     task_id: str
     order: CreateOrder
     base_url: str
+    #: The path it was created on (e.g. /v1/videos/image2video); its query and list are on that path too.
+    endpoint: str = ""
     created_at: int = field(default_factory=now_ms)
     updated_at: int = 0
     status: str = SUBMITTED
@@ -78,11 +80,12 @@ class Task:
                 self.video = video
 
     def units(self) -> str:
-        """Made-up billing (the reference gives no prices): 1 unit per 5 s in std, 2 in pro."""
+        """Made-up billing (the reference gives no prices): 1 unit per 5 s made in std, 2 in pro (an
+        extend is billed for the seconds it adds, not for the source's)."""
         if self.status != SUCCEED:
             return "0"
         per_5s = 2 if self.order.mode == "pro" else 1
-        return f"{int(self.order.duration) / 5 * per_5s:g}"
+        return f"{self.order.added_seconds / 5 * per_5s:g}"
 
     def created_view(self) -> dict[str, Any]:
         """Section 5.2: the create answer's ``data``."""
@@ -109,9 +112,14 @@ class Task:
             return data
 
     def callback_payload(self) -> dict[str, Any]:
-        """Section 5.4: not enveloped; same fields as the query answer minus watermark_info."""
+        """Section 5.4: not enveloped; same fields as the query answer minus watermark_info; an extend's
+        ``task_info`` also names its ``parent_video``."""
         payload = self.view()
         payload.pop("watermark_info", None)
+        source = self.order.source
+        if source is not None:
+            payload["task_info"]["parent_video"] = {"id": source.video_id, "url": source.url,
+                                                    "duration": source.duration}
         return payload
 
 

@@ -4,6 +4,9 @@ The first frame is the start image (resized), the picture then slowly zooms in, 
 camera move is asked for, moves as the camera would (see :func:`motion_for_camera`), and crossfades to ``image_tail`` when one is given, whose resized
 copy is the last frame. A frame counter sits in the top-left corner. Size and fps come from the
 capability table; ``max_height`` keeps test videos tiny. Renders are cached by their inputs.
+
+An extended video (:func:`extend_mp4`) is the source mp4's frames, decoded, followed by new frames
+that carry on from its last frame with the same slow zoom in, at the source's size and fps.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 import av
 import numpy as np
@@ -113,7 +117,20 @@ _encode_slot = threading.Lock()
 
 def render_mp4(spec: VideoSpec) -> bytes:
     """The mp4 for ``spec``, rendered once per distinct input (concurrent asks wait for the first)."""
-    key = spec.key()
+    data = _cached(spec.key(), lambda: _encode(spec))
+    log.debug("rendered %dx%d %d frames at %d fps (%d bytes)", spec.width, spec.height, spec.frames,
+              spec.fps, len(data))
+    return data
+
+
+def extend_mp4(source: bytes, seconds: float) -> bytes:
+    """The whole extended clip: every frame of the mp4 ``source``, then ``round(seconds * fps)`` new
+    frames that carry on from its last frame with a slow zoom in; same size and fps (no sound)."""
+    key = hashlib.sha256(source).hexdigest() + f"+{seconds!r}"
+    return _cached(key, lambda: _encode_extended(source, seconds))
+
+
+def _cached(key: str, make: Callable[[], bytes]) -> bytes:
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -124,14 +141,12 @@ def render_mp4(spec: VideoSpec) -> bytes:
             if key in _cache:
                 return _cache[key]
         with _encode_slot:
-            data = _encode(spec)
+            data = make()
         with _cache_lock:
             _cache[key] = data
             while len(_cache) > CACHE_ENTRIES:
                 _cache.popitem(last=False)
             _key_locks.pop(key, None)
-    log.debug("rendered %dx%d %d frames at %d fps (%d bytes)", spec.width, spec.height, spec.frames,
-              spec.fps, len(data))
     return data
 
 
@@ -145,12 +160,20 @@ def _load(data: bytes, size: tuple[int, int], exact: bool) -> Image.Image:
         return ImageOps.fit(img, size, Image.BILINEAR)
 
 
-def _frames(spec: VideoSpec):
+def _frames(spec: VideoSpec) -> Iterator[Image.Image]:
     size = (spec.width, spec.height)
     start = _load(spec.start, size, exact=True) if spec.start else None
     tail = _load(spec.tail, size, exact=False) if spec.tail else None
     moving = start if start is not None else tail.resize((size[0] * 2, size[1] * 2), Image.BILINEAR)
-    zoom_end, shift_x, shift_y, roll = spec.motion
+    yield from _animate(moving, tail if start is not None else None, size, spec.frames, spec.motion)
+
+
+def _animate(moving: Image.Image, tail: Image.Image | None, size: tuple[int, int], count: int,
+             motion: tuple[float, float, float, float], *, skip: int = 0,
+             numbers: tuple[int, int] | None = None) -> Iterator[Image.Image]:
+    """``count`` frames of ``moving`` going through ``motion`` (the first shows all of it), less the
+    first ``skip``; each stamped ``first+n/total`` (``numbers`` = (first, total); default 1/count)."""
+    zoom_end, shift_x, shift_y, roll = motion
     # Room around the picture for a zoom out or a slide beyond its edges (shown black).
     margin_x = max(0.0, abs(shift_x) * moving.width + moving.width / (2 * zoom_end) - moving.width / 2)
     margin_y = max(0.0, abs(shift_y) * moving.height + moving.height / (2 * zoom_end) - moving.height / 2)
@@ -162,10 +185,11 @@ def _frames(spec: VideoSpec):
         canvas = Image.new("RGB", (base_w + 2 * mx, base_h + 2 * my))
         canvas.paste(moving, (mx, my))
         moving = canvas
-    tail_array = np.asarray(tail, dtype=np.float32) if tail is not None and start is not None else None
-    font = _font(spec.height)
-    last = max(spec.frames - 1, 1)
-    for i in range(spec.frames):
+    tail_array = np.asarray(tail, dtype=np.float32) if tail is not None else None
+    font = _font(size[1])
+    first, total = numbers or (1, count)
+    last = max(count - 1, 1)
+    for i in range(skip, count):
         t = i / last
         scale = 1 + (zoom_end - 1) * t
         w, h = base_w / scale, base_h / scale
@@ -177,7 +201,7 @@ def _frames(spec: VideoSpec):
             weight = t * t * (3 - 2 * t)  # smoothstep: 0 at the first frame, exactly 1 at the last
             mixed = np.asarray(frame, dtype=np.float32) * (1 - weight) + tail_array * weight
             frame = Image.fromarray(np.clip(mixed + 0.5, 0, 255).astype(np.uint8))
-        _stamp(frame, f"{i + 1}/{spec.frames}", font)
+        _stamp(frame, f"{first + i - skip}/{total}", font)
         yield frame
 
 
@@ -196,21 +220,47 @@ def _stamp(frame: Image.Image, text: str, font: ImageFont.ImageFont) -> None:
 
 
 def _encode(spec: VideoSpec) -> bytes:
+    return _write_mp4(_frames(spec), spec.width, spec.height, spec.fps, spec.sound)
+
+
+def _encode_extended(source: bytes, seconds: float) -> bytes:
+    with av.open(io.BytesIO(source)) as container:
+        stream = container.streams.video[0]
+        fps = int(round(float(stream.average_rate or stream.base_rate or FALLBACK_FPS)))
+        size = (stream.codec_context.width, stream.codec_context.height)
+
+    def frames() -> Iterator[Image.Image]:
+        last, count = None, 0
+        with av.open(io.BytesIO(source)) as container:
+            for frame in container.decode(video=0):
+                last, count = frame.to_image(), count + 1
+                yield last
+        if last is None:
+            raise ValueError("the source video has no frames")
+        added = int(round(seconds * fps))
+        # The zoom starts at the source's last frame (step 0, not shown again) and takes `added` steps.
+        yield from _animate(last, None, size, added + 1, (ZOOM_END, 0.0, 0.0, 0.0), skip=1,
+                            numbers=(count + 1, count + added))
+
+    return _write_mp4(frames(), size[0], size[1], fps, sound=False)
+
+
+def _write_mp4(images: Iterable[Image.Image], width: int, height: int, fps: int, sound: bool) -> bytes:
     fd, path = tempfile.mkstemp(suffix=".mp4", prefix="kling-emulator-")
     os.close(fd)
     try:
         with av.open(path, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
-            video = container.add_stream("libx264", rate=spec.fps)
-            video.width, video.height, video.pix_fmt = spec.width, spec.height, "yuv420p"
+            video = container.add_stream("libx264", rate=fps)
+            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
             video.options = {"preset": "ultrafast", "crf": "18"}
-            audio = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo") if spec.sound else None
+            audio = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo") if sound else None
             samples_done = 0
-            for index, image in enumerate(_frames(spec)):
+            for index, image in enumerate(images):
                 frame = av.VideoFrame.from_ndarray(np.asarray(image), format="rgb24")
                 frame.pts = index
                 container.mux(video.encode(frame))
                 if audio is not None:  # keep the audio up with the picture, so the file interleaves
-                    samples_done = _tone(container, audio, samples_done, (index + 1) * AUDIO_RATE // spec.fps)
+                    samples_done = _tone(container, audio, samples_done, (index + 1) * AUDIO_RATE // fps)
             container.mux(video.encode(None))
             if audio is not None:
                 container.mux(audio.encode(None))
