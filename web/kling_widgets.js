@@ -26,7 +26,7 @@ export const NODE_WIDGETS = {
   KlingImageToVideo: ["model_name", "mode", "duration", "cfg_scale", "sound", "image_tail", "camera_control",
     "motion_brush"],
   KlingTextToVideo: ["model_name", "mode", "duration", "cfg_scale", "sound"],
-  KlingMultiImageToVideo: ["model_name", "mode", "duration", "cfg_scale", "sound"],
+  KlingMultiImageToVideo: ["model_name", "mode", "duration"],
   KlingVideoExtend: [],
 };
 const RULE_WIDGETS = ["model_name", "mode", "duration", "sound"]; // a change of these re-checks the node
