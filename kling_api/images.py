@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 from dataclasses import dataclass, field as dataclass_field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image
@@ -43,8 +43,8 @@ _TARGET_MARGIN = 0.94
 _TILE_W, _TILE_H, _ALIGN = 64, 16, 16
 _SAMPLE_MIN_PX, _SAMPLE_MAX_PX, _SAMPLE_FRACTION = 64 * 1024, 128 * 1024, 0.02
 _JPEG_HEADER_BYTES = 700
-_CHUNK_ELEMENTS = 1 << 18  # float->uint8 conversion works on row blocks of this size (stays in cache)
-_PARALLEL_ELEMENTS = 1 << 22  # ...on two threads from this many elements on
+_CHUNK_ELEMENTS = 1 << 19  # float->uint8 conversion works on row blocks of this size (stays in cache)
+_PARALLEL_ELEMENTS = 1 << 20  # ...on two threads from this many elements on (~600x600 RGB)
 _MAX_FULL_ENCODES = 6
 _LOG_SIZE_PER_QUALITY = 0.05  # d ln(JPEG bytes) / d quality near 70..95 for photos
 
@@ -104,6 +104,8 @@ def encode_image(
         return _url_passthrough(image, field)
 
     picture = _to_pil(image, field)
+    if picture.mode != "RGB" and (fmt == "png" or fit is not None):
+        picture = picture.convert("RGB")  # the RGBX of a float IMAGE: only JPEG takes it as it is
     if fit is not None:
         picture = _fit(picture, fit)
     check_image_size(picture.width, picture.height, field)
@@ -129,7 +131,7 @@ def _url_passthrough(value: str, field: str) -> EncodedImage:
 
 
 def _to_pil(image: Any, field: str) -> Image.Image:
-    """An RGB PIL image, with at most one copy of the pixels on the way."""
+    """An RGB PIL image (RGBX from a float RGB array), with at most one copy of the pixels on the way."""
     if isinstance(image, Image.Image):
         return _pil_to_rgb(image, field)
     try:
@@ -174,6 +176,8 @@ def _array_to_pil(array: np.ndarray, field: str) -> Image.Image:
         raise KlingValidationError(field, f"array of shape {tuple(array.shape)}", _ACCEPTED)
     if array.size == 0:
         raise KlingValidationError(field, f"empty array of shape {tuple(array.shape)}", _ACCEPTED)
+    if array.dtype.kind == "f" and array.ndim == 3 and array.shape[2] == 3:
+        return _float_rgb_to_pil(array, field)  # ComfyUI's IMAGE
     array = _to_uint8(array, field)
     if array.ndim == 2:
         return Image.fromarray(array).convert("RGB")  # mode from the shape: L
@@ -182,9 +186,26 @@ def _array_to_pil(array: np.ndarray, field: str) -> Image.Image:
     return Image.fromarray(array)  # RGB
 
 
+def _float_rgb_to_pil(array: np.ndarray, field: str) -> Image.Image:
+    """An RGBX image (what Pillow keeps an RGB image as: 4 bytes a pixel; JPEG encodes it exactly as
+    RGB) over a NumPy buffer, filled block by block straight from the floats by Pillow's RGB unpacker:
+    the pixels are written once, with no uint8 copy of the whole image and no Image.fromarray copy."""
+    height, width = array.shape[:2]
+    buffer = np.empty((height, width, 4), np.uint8)  # NumPy asks the kernel for huge pages: fewer faults
+    picture = Image.frombuffer("RGBX", (width, height), buffer, "raw", "RGBX", 0, 1)
+
+    def write_rows(top: int, pixels: np.ndarray) -> None:
+        decoder = Image._getdecoder("RGBX", "raw", ("RGB", 0, 1))
+        decoder.setimage(picture.im, (0, top, width, top + pixels.shape[0]))
+        if decoder.decode(memoryview(pixels).cast("B"))[1] < 0:
+            raise RuntimeError("Pillow's RGB unpacker refused a block of pixels")
+
+    _convert_float(array, field, write_rows)
+    return picture
+
+
 def _to_uint8(array: np.ndarray, field: str) -> np.ndarray:
-    """uint8 pixels; floats are checked for NaN/inf, clipped to 0..1 and rounded in cache-sized blocks,
-    by two threads when the image is large."""
+    """uint8 pixels; floats as ``_convert_float`` makes them."""
     kind = array.dtype.kind
     if array.dtype == np.uint8:
         return array
@@ -195,36 +216,47 @@ def _to_uint8(array: np.ndarray, field: str) -> np.ndarray:
     if kind != "f":
         raise KlingValidationError(field, f"array of dtype {array.dtype}", _ACCEPTED)
     out = np.empty(array.shape, np.uint8)
-    height = array.shape[0]
-    if array.size < _PARALLEL_ELEMENTS or height < 2:
-        _float_rows_to_uint8(array, out, field)
-        return out
-    # NumPy's loops release the GIL: the two halves convert on two cores.
-    middle = height // 2
-    errors: list[BaseException] = []
 
-    def half(rows: slice) -> None:
-        try:
-            _float_rows_to_uint8(array[rows], out[rows], field)
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
+    def write_rows(top: int, pixels: np.ndarray) -> None:
+        out[top:top + pixels.shape[0]] = pixels
 
-    helper = threading.Thread(target=half, args=(slice(middle, height),), name="kling-image-convert")
-    helper.start()
-    half(slice(0, middle))
-    helper.join()
-    if errors:
-        raise errors[0]
+    _convert_float(array, field, write_rows)
     return out
 
 
-def _float_rows_to_uint8(array: np.ndarray, out: np.ndarray, field: str) -> None:
-    row_elements = max(1, array[0].size) if array.shape[0] else 1
-    rows = max(1, _CHUNK_ELEMENTS // row_elements)
-    scratch = np.empty((min(rows, array.shape[0]), *array.shape[1:]), np.float32)
-    for start in range(0, array.shape[0], rows):
-        block = array[start:start + rows]
-        tmp = scratch[:block.shape[0]]
+def _convert_float(array: np.ndarray, field: str, write_rows: Callable[[int, np.ndarray], None]) -> None:
+    """Floats checked for NaN/inf, clipped to 0..1 and rounded to uint8 in cache-sized row blocks, each
+    handed to ``write_rows(first_row, pixels)`` while still in cache; by two threads when the image is
+    large (NumPy's loops and Pillow's unpacker release the GIL, so the halves run on two cores)."""
+    height = array.shape[0]
+    if array.size < _PARALLEL_ELEMENTS or height < 2:
+        _convert_rows(array, 0, height, field, write_rows)
+        return
+    middle = height // 2
+    errors: list[BaseException] = []
+
+    def half(start: int, stop: int) -> None:
+        try:
+            _convert_rows(array, start, stop, field, write_rows)
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    helper = threading.Thread(target=half, args=(middle, height), name="kling-image-convert")
+    helper.start()
+    half(0, middle)
+    helper.join()
+    if errors:
+        raise errors[0]
+
+
+def _convert_rows(array: np.ndarray, start: int, stop: int, field: str,
+                  write_rows: Callable[[int, np.ndarray], None]) -> None:
+    rows = max(1, _CHUNK_ELEMENTS // max(1, array[0].size))
+    shape = (min(rows, stop - start), *array.shape[1:])
+    scratch, pixels = np.empty(shape, np.float32), np.empty(shape, np.uint8)
+    for top in range(start, stop, rows):
+        block = array[top:min(top + rows, stop)]
+        tmp, out = scratch[:block.shape[0]], pixels[:block.shape[0]]
         low, high = float(block.min()), float(block.max())  # NaN propagates through min/max
         if not (math.isfinite(low) and math.isfinite(high)):
             bad = "NaN" if math.isnan(low) or math.isnan(high) else "infinite values"
@@ -234,8 +266,8 @@ def _float_rows_to_uint8(array: np.ndarray, out: np.ndarray, field: str) -> None
         np.multiply(block, np.float32(255.0), out=tmp, dtype=np.float32, casting="same_kind")
         if low < 0.0 or high > 1.0:
             np.clip(tmp, 0.0, 255.0, out=tmp)
-        np.add(tmp, np.float32(0.5), out=tmp, dtype=np.float32)
-        out[start:start + rows] = tmp  # truncation after +0.5 rounds to nearest
+        np.add(tmp, np.float32(0.5), out=out, casting="unsafe")  # truncation after +0.5 rounds to nearest
+        write_rows(top, out)
 
 
 # --- fit to Kling's size rules -------------------------------------------------------------------

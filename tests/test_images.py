@@ -104,6 +104,18 @@ def test_float_input_is_rounded_and_clipped() -> None:
     assert np.array_equal(out, as64)
 
 
+def test_a_large_float_image_encodes_exactly_as_its_rounded_pixels() -> None:
+    # Large enough to be converted by two threads, straight into the image Pillow encodes.
+    rng = np.random.default_rng(5)
+    array = rng.random((1100, 1000, 3), dtype=np.float32) * np.float32(1.2) - np.float32(0.1)
+    array[:, :7] = (np.arange(7, dtype=np.float32)[:, None] + np.float32(0.5)) / 255  # about half-way
+    pixels = (np.clip(array, 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+    assert encode_image(array).data == encode_image(Image.fromarray(pixels)).data
+    assert np.array_equal(np.asarray(decode(encode_image(array, fmt="png"))), pixels)
+    padded = decode(encode_image(array[:, :300], fit="pad_edge", fmt="png"))
+    assert padded.size == (440, 1100) and np.array_equal(np.asarray(padded)[:, 70:370], pixels[:, :300])
+
+
 def test_batch_of_one_bool_and_uint16_are_accepted() -> None:
     assert decode(encode_image(gradient(320, 320)[None])).size == (320, 320)
     mask = np.zeros((320, 320), bool)
@@ -128,10 +140,11 @@ def test_pil_inputs(mode: str) -> None:
     assert decode(encode_image(picture)).size == (500, 350)
 
 
+@pytest.mark.parametrize("side", [400, 1200])  # 1200: converted by two threads, the bad pixel in the second half
 @pytest.mark.parametrize("bad, word", [(np.nan, "NaN"), (np.inf, "infinite"), (-np.inf, "infinite")])
-def test_non_finite_floats_are_refused(bad: float, word: str) -> None:
-    array = np.full((400, 400, 3), 0.5, np.float32)
-    array[123, 45, 1] = bad
+def test_non_finite_floats_are_refused(bad: float, word: str, side: int) -> None:
+    array = np.full((side, side, 3), 0.5, np.float32)
+    array[side - 77, 45, 1] = bad
     with pytest.raises(KlingValidationError) as caught:
         encode_image(array, field="image_tail")
     assert caught.value.field == "image_tail"
