@@ -252,19 +252,29 @@ def test_sound_on_where_the_model_or_mode_has_none_warns_and_one_click_fixes(kli
     assert_no_page_errors(kling_page)
 
 
-@pytest.mark.browser
-def test_sound_rules_in_the_page_match_the_python_validation(kling_page):
-    combos = [(m, mode, d, tail) for m in TABLE.model_names for mode in ("std", "pro")
+#: (model, mode, duration, image_tail) over the whole table, for comparing the page's rules with Python's
+ALL_COMBOS = [(m, mode, d, tail) for m in TABLE.model_names for mode in ("std", "pro")
               for d in TABLE.all_durations for tail in (False, True)]
-    got = kling_page.evaluate(f"""async (combos) => {{
+
+
+def page_rules(page, combos: list[tuple], extra: dict) -> list:
+    """[isValid, nearestValid or None] of the page's rules (fed by GET /kling/capabilities) for each
+    (model, mode, duration, image_tail), with ``extra`` added to the state."""
+    return page.evaluate(f"""async ([combos, extra]) => {{
         const rules = await import('{kf.EXTENSION_BASE}/kling_constraints.js');
         const table = await (await fetch('/kling/capabilities')).json();
         return combos.map(([model_name, mode, duration, image_tail]) => {{
-            const state = {{model_name, mode, duration, image_tail, sound: true}};
+            const state = {{model_name, mode, duration, image_tail, ...extra}};
             const valid = rules.isValid(table, state);
             return [valid, valid ? null : rules.nearestValid(table, state)];
         }});
-    }}""", [list(c) for c in combos])
+    }}""", [[list(c) for c in combos], extra])
+
+
+@pytest.mark.browser
+def test_sound_rules_in_the_page_match_the_python_validation(kling_page):
+    combos = ALL_COMBOS
+    got = page_rules(kling_page, combos, {"sound": True})
     assert [(c, g[0]) for c, g in zip(combos, got) if g[0] != python_valid(*c, "on")] == []
     for (model, mode, duration, tail), (valid, fix) in zip(combos, got):
         if valid:
@@ -379,17 +389,8 @@ def test_end_frame_on_a_refusing_combination_warns_and_one_click_fixes(kling_pag
 @pytest.mark.browser
 def test_rules_in_the_page_match_the_python_validation(kling_page):
     """The JS rules (fed by GET /kling/capabilities) agree with kling_api.validation on every combination."""
-    combos = [(m, mode, d, tail) for m in TABLE.model_names for mode in ("std", "pro")
-              for d in TABLE.all_durations for tail in (False, True)]
-    got = kling_page.evaluate(f"""async (combos) => {{
-        const rules = await import('{kf.EXTENSION_BASE}/kling_constraints.js');
-        const table = await (await fetch('/kling/capabilities')).json();
-        return combos.map(([model_name, mode, duration, image_tail]) => {{
-            const state = {{model_name, mode, duration, image_tail}};
-            const valid = rules.isValid(table, state);
-            return [valid, valid ? null : rules.nearestValid(table, state)];
-        }});
-    }}""", [list(c) for c in combos])
+    combos = ALL_COMBOS
+    got = page_rules(kling_page, combos, {})
     mismatches = [(c, g[0]) for c, g in zip(combos, got) if g[0] != python_valid(*c)]
     assert mismatches == []
     for (model, mode, duration, tail), (valid, fix) in zip(combos, got):
