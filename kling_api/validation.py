@@ -292,7 +292,8 @@ def validate_multi_image_to_video(request: MultiImageToVideoRequest) -> Validate
     limit = int(endpoint_facts("multi-image2video").get("max_images") or 4)
     images = tuple(request.image_list)
     if not 1 <= len(images) <= limit:
-        raise KlingValidationError("image_list", f"{len(images)} images", f"1 to {limit} images")
+        raise KlingValidationError("image_list", f"{len(images)} images", f"1 to {limit} images",
+                                   f"image_list: {len(images)} images given; Kling takes 1 to {limit} images")
     for index, image in enumerate(images):
         validate_image_reference(f"image_list[{index}]", image)
     _check_prompt_given(request.prompt, "multi-image to video")

@@ -41,7 +41,8 @@ class KlingVideoExtend(io.ComfyNode):
                         f"extends videos made by {models}. Credentials come from the environment or the "
                         "'Kling > API credentials' setting, never from the workflow.",
             inputs=[
-                io.String.Input("video_id", default="",
+                # id "source_video_id": V3 wants input and output ids distinct, and the outputs match the other nodes.
+                io.String.Input("source_video_id", display_name="video_id", default="",
                                 tooltip="The video_id output of a Kling node (comma-separated ids extend each). "
                                         f"Only videos made by {models} can be extended"),
                 *prompt_inputs("What happens next (optional, max 2500 characters)"),
@@ -57,12 +58,12 @@ class KlingVideoExtend(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, video_id: Any = None, prompt: Any = None, negative_prompt: Any = None,
+    def validate_inputs(cls, source_video_id: Any = None, prompt: Any = None, negative_prompt: Any = None,
                         external_task_id: Any = None, callback_url: Any = None) -> bool | str:
-        if not isinstance(video_id, str):
+        if not isinstance(source_video_id, str):
             return True  # comes from a link: checked when the node runs
         try:
-            for one in video_ids(video_id) or [video_id]:
+            for one in video_ids(source_video_id) or [source_video_id]:
                 validate_video_extend(VideoExtendRequest(
                     video_id=one, prompt=prompt if isinstance(prompt, str) else "",
                     negative_prompt=negative_prompt if isinstance(negative_prompt, str) else "",
@@ -73,14 +74,14 @@ class KlingVideoExtend(io.ComfyNode):
         return True
 
     @classmethod
-    async def execute(cls, video_id: str, prompt: str, negative_prompt: str, cfg_scale: float, seed: int,
+    async def execute(cls, source_video_id: str, prompt: str, negative_prompt: str, cfg_scale: float, seed: int,
                       external_task_id: str = "", callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
                       concurrency: int = DEFAULT_CONCURRENCY) -> io.NodeOutput:
-        ids = video_ids(video_id)
+        ids = video_ids(source_video_id)
         requests = [VideoExtendRequest(video_id=one, prompt=prompt or "", negative_prompt=negative_prompt or "",
                                        cfg_scale=cfg_scale, callback_url=callback_url or None,
                                        external_task_id=external_id_for(external_task_id, i, len(ids)))
-                    for i, one in enumerate(ids or [video_id])]
+                    for i, one in enumerate(ids or [source_video_id])]
         for request in requests:
             validate_video_extend(request)  # refused before anything is sent
         client = KlingClient(node_credentials())

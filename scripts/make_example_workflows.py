@@ -239,7 +239,7 @@ def multi_image_to_video() -> dict[str, Any]:
 
 def video_extend() -> dict[str, Any]:
     """Image to video with kling-v1-6 (a model Kling extends), its video_id into Kling Video Extend:
-    widgets video_id, prompt, negative_prompt, cfg_scale, seed, (seed control), external_task_id,
+    widgets source_video_id (shown as video_id), prompt, negative_prompt, cfg_scale, seed, (seed control), external_task_id,
     callback_url, timeout, concurrency."""
     g = Graph()
     load = load_image(g, "kling_example_start.png", (40, 80), "Start frame")
@@ -249,9 +249,9 @@ def video_extend() -> dict[str, Any]:
     extend = g.node("KlingVideoExtend", (850, 80),
                     ["", "The camera keeps pushing in as the wind grows stronger", "blurry, distorted", 0.5, 0,
                      "fixed", "", "", 1800, 2],
-                    [("video_id", "STRING")], KLING_OUTPUTS, size=(400, 480))
+                    [("source_video_id", "STRING")], KLING_OUTPUTS, size=(400, 480))
     g.link(load, 0, kling, "image")
-    g.link(kling, 4, extend, "video_id")
+    g.link(kling, 4, extend, "source_video_id")
     add_video_outputs(g, extend, 1300, "video/Kling_extended")
     return g.workflow()
 

@@ -103,7 +103,7 @@ def test_extend_of_a_video_kling_does_not_extend_is_refused_before_sending(host,
 
 def test_empty_video_id_refused_at_queue_time(host, emulator_process):
     prompt = {"1": {"class_type": "KlingVideoExtend", "inputs": {
-        "video_id": "", "prompt": "", "negative_prompt": "", "cfg_scale": 0.5, "seed": 1}},
+        "source_video_id": "", "prompt": "", "negative_prompt": "", "cfg_scale": 0.5, "seed": 1}},
         "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
     with pytest.raises(ch.PromptRejected) as info:
         host.queue(prompt)
@@ -117,11 +117,12 @@ def test_task_result_finds_an_extend_task_without_being_told_its_endpoint(host, 
     video = kling_video(host, entry, node)
     task_id = video.stem.removeprefix("Kling_")
     video.unlink()  # as after a restart that lost the file: downloaded again, not paid again
-    before = len(creates(emulator_process))
+    before, seen = len(creates(emulator_process)), len(emulator_process.requests())
     resume = {"1": {"class_type": "KlingTaskResult", "inputs": {"task": task_id, "external_task_id": ""}},
               "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
     entry = host.run(resume, timeout=120)
     assert kling_video(host, entry, "1").name == f"Kling_{task_id}.mp4"
     assert len(creates(emulator_process)) == before
-    gets = [r["path"] for r in emulator_process.requests() if r["method"] == "GET" and task_id in r["path"]]
-    assert gets and all(p.startswith(EXTEND + "/") for p in gets[-2:])
+    queries = [r["path"] for r in emulator_process.requests()[seen:]
+               if r["method"] == "GET" and r["path"].startswith("/v1/") and task_id in r["path"]]
+    assert queries and all(p.startswith(EXTEND + "/") for p in queries)  # the ledger knew the endpoint
