@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 TABLE = capability_table()
 NODE = kf.KLING_NODE
 TEXT_NODE = "KlingTextToVideo"
+MULTI_NODE = "KlingMultiImageToVideo"
+MODEL_NODES = (NODE, TEXT_NODE, MULTI_NODE)  # the nodes whose widgets follow the table
 SOUND_MODELS = [m for m in TABLE.model_names if TABLE.get(m).allowed_combos("sound")]
 SECRET_API_KEY = "kling-ui-test-APIKEY-7f3a9c"
 SECRET_ACCESS_KEY = "kling-ui-test-ACCESS-51be02"
@@ -105,10 +107,10 @@ def test_example_workflows_load_without_errors(kling_page):
         workflow = json.loads(path.read_text())
         kf.load_workflow(kling_page, workflow)
         kf.install(kling_page.page)
-        ids = kling_page.evaluate(f"() => app.graph._nodes.filter(n => ['{NODE}', '{TEXT_NODE}'].includes(n.type))"
-                                  ".map(n => n.id)")
-        # Every example has a Kling Image to Video node, except the one of Kling Text to Video.
-        assert ids, f"{path.name}: no {NODE} or {TEXT_NODE} node"
+        ids = kling_page.evaluate("(types) => app.graph._nodes.filter(n => types.includes(n.type)).map(n => n.id)",
+                                  list(MODEL_NODES))
+        # Every example has a Kling node with a model (checked here), except the one of Kling Video Extend.
+        assert ids or "KlingVideoExtend" in {n["type"] for n in workflow["nodes"]}, f"{path.name}: no Kling node"
         for node in ids:
             st = kf.state(kling_page, node)
             assert "model_name" in st["widgets"] and "duration" in st["widgets"]
@@ -320,6 +322,32 @@ def test_text_to_video_widgets_follow_the_capability_table(kling_page, comfy_hos
     kf.click_widget(kling_page, node, "kling_fix")
     st = kf.state(kling_page, node)
     assert st["widgets"]["model_name"]["value"] in offered and not visible(st, "kling_constraints")
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_multi_image_widgets_follow_the_table_and_video_extend_has_no_model_rules(kling_page, comfy_host):
+    multi, extend = MULTI_NODE, "KlingVideoExtend"
+    offered = comfy_host.object_info(multi)[multi]["input"]["required"]["model_name"][1]["options"]
+    assert offered == endpoint_models("multi-image2video")
+    node = kf.add_node(kling_page, multi, (100, 100))
+    kf.frame_node(kling_page, [node])
+    st = kf.state(kling_page, node)
+    caps = TABLE.get(st["widgets"]["model_name"]["value"])
+    assert st["widgets"]["duration"]["values"] == list(caps.durations)
+    assert visible(st, "mode") == caps.has_mode_choice and not visible(st, "kling_constraints")
+    # a duration the model does not make (e.g. from another node's workflow): said, and one click fixes it
+    odd = next(d for d in TABLE.all_durations if d not in caps.durations)
+    kf.set_value(kling_page, node, "duration", odd)
+    st = kf.state(kling_page, node)
+    assert odd in problems_text(st) and visible(st, "kling_fix"), problems_text(st)
+    kf.click_widget(kling_page, node, "kling_fix")
+    st = kf.state(kling_page, node)
+    assert st["widgets"]["duration"]["value"] in caps.durations and not visible(st, "kling_constraints")
+    assert st["widgets"]["model_name"]["value"] in offered
+    # Video Extend takes the source video's model and mode: nothing of the table to follow on the node
+    st = kf.state(kling_page, kf.add_node(kling_page, extend, (100, 700)))
+    assert "kling_constraints" not in st["widgets"] and "kling_fix" not in st["widgets"], st["order"]
     assert_no_page_errors(kling_page)
 
 
