@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pytest
 from PIL import Image
@@ -126,3 +127,30 @@ def test_task_result_finds_an_extend_task_without_being_told_its_endpoint(host, 
     queries = [r["path"] for r in emulator_process.requests()[seen:]
                if r["method"] == "GET" and r["path"].startswith("/v1/") and task_id in r["path"]]
     assert queries and all(p.startswith(EXTEND + "/") for p in queries)  # the ledger knew the endpoint
+
+
+def test_cancel_while_an_extend_is_polling_interrupts_and_a_requeue_resumes_it(host, object_info, emulator_process):
+    """Cancel and the ledger work for the new nodes as for image to video: the interrupted extend
+    keeps running at Kling, and the same prompt again resumes it (no second extend is paid)."""
+    _, prompt, node = example("kling_video_extend", object_info, "KlingVideoExtend")
+    i2v = next(k for k, v in prompt.items() if v["class_type"] == "KlingImageToVideo")
+    source_only = {k: v for k, v in prompt.items() if v["class_type"] in ("LoadImage", "KlingImageToVideo")}
+    host.run({**source_only, "99": {"class_type": "PreviewImage", "inputs": {"images": [i2v, 0]}}},
+             timeout=240)  # the source video first, quickly (ComfyUI then has it cached)
+    emulator_process.set_config(processing_seconds=8)
+    with host.ws_messages() as ws:
+        prompt_id = host.queue(prompt)
+        deadline = time.monotonic() + 60
+        while not creates(emulator_process, EXTEND) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert creates(emulator_process, EXTEND), "the extend was never created"
+        time.sleep(1.0)
+        host.interrupt()
+        ws.wait_for(lambda m: m.get("type") in ("execution_interrupted", "execution_error", "execution_success"),
+                    timeout=10)
+        kinds = [m.get("type") for m in ws.for_prompt(prompt_id)]
+    assert "execution_interrupted" in kinds and "execution_error" not in kinds, kinds
+    emulator_process.set_config(processing_seconds=0.5)
+    entry = host.run(prompt, timeout=240)
+    assert len(creates(emulator_process, EXTEND)) == 1
+    assert probe_video(kling_video(host, entry, node)).frame_count > 0
