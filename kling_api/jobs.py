@@ -210,7 +210,7 @@ def finish_task(client: KlingClient, task_id: str, dest: Destination, *, endpoin
 
     try:
         task = client.wait(task_id, endpoint=endpoint, timeout=timeout, should_cancel=should_cancel,
-                           on_status=on_status)
+                           on_status=on_status, estimated_seconds=endpoint_estimate(endpoint))
     except KlingTaskFailed as exc:
         note_error(exc, STATUS_FAILED)
         raise
@@ -239,6 +239,12 @@ def finish_task(client: KlingClient, task_id: str, dest: Destination, *, endpoin
         _quietly(ledger.record_video, path, fingerprint=fingerprint, task_id=task_id)
     log.info("Kling task %s: video saved to %s", task_id, path)
     return JobResult(task=task, video_path=path)
+
+
+def endpoint_estimate(endpoint: str) -> float | None:
+    """Kling's average wall time for tasks of ``endpoint`` (progress and polling), None for the default."""
+    value = endpoint_facts(endpoint.rsplit("/", 1)[-1]).get("estimated_seconds")
+    return float(value) if value else None
 
 
 def _quietly(record: Callable[..., None], *args: Any, **kwargs: Any) -> None:

@@ -96,3 +96,10 @@ def test_extend_of_a_recorded_v2_video_is_refused_before_sending(tmp_path):
         assert emu.requests == []
         assert ledger.find_video("vid-v25").model_name == "kling-v2-5-turbo"
         assert ledger.find_video("vid-v25", base_url="https://elsewhere.example") is None
+
+
+def test_progress_estimates_follow_the_endpoint():
+    from kling_api.jobs import endpoint_estimate
+    assert endpoint_estimate("/v1/videos/text2video") == 319
+    assert endpoint_estimate("/v1/videos/video-extend") == 320
+    assert endpoint_estimate("/v1/videos/image2video") is None  # the table's default (164 s) applies
