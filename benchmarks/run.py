@@ -320,7 +320,8 @@ def machine() -> dict:
                    if line.startswith("MemTotal")), 0)
     return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(memory / 1024**3, 1),
             "kernel": platform.release(), "python": platform.python_version(), "torch": torch.__version__,
-            "av": av.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__}
+            "av": av.__version__, "numpy": numpy.__version__, "pillow": PIL.__version__,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
 def render(rows: list) -> str:
@@ -357,11 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         bench_wait(args.runs, rows, report, args.quick)
     report["rows"] = [dict(zip(("measurement", "ours", "baseline", "ratio", "target", "met"), row)) for row in rows]
     report["duration_s"] = round(time.monotonic() - started, 1)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     table = render(rows)
     m = report["machine"]
     print(f"\nKling pack benchmark, {report['started']}, medians of {args.runs} runs, each in a fresh process")
     print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}, Python {m['python']}, "
-          f"torch {m['torch']}, av {m['av']}, numpy {m['numpy']}, Pillow {m['pillow']}\n")
+          f"torch {m['torch']}, av {m['av']}, numpy {m['numpy']}, Pillow {m['pillow']}; load average (1/5/15 min) "
+          f"{m['load_average_at_start']} at the start, {m['load_average_at_end']} at the end\n")
     print(table)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_suffix(".json.tmp")

@@ -12,12 +12,19 @@ smaller size still costs about one encode, not a search over full encodes.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import io
 import logging
 import math
+import os
 import threading
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any, Callable
+
+try:
+    import fcntl
+except ImportError:  # Windows: pipes keep their default size
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 from PIL import Image
@@ -46,6 +53,7 @@ _JPEG_HEADER_BYTES = 700
 _CHUNK_ELEMENTS = 1 << 19  # float->uint8 conversion works on row blocks of this size (stays in cache)
 _PARALLEL_ELEMENTS = 1 << 20  # ...on two threads from this many elements on (~600x600 RGB)
 _MAX_FULL_ENCODES = 6
+_PIPED_PIXELS = 1 << 22  # JPEG encodes of this many pixels on get their base64 made while encoding (~4 MP)
 _LOG_SIZE_PER_QUALITY = 0.05  # d ln(JPEG bytes) / d quality near 70..95 for photos
 
 
@@ -114,7 +122,7 @@ def encode_image(
     raw_limit = 3 * (max_bytes // 4)
     kind = "png" if fmt == "png" else "jpeg"
     payload, quality, scaled, note = _fit_payload(picture, kind, raw_limit, field, max_bytes)
-    data = binascii.b2a_base64(payload, newline=False).decode("ascii")
+    data = payload.text()
     if note:
         logger.info("%s: %s", field, note)
     return EncodedImage(data=data, format=kind, width=scaled.width, height=scaled.height,
@@ -323,9 +331,76 @@ def _clamp_ratio(width: int, height: int) -> tuple[int, int]:
 
 # --- encoding under a byte budget ----------------------------------------------------------------
 
-def _encode(picture: Image.Image, kind: str, quality: int | None) -> bytes:
+class _Payload:
+    """An encoded file: its size in bytes, and its base64 text (made on demand, or while encoding)."""
+
+    def __init__(self, size: int, raw: bytes | None = None, text: str | None = None) -> None:
+        self.size, self._raw, self._text = size, raw, text
+
+    def text(self) -> str:
+        if self._text is None:
+            assert self._raw is not None
+            self._text = binascii.b2a_base64(self._raw, newline=False).decode("ascii")
+        return self._text
+
+
+def _encode(picture: Image.Image, kind: str, quality: int | None) -> _Payload:
     """One full encode of the image (tests count calls of this function)."""
-    return _save(picture, kind, quality)
+    if kind == "jpeg" and picture.width * picture.height >= _PIPED_PIXELS:
+        piped = _encode_piped(picture, quality)
+        if piped is not None:
+            return piped
+    raw = _save(picture, kind, quality)
+    return _Payload(len(raw), raw=raw)
+
+
+def _encode_piped(picture: Image.Image, quality: int | None) -> _Payload | None:
+    """A JPEG encode into a pipe, and its base64 made from the pipe by a second thread meanwhile.
+
+    Saved to a file descriptor, Pillow encodes from C without the GIL (to BytesIO it holds it), so
+    the base64 of each piece is made on the other core while the encoder makes the next one; base64
+    of whole 3-byte groups concatenates exactly. None when no pipe can be had."""
+    try:
+        read_fd, write_fd = os.pipe()
+    except OSError:
+        return None
+    if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room for 1 MB, so the encoder seldom waits
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+    parts: list[bytes] = []
+    size = 0
+    errors: list[BaseException] = []
+
+    def to_base64() -> None:
+        nonlocal size
+        try:
+            with open(read_fd, "rb", buffering=0) as source:  # closing it stops the encoder (EPIPE)
+                pending = b""
+                while chunk := source.read(1 << 20):
+                    size += len(chunk)
+                    pending += chunk
+                    whole = len(pending) - len(pending) % 3
+                    parts.append(binascii.b2a_base64(pending[:whole], newline=False))
+                    pending = pending[whole:]
+                parts.append(binascii.b2a_base64(pending, newline=False))
+        except BaseException as exc:  # re-raised below
+            errors.append(exc)
+
+    helper = threading.Thread(target=to_base64, name="kling-image-base64")
+    try:
+        helper.start()
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+    try:
+        with open(write_fd, "wb") as sink:
+            picture.save(sink, "JPEG", quality=quality)
+    finally:
+        helper.join()
+    if errors:
+        raise errors[0]
+    return _Payload(size, text=b"".join(parts).decode("ascii"))
 
 
 def _save(picture: Image.Image, kind: str, quality: int | None) -> bytes:
@@ -433,8 +508,8 @@ def _downscaled(picture: Image.Image, factor: float) -> Image.Image:
 
 def _fit_payload(
     picture: Image.Image, kind: str, raw_limit: int, field: str, max_bytes: int
-) -> tuple[bytes, int, Image.Image, str]:
-    """(encoded bytes, quality, encoded image, what was done) with the bytes within ``raw_limit``."""
+) -> tuple[_Payload, int, Image.Image, str]:
+    """(encoded file, quality, encoded image, what was done) with the file within ``raw_limit``."""
     original = picture
     quality: int | None = DEFAULT_QUALITY if kind == "jpeg" else None
     target = int(raw_limit * _TARGET_MARGIN)
@@ -442,13 +517,12 @@ def _fit_payload(
         predictor = _Predictor(picture, kind)
         if predictor.usable:
             picture, quality = _plan(picture, kind, predictor, target)
-    payload = b""
     for _ in range(_MAX_FULL_ENCODES):
         payload = _encode(picture, kind, quality)
-        if len(payload) <= raw_limit:
+        if payload.size <= raw_limit:
             return payload, quality or 0, picture, _describe(original, picture, quality)
         # The prediction missed (or there was none): correct with what the full encode measured.
-        overshoot = len(payload) / target
+        overshoot = payload.size / target
         if kind == "jpeg" and quality and quality > MIN_QUALITY:
             step = max(2, math.ceil(math.log(overshoot) / _LOG_SIZE_PER_QUALITY))
             quality = max(MIN_QUALITY, quality - step)

@@ -116,6 +116,14 @@ def test_a_large_float_image_encodes_exactly_as_its_rounded_pixels() -> None:
     assert padded.size == (440, 1100) and np.array_equal(np.asarray(padded)[:, 70:370], pixels[:, :300])
 
 
+def test_a_large_jpeg_gets_the_same_base64_made_while_it_encodes() -> None:
+    picture = Image.fromarray(textured(2048))  # 4 MP: encoded into a pipe, base64 made by a second thread
+    encoded = encode_image(picture)
+    assert base64.b64decode(encoded.data, validate=True) == images._save(picture, "jpeg", encoded.quality)
+    with pytest.raises(OSError):  # an encoder failure ends both threads and is raised
+        images._encode_piped(Image.new("RGBA", (2048, 2048)), 95)
+
+
 def test_batch_of_one_bool_and_uint16_are_accepted() -> None:
     assert decode(encode_image(gradient(320, 320)[None])).size == (320, 320)
     mask = np.zeros((320, 320), bool)
