@@ -51,6 +51,7 @@ _TILE_W, _TILE_H, _ALIGN = 64, 16, 16
 _SAMPLE_MIN_PX, _SAMPLE_MAX_PX, _SAMPLE_FRACTION = 64 * 1024, 128 * 1024, 0.02
 _JPEG_HEADER_BYTES = 700
 _CHUNK_ELEMENTS = 1 << 19  # float->uint8 conversion works on row blocks of this size (stays in cache)
+_ONE_FLOAT32_BITS = 0x3F800000  # 1.0f; as unsigned integers, the float32 bit patterns of +0..1 are <= it
 _PARALLEL_ELEMENTS = 1 << 20  # ...on two threads from this many elements on (~600x600 RGB)
 _MAX_FULL_ENCODES = 6
 _PIPED_PIXELS = 1 << 22  # JPEG encodes of this many pixels on get their base64 made while encoding (~4 MP)
@@ -112,8 +113,6 @@ def encode_image(
         return _url_passthrough(image, field)
 
     picture = _to_pil(image, field)
-    if picture.mode != "RGB" and (fmt == "png" or fit is not None):
-        picture = picture.convert("RGB")  # the RGBX of a float IMAGE: only JPEG takes it as it is
     if fit is not None:
         picture = _fit(picture, fit)
     check_image_size(picture.width, picture.height, field)
@@ -139,7 +138,7 @@ def _url_passthrough(value: str, field: str) -> EncodedImage:
 
 
 def _to_pil(image: Any, field: str) -> Image.Image:
-    """An RGB PIL image (RGBX from a float RGB array), with at most one copy of the pixels on the way."""
+    """An RGB PIL image, with at most one copy of the pixels on the way."""
     if isinstance(image, Image.Image):
         return _pil_to_rgb(image, field)
     try:
@@ -195,15 +194,15 @@ def _array_to_pil(array: np.ndarray, field: str) -> Image.Image:
 
 
 def _float_rgb_to_pil(array: np.ndarray, field: str) -> Image.Image:
-    """An RGBX image (what Pillow keeps an RGB image as: 4 bytes a pixel; JPEG encodes it exactly as
-    RGB) over a NumPy buffer, filled block by block straight from the floats by Pillow's RGB unpacker:
-    the pixels are written once, with no uint8 copy of the whole image and no Image.fromarray copy."""
+    """An RGB image filled block by block straight from the floats by Pillow's RGB unpacker: the
+    pixels are written once, with no uint8 copy of the whole image and no Image.fromarray copy.
+    (Pillow's own allocation, in blocks that malloc reuses from call to call, is steadier here than a
+    NumPy buffer mapped with frombuffer, whose huge pages sometimes cost the kernel a compaction.)"""
     height, width = array.shape[:2]
-    buffer = np.empty((height, width, 4), np.uint8)  # NumPy asks the kernel for huge pages: fewer faults
-    picture = Image.frombuffer("RGBX", (width, height), buffer, "raw", "RGBX", 0, 1)
+    picture = Image.new("RGB", (width, height), None)  # not initialised: every row is written below
 
     def write_rows(top: int, pixels: np.ndarray) -> None:
-        decoder = Image._getdecoder("RGBX", "raw", ("RGB", 0, 1))
+        decoder = Image._getdecoder("RGB", "raw", ("RGB", 0, 1))
         decoder.setimage(picture.im, (0, top, width, top + pixels.shape[0]))
         if decoder.decode(memoryview(pixels).cast("B"))[1] < 0:
             raise RuntimeError("Pillow's RGB unpacker refused a block of pixels")
@@ -265,7 +264,10 @@ def _convert_rows(array: np.ndarray, start: int, stop: int, field: str,
     for top in range(start, stop, rows):
         block = array[top:min(top + rows, stop)]
         tmp, out = scratch[:block.shape[0]], pixels[:block.shape[0]]
-        low, high = float(block.min()), float(block.max())  # NaN propagates through min/max
+        if block.dtype == np.float32 and block.view(np.uint32).max() <= _ONE_FLOAT32_BITS:
+            low, high = 0.0, 1.0  # one pass: every value is +0..1 (no sign bit, no NaN or inf bits)
+        else:
+            low, high = float(block.min()), float(block.max())  # NaN propagates through min/max
         if not (math.isfinite(low) and math.isfinite(high)):
             bad = "NaN" if math.isnan(low) or math.isnan(high) else "infinite values"
             raise KlingValidationError(field, f"float image containing {bad}", "finite floats in 0..1",
