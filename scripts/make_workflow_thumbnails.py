@@ -20,6 +20,9 @@ def main() -> None:
         for picture in write_sample_images(host.base_dir / "samples"):
             host.upload_image(picture)
         page = browser.open_comfy(host.url)
+        # Wide workflows fit at under 50 % zoom, where the canvas would drop all text: keep it.
+        page.evaluate("async () => { await window.app.extensionManager.setting.set("
+                      "'LiteGraph.Canvas.MinFontSizeForLOD', 1); }")
         for path in sorted((ROOT / "example_workflows").glob("*.json")):
             workflow = json.loads(path.read_text())
             page.evaluate("async (wf) => { await window.app.loadGraphData(wf, true, true, 'thumb'); }", workflow)
