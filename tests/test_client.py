@@ -16,7 +16,7 @@ from kling_api.auth import Credentials, Secret
 from kling_api import client as client_module
 from kling_api.client import KlingClient, poll_interval
 from kling_api.emulator import Emulator
-from kling_api.errors import (KlingAccountError, KlingAuthError, KlingCancelled, KlingDownloadError,
+from kling_api.errors import (KlingAccountError, KlingAPIError, KlingAuthError, KlingCancelled, KlingDownloadError,
                               KlingPolicyError, KlingTaskFailed, KlingTimeout, KlingValidationError)
 from kling_api.jobs import finish_task, run_image_to_video
 from kling_api.request import ImageToVideoRequest
@@ -291,3 +291,26 @@ def test_no_secret_in_client_repr_or_errors(emu):
     client = client_for(emu, creds)
     text = repr(client) + repr(client.transport)
     assert SECRET_KEY not in text and ACCESS_KEY not in text
+
+
+@pytest.mark.parametrize("code, kind, hint", [
+    (1100, "KlingAccountError", "problem with the account"),
+    (1101, "KlingAccountError", "in arrears"),
+    (1103, "KlingAccountError", "no permission"),
+    (1300, "KlingPolicyError", "platform policy"),
+    (1304, "KlingAccountError", "IP whitelist"),
+])
+def test_account_and_policy_refusals_are_not_retried_and_say_what_to_do(emu, code, kind, hint):
+    """Reference 6.1: these answers share HTTP 429/403/400 with retryable ones; the code decides."""
+    emu.configure(create_errors=3, create_error_code=code)
+    with pytest.raises(KlingAPIError) as info:
+        client_for(emu).create_image_to_video(request())
+    assert info.value.code == code and type(info.value).__name__ == kind
+    assert hint in str(info.value) and not info.value.retryable
+    assert len(creates(emu)) == 1  # one create, no retry (and the look-up finds no task to resume)
+
+
+def test_request_rate_refusal_1302_is_retried_with_backoff(emu):
+    emu.configure(create_errors=2, create_error_code=1302)
+    task = client_for(emu).create_image_to_video(request())
+    assert task.task_id and len(creates(emu)) == 3

@@ -14,6 +14,19 @@ ENV_PREFIX = "KLING_EMULATOR_"
 
 #: Business code -> HTTP status, reference section 6.1.
 SERVER_ERROR_STATUS = {5000: 500, 5001: 503, 5002: 504}
+#: Account, policy and throttling refusals of a create (reference section 6.1): code -> (HTTP status,
+#: message). ``create_error_code`` picks one for the next ``create_errors`` creates; no task is made.
+CREATE_ERRORS = {
+    1100: (429, "account exception"),
+    1101: (429, "account in arrears"),
+    1102: (429, "resource pack exhausted"),
+    1103: (403, "no permission for the requested resource"),
+    1300: (400, "platform policy triggered"),
+    1301: (400, "content security policy triggered"),
+    1302: (429, "request rate over limit"),
+    1303: (429, "parallel task over resource pack limit"),
+    1304: (429, "IP whitelist policy triggered"),
+}
 
 
 @dataclass
@@ -36,6 +49,9 @@ class EmulatorConfig:
     balance_depleted_creates: int = 0
     #: The next N creates answer 1301 (content security policy triggered): no task is made.
     content_policy_creates: int = 0
+    #: The next N creates answer ``create_error_code`` (one of CREATE_ERRORS) and make no task.
+    create_errors: int = 0
+    create_error_code: int = 1100
     #: The next N creates make the task, then close the socket without answering.
     drop_after_create: int = 0
     #: The next N created tasks fail content moderation; so does any prompt containing the marker.
@@ -57,6 +73,8 @@ class EmulatorConfig:
     def __post_init__(self) -> None:
         if self.server_error_code not in SERVER_ERROR_STATUS:
             raise ValueError(f"server_error_code must be one of {sorted(SERVER_ERROR_STATUS)}")
+        if self.create_error_code not in CREATE_ERRORS:
+            raise ValueError(f"create_error_code must be one of {sorted(CREATE_ERRORS)}")
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import ApiError, bad_param
-from .faults import SERVER_ERROR_STATUS
+from .faults import CREATE_ERRORS, SERVER_ERROR_STATUS
 from .rules import CreateOrder, check_create, check_extend_create, check_multi_image_create, check_text_create
 from .server import Emulator
 
@@ -160,12 +160,10 @@ class Handler(BaseHTTPRequestHandler):
         if order.external_task_id and self.emu.find_task(order.external_task_id) is not None:
             raise bad_param(f"external_task_id({order.external_task_id}) already exists")
         switches = self.emu.switches
-        if switches.take("balance_depleted_creates"):
-            raise ApiError(429, 1102, "resource pack exhausted")
-        if switches.take("content_policy_creates"):
-            raise ApiError(400, 1301, "content security policy triggered")
-        if switches.take("rate_limit_creates"):
-            raise ApiError(429, 1303, "parallel task over resource pack limit")
+        for counter, code in (("balance_depleted_creates", 1102), ("content_policy_creates", 1301),
+                              ("rate_limit_creates", 1303), ("create_errors", switches.snapshot().create_error_code)):
+            if switches.take(counter):
+                raise ApiError(CREATE_ERRORS[code][0], code, CREATE_ERRORS[code][1])
         task = self.emu.create_task(order, endpoint)
         if switches.take("drop_after_create"):
             log.info("dropping the connection after creating task %s (fault switch)", task.task_id)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from .access import Authenticator
 from .errors import ApiError, bad_param
-from .faults import EmulatorConfig, Switches, coerce
+from .faults import CREATE_ERRORS, EmulatorConfig, Switches, coerce
 from .rules import MAX_IMAGE_BYTES, CreateOrder, SourceVideo
 from .tasks import (MODERATION_FAILED, PROCESSING, SUBMITTED, SUCCEED, CallbackSender, Lifecycle, Task,
                     is_loopback_host)
@@ -249,7 +249,8 @@ class Emulator:
             failure = MODERATION_FAILED
         with self._lock:
             if config.concurrency_limit and self._slots_held() >= config.concurrency_limit:
-                raise ApiError(429, 1303, "parallel task over resource pack limit")
+                status, message = CREATE_ERRORS[1303]
+                raise ApiError(status, 1303, message)
             task_id = str(random.randrange(7 * 10**17, 9 * 10**17))
             while task_id in self._tasks:
                 task_id = str(random.randrange(7 * 10**17, 9 * 10**17))
