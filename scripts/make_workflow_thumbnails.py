@@ -21,8 +21,13 @@ def main() -> None:
             host.upload_image(picture)
         page = browser.open_comfy(host.url)
         # Wide workflows fit at under 50 % zoom, where the canvas would drop all text: keep it.
-        page.evaluate("async () => { await window.app.extensionManager.setting.set("
-                      "'LiteGraph.Canvas.MinFontSizeForLOD', 1); }")
+        page.evaluate("async () => { const settings = window.app.extensionManager.setting; "
+                      "await settings.set('LiteGraph.Canvas.MinFontSizeForLOD', 1); "
+                      "await settings.set('Comfy.Graph.CanvasInfo', false); }")
+        # Only the graph: the menus, banners and minimap drawn over the canvas are hidden.
+        page.page.add_style_tag(content="body * { visibility: hidden !important; } "
+                                        "canvas#graph-canvas, .dom-widget, .dom-widget * "
+                                        "{ visibility: visible !important; }")
         for path in sorted((ROOT / "example_workflows").glob("*.json")):
             workflow = json.loads(path.read_text())
             page.evaluate("async (wf) => { await window.app.loadGraphData(wf, true, true, 'thumb'); }", workflow)
