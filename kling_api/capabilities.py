@@ -7,6 +7,7 @@ the same shape instead (tests; users who update the table themselves).
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -119,8 +120,15 @@ def table_path() -> Path:
     return Path(override).expanduser() if override else _TABLE_PATH
 
 
-def load_raw() -> dict[str, Any]:
+@lru_cache(maxsize=1)
+def _read_table() -> dict[str, Any]:
+    """The table file, read once per process (validation and every wait consult it)."""
     return json.loads(table_path().read_text(encoding="utf-8"))
+
+
+def load_raw() -> dict[str, Any]:
+    """The raw table, a copy the caller may change."""
+    return copy.deepcopy(_read_table())
 
 
 @lru_cache(maxsize=1)
@@ -199,10 +207,11 @@ def markdown_table() -> str:
 def endpoint_models(endpoint: str) -> list[str]:
     """Models an endpoint other than image2video takes (reference 1.3), current ones only; the
     per-endpoint lists live in capabilities.json under "endpoints"."""
-    table = capability_table()
-    names = load_raw().get("endpoints", {}).get(endpoint, {}).get("models")
-    return [n for n in (names or table.model_names) if n in table.model_names]
+    current = capability_table().model_names
+    names = endpoint_facts(endpoint).get("models")
+    return [n for n in (names or current) if n in current]
 
 
 def endpoint_facts(endpoint: str) -> dict[str, Any]:
-    return dict(load_raw().get("endpoints", {}).get(endpoint, {}))
+    """The "endpoints" entry of ``endpoint`` (e.g. "text2video"); {} when the table has none."""
+    return dict(_read_table().get("endpoints", {}).get(endpoint, {}))

@@ -40,6 +40,8 @@ SLOT_RETRY_S = 5.0
 DEFAULT_TIMEOUT_S = 30 * 60
 STATUS_TICK_S = 1.0
 LOOKUP_PAGE_SIZE = 50
+#: Answers to a query of a task the endpoint does not know.
+NOT_FOUND_CODES = (1201, 1203)
 
 
 def poll_interval(poll_number: int, processing: bool = False) -> float:
@@ -145,6 +147,16 @@ class KlingClient:
         data = self.transport.request("GET", f"{endpoint}/{task_id}", should_cancel=should_cancel)
         return Task.from_api(data)
 
+    def get_task_or_none(self, task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+                         should_cancel: CancelCheck | None = None) -> Task | None:
+        """As :meth:`get_task`, but None when the endpoint has no such task (1201/1203)."""
+        try:
+            return self.get_task(task_id, endpoint=endpoint, should_cancel=should_cancel)
+        except KlingAPIError as exc:
+            if exc.code in NOT_FOUND_CODES:
+                return None
+            raise
+
     def list_tasks(self, page: int = 1, page_size: int = 30, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
                    should_cancel: CancelCheck | None = None) -> list[Task]:
         data = self.transport.request("GET", endpoint, params={"pageNum": page, "pageSize": page_size},
@@ -158,13 +170,9 @@ class KlingClient:
         The docs put the external id in the path ("choose one" of task_id/external_task_id);
         clients disagree, so a not-found answer is double-checked against the newest tasks.
         """
-        try:
-            task = self.get_task(external_task_id, endpoint=endpoint, should_cancel=should_cancel)
-            if task.external_task_id in ("", external_task_id):
-                return task
-        except KlingAPIError as exc:
-            if exc.code not in (1201, 1203):
-                raise
+        task = self.get_task_or_none(external_task_id, endpoint=endpoint, should_cancel=should_cancel)
+        if task is not None and task.external_task_id in ("", external_task_id):
+            return task
         for task in self.list_tasks(1, LOOKUP_PAGE_SIZE, endpoint=endpoint, should_cancel=should_cancel):
             if task.external_task_id == external_task_id:
                 return task

@@ -12,18 +12,19 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
 from .download import looks_like_mp4
-from .errors import RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError, KlingTaskFailed, KlingTimeout
+from .errors import (RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError, KlingTaskFailed, KlingTimeout,
+                     KlingValidationError)
 from .ledger import STATUS_CREATING, STATUS_REFUSED, LedgerUnavailable, TaskLedger, request_fingerprint
 from .capabilities import endpoint_facts
-from .request import (ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
+from .request import (ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
                       VideoExtendRequest)
 from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task
 from .transport import CancelCheck, new_external_task_id
-from .validation import SourceVideo, validate_request
+from .validation import SourceVideo, extended_seconds, validate_request
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,10 @@ def run_job(client: KlingClient, request: KlingRequest, dest: Destination, *,
     """
     source = _extend_source(ledger, client, request) if isinstance(request, VideoExtendRequest) else None
     validated = validate_request(request, source)  # refused requests never touch the ledger nor the network
-    summary = {"model_name": source.model_name, "duration": _extended_duration(source)} if source else {}
+    summary: dict[str, Any] = {}
+    if source is not None:  # the ledger row keeps the inherited model and the new length (for chains)
+        total = extended_seconds(source)
+        summary = {"model_name": source.model_name, "duration": "" if total is None else f"{total:g}"}
     return _run_job(client, request.endpoint, validated.request, validated.notes, dest, ledger=ledger,
                     seed=seed, batch_index=batch_index, timeout=timeout, should_cancel=should_cancel,
                     on_status=on_status, on_created=on_created, summary=summary)
@@ -80,14 +84,6 @@ def _extend_source(ledger: TaskLedger | None, client: KlingClient, request: Vide
     if entry is None or not entry.model_name:
         return None
     return SourceVideo(video_id=entry.video_id, model_name=entry.model_name, duration=entry.duration)
-
-
-def _extended_duration(source: SourceVideo) -> str:
-    added = float(endpoint_facts("video-extend").get("seconds_added") or 0)
-    try:
-        return f"{float(source.duration) + added:g}"
-    except ValueError:
-        return ""
 
 
 def _run_job(client: KlingClient, endpoint: str, request: Any, notes: list[str], dest: Destination, *,
@@ -239,6 +235,38 @@ def finish_task(client: KlingClient, task_id: str, dest: Destination, *, endpoin
         _quietly(ledger.record_video, path, fingerprint=fingerprint, task_id=task_id)
     log.info("Kling task %s: video saved to %s", task_id, path)
     return JobResult(task=task, video_path=path)
+
+
+def locate_task(client: KlingClient, *, task_id: str = "", external_task_id: str = "",
+                endpoints: Sequence[str] = TASK_ENDPOINTS, ledger: TaskLedger | None = None,
+                should_cancel: CancelCheck | None = None) -> tuple[str, Task]:
+    """(endpoint, task) of an existing task, by task_id or else external_task_id: a query is free, so
+    each of ``endpoints`` is asked in turn, unless the ledger recorded which endpoint made ``task_id``."""
+    wanted = task_id.strip()
+    if wanted:
+        recorded = _recorded_endpoint(ledger, wanted, client.base_url)
+        for endpoint in (recorded,) if recorded in endpoints else endpoints:
+            task = client.get_task_or_none(wanted, endpoint=endpoint, should_cancel=should_cancel)
+            if task is not None:
+                return endpoint, task
+        raise KlingValidationError("task_id", wanted, "the id of an existing task",
+                                   f"No Kling task has task_id {wanted!r} (asked {', '.join(endpoints)})")
+    for endpoint in endpoints:
+        task = client.find_task(external_task_id.strip(), endpoint=endpoint, should_cancel=should_cancel)
+        if task is not None:
+            return endpoint, task
+    raise KlingValidationError("external_task_id", external_task_id, "the id of an existing task",
+                               f"No Kling task has external_task_id {external_task_id!r}")
+
+
+def _recorded_endpoint(ledger: TaskLedger | None, task_id: str, base_url: str) -> str | None:
+    if ledger is None:
+        return None
+    try:
+        entry = ledger.find_task(task_id, base_url=base_url)
+    except LedgerUnavailable:
+        return None
+    return entry.endpoint if entry is not None else None
 
 
 def endpoint_estimate(endpoint: str) -> float | None:

@@ -83,6 +83,20 @@ def validate_external_task_id(value: str) -> None:
         raise KlingValidationError("external_task_id", value, EXTERNAL_TASK_ID_RULE)
 
 
+def _task_options(request: Any) -> None:
+    """callback_url and external_task_id, which every endpoint takes."""
+    if request.callback_url:
+        validate_callback_url(request.callback_url)
+    if request.external_task_id:
+        validate_external_task_id(request.external_task_id)
+
+
+def _cfg_scale(value: Any) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+        raise KlingValidationError("cfg_scale", value, "a number in [0, 1]")
+    return float(value)
+
+
 def _validate_prompt(field: str, value: str) -> None:
     limit = capability_table().prompt_max_chars
     if not isinstance(value, str):
@@ -197,10 +211,7 @@ def validate(request: ImageToVideoRequest) -> Validated:
             notes.append(f"cfg_scale is not taken by {caps.name}; left out of the request")
             changes["cfg_scale"] = None
         else:
-            value = request.cfg_scale
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
-                raise KlingValidationError("cfg_scale", value, "a number in [0, 1]")
-            changes["cfg_scale"] = float(value)
+            changes["cfg_scale"] = _cfg_scale(request.cfg_scale)
 
     groups = [name for name, used in (("image_tail", request.image_tail is not None),
                                       ("static_mask/dynamic_masks", request.uses_motion_brush),
@@ -232,11 +243,7 @@ def validate(request: ImageToVideoRequest) -> Validated:
     if request.camera_control is not None:
         changes["camera_control"] = _validate_camera(caps, request.camera_control, mode, duration)
 
-    if request.callback_url:
-        validate_callback_url(request.callback_url)
-    if request.external_task_id:
-        validate_external_task_id(request.external_task_id)
-
+    _task_options(request)
     return Validated(request=request.with_changes(**changes), notes=notes)
 
 
@@ -317,6 +324,15 @@ def extend_source_models() -> list[str]:
     return list(endpoint_facts("video-extend").get("source_models") or [])
 
 
+def extended_seconds(source: SourceVideo) -> float | None:
+    """How long the source video will be once extended (None when its length is not known)."""
+    added = float(endpoint_facts("video-extend").get("seconds_added") or 0)
+    try:
+        return float(source.duration) + added
+    except ValueError:
+        return None
+
+
 def validate_video_extend(request: VideoExtendRequest, source: SourceVideo | None = None) -> Validated:
     """Video extend: a video_id, prompts, cfg_scale in [0, 1]. With ``source`` known, its model must be
     one Kling extends and the result must stay within the total length cap."""
@@ -326,32 +342,22 @@ def validate_video_extend(request: VideoExtendRequest, source: SourceVideo | Non
                                    "one video id (the video_id output of a Kling node)")
     _validate_prompt("prompt", request.prompt)
     _validate_prompt("negative_prompt", request.negative_prompt)
-    if request.cfg_scale is not None:
-        value = request.cfg_scale
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
-            raise KlingValidationError("cfg_scale", value, "a number in [0, 1]")
-    if request.callback_url:
-        validate_callback_url(request.callback_url)
-    if request.external_task_id:
-        validate_external_task_id(request.external_task_id)
+    cfg_scale = None if request.cfg_scale is None else _cfg_scale(request.cfg_scale)
+    _task_options(request)
     if source is not None:
-        facts = endpoint_facts("video-extend")
         models = extend_source_models()
         if source.model_name and models and source.model_name not in models:
             raise KlingValidationError("video_id", video_id, f"a video made by {', '.join(models)}",
                                        f"video_id {video_id} was made by {source.model_name}; Kling extends only "
                                        f"videos made by {', '.join(models)}")
+        facts = endpoint_facts("video-extend")
         added, cap = float(facts.get("seconds_added") or 0), float(facts.get("max_total_seconds") or 0)
-        try:
-            total = float(source.duration) + added
-        except ValueError:
-            total = 0.0
-        if cap and total > cap:
+        total = extended_seconds(source)
+        if cap and total is not None and total > cap:
             raise KlingValidationError("video_id", video_id, f"a video of at most {cap - added:g} s",
                                        f"video_id {video_id} is {source.duration} s long; extending it by "
                                        f"{added:g} s would pass Kling's {cap:g} s limit")
-    return Validated(request=request.with_changes(video_id=video_id, cfg_scale=None if request.cfg_scale is None
-                                                  else float(request.cfg_scale)))
+    return Validated(request=request.with_changes(video_id=video_id, cfg_scale=cfg_scale))
 
 
 def validate_request(request: Any, source: SourceVideo | None = None) -> Validated:

@@ -22,14 +22,15 @@ from .ledger import node_ledger
 from .media import batch_images
 from .motion_brush import MotionBrushType
 from .progress import StatusBoard
-from .shared_inputs import advanced, prompt_inputs, seed_input, task_options
+from .shared_inputs import advanced, linked_types, prompt_inputs, seed_input, task_options, wrong_link
 
 log = logging.getLogger(__name__)
 
 #: Stand-in for images at queue time, when only the widget values are known.
 PENDING_IMAGE = "pending-image"
 #: Socket types of the optional feature inputs (a wrong link is refused at queue time).
-EXPECTED_TYPES = {"camera_control": "KLING_CAMERA_CONTROL", "motion_brush": "KLING_MOTION_BRUSH"}
+EXPECTED_TYPES = {"image": "IMAGE", "image_tail": "IMAGE", "camera_control": "KLING_CAMERA_CONTROL",
+                  "motion_brush": "KLING_MOTION_BRUSH"}
 DEFAULT_CONCURRENCY = 2
 #: Said wherever the frames' memory can be chosen: ComfyUI keeps IMAGE frames as float32.
 FRAME_MEMORY = ("Frames are float32: 24 MB per 1080p frame, 11 MB per 720p frame, so 10 s of 1080p at 24 fps "
@@ -123,12 +124,10 @@ class KlingImageToVideo(io.ComfyNode):
                         prompt: Any = None, negative_prompt: Any = None, external_task_id: Any = None,
                         callback_url: Any = None, sound: Any = None, input_types: Any = None) -> bool | str:
         """Refuse invalid combinations at queue time, before any image is encoded or request sent."""
-        linked = (input_types or [{}])[0] if isinstance(input_types, list) else (input_types or {})
-        for name, received in linked.items():
-            if name in ("image", "image_tail") and received not in ("IMAGE", "*"):
-                return f"{name} needs an IMAGE input; got {received}"
-            if name in EXPECTED_TYPES and received not in (EXPECTED_TYPES[name], "*"):
-                return f"{name} needs a {EXPECTED_TYPES[name]} input; got {received}"
+        linked = linked_types(input_types)
+        mismatch = wrong_link(linked, EXPECTED_TYPES)
+        if mismatch:
+            return mismatch
         if None in (model_name, mode, duration):
             return True  # a value comes from a link: checked when the node runs
         try:

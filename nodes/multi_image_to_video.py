@@ -19,7 +19,7 @@ from .job_runner import run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .progress import StatusBoard
-from .shared_inputs import endpoint_model_inputs, prompt_inputs, seed_input, task_options
+from .shared_inputs import endpoint_model_inputs, linked_types, prompt_inputs, seed_input, task_options, wrong_link
 
 IMAGE_SOCKETS = ("image_1", "image_2", "image_3", "image_4")
 
@@ -65,10 +65,10 @@ class KlingMultiImageToVideo(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None, prompt: Any = None,
                         aspect_ratio: Any = None, input_types: Any = None) -> bool | str:
-        linked = (input_types or [{}])[0] if isinstance(input_types, list) else (input_types or {})
-        for name, received in linked.items():
-            if name in IMAGE_SOCKETS and received not in ("IMAGE", "*"):
-                return f"{name} needs an IMAGE input; got {received}"
+        linked = linked_types(input_types)
+        mismatch = wrong_link(linked, dict.fromkeys(IMAGE_SOCKETS, "IMAGE"))
+        if mismatch:
+            return mismatch
         if None in (model_name, mode, duration, prompt, aspect_ratio):
             return True  # a value comes from a link: checked when the node runs
         pending = tuple(PENDING_IMAGE for name in IMAGE_SOCKETS if name in linked) or (PENDING_IMAGE,)

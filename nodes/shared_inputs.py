@@ -1,6 +1,8 @@
 """Inputs every Kling generation node has, defined once so their wording and limits agree."""
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from comfy_api.latest import io
 
 from ..kling_api.capabilities import capability_table, endpoint_facts, endpoint_models
@@ -62,3 +64,18 @@ def endpoint_model_inputs(endpoint: str, what: str, duration_tooltip: str = "Vid
         io.Combo.Input("aspect_ratio", options=ratios, default=facts.get("default_aspect_ratio", ratios[0]),
                        tooltip="Width:height of the video"),
     ]
+
+
+def linked_types(input_types: Any) -> dict[str, str]:
+    """Input name -> the type linked into it, from the ``input_types`` ComfyUI hands validate_inputs."""
+    linked = (input_types or [{}])[0] if isinstance(input_types, list) else (input_types or {})
+    return dict(linked)
+
+
+def wrong_link(linked: Mapping[str, str], expected: Mapping[str, str]) -> str | None:
+    """The message for the first input linked to a type other than the one it takes, else None."""
+    for name, received in linked.items():
+        if name in expected and received not in (expected[name], "*"):
+            article = "an" if expected[name][0] in "AEIOU" else "a"
+            return f"{name} needs {article} {expected[name]} input; got {received}"
+    return None

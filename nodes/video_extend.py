@@ -20,9 +20,20 @@ from .progress import StatusBoard
 from .shared_inputs import advanced, prompt_inputs, seed_input, task_options
 
 
-def video_ids(value: str) -> list[str]:
-    """The ids of a video_id output: one, or comma-separated for a batch."""
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
+def extend_requests(source_video_id: str, *, prompt: str = "", negative_prompt: str = "",
+                    cfg_scale: float | None = None, external_task_id: str = "",
+                    callback_url: str = "") -> list[VideoExtendRequest]:
+    """One request per id of a video_id output (one, or comma-separated for a batch)."""
+    ids = [part.strip() for part in (source_video_id or "").split(",") if part.strip()] or [source_video_id]
+    return [VideoExtendRequest(video_id=one, prompt=prompt or "", negative_prompt=negative_prompt or "",
+                               cfg_scale=cfg_scale, callback_url=callback_url or None,
+                               external_task_id=external_id_for(external_task_id, index, len(ids)))
+            for index, one in enumerate(ids)]
+
+
+def _text(value: Any) -> str:
+    """A widget value at queue time; None (it comes from a link) counts as empty."""
+    return value if isinstance(value, str) else ""
 
 
 class KlingVideoExtend(io.ComfyNode):
@@ -63,12 +74,10 @@ class KlingVideoExtend(io.ComfyNode):
         if not isinstance(source_video_id, str):
             return True  # comes from a link: checked when the node runs
         try:
-            for one in video_ids(source_video_id) or [source_video_id]:
-                validate_video_extend(VideoExtendRequest(
-                    video_id=one, prompt=prompt if isinstance(prompt, str) else "",
-                    negative_prompt=negative_prompt if isinstance(negative_prompt, str) else "",
-                    external_task_id=external_task_id or None if isinstance(external_task_id, str) else None,
-                    callback_url=callback_url or None if isinstance(callback_url, str) else None))
+            for request in extend_requests(source_video_id, prompt=_text(prompt),
+                                           negative_prompt=_text(negative_prompt),
+                                           external_task_id=_text(external_task_id), callback_url=_text(callback_url)):
+                validate_video_extend(request)
         except KlingValidationError as exc:
             return str(exc)
         return True
@@ -77,11 +86,8 @@ class KlingVideoExtend(io.ComfyNode):
     async def execute(cls, source_video_id: str, prompt: str, negative_prompt: str, cfg_scale: float, seed: int,
                       external_task_id: str = "", callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
                       concurrency: int = DEFAULT_CONCURRENCY) -> io.NodeOutput:
-        ids = video_ids(source_video_id)
-        requests = [VideoExtendRequest(video_id=one, prompt=prompt or "", negative_prompt=negative_prompt or "",
-                                       cfg_scale=cfg_scale, callback_url=callback_url or None,
-                                       external_task_id=external_id_for(external_task_id, i, len(ids)))
-                    for i, one in enumerate(ids or [source_video_id])]
+        requests = extend_requests(source_video_id, prompt=prompt, negative_prompt=negative_prompt,
+                                   cfg_scale=cfg_scale, external_task_id=external_task_id, callback_url=callback_url)
         for request in requests:
             validate_video_extend(request)  # refused before anything is sent
         client = KlingClient(node_credentials())
@@ -89,6 +95,7 @@ class KlingVideoExtend(io.ComfyNode):
 
         def run_one(index: int, board: StatusBoard) -> JobResult:
             return run_job(client, requests[index], output_path_for, should_cancel=board.should_cancel,
-                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index, timeout=timeout)
+                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index,
+                           timeout=timeout)
 
         return await run_jobs(cls.hidden.unique_id, len(requests), run_one, concurrency=concurrency)

@@ -8,28 +8,26 @@ import time
 from pathlib import Path
 
 import pytest
+from library_emulator import client_for as shared_client_for, fast_emulator
 
 from kling_api import account
-from kling_api.auth import Credentials, Secret
 from kling_api.client import KlingClient
 from kling_api.emulator import Emulator
 from kling_api.jobs import run_image_to_video
 from kling_api.request import ImageToVideoRequest
-from kling_api.transport import RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "account-test-key"
-FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.0)
 
 
 @pytest.fixture(scope="module")
 def emu():
-    with Emulator(api_keys=[API_KEY], max_height=96, submitted_seconds=0.05, processing_seconds=0.2) as emulator:
+    with fast_emulator(API_KEY) as emulator:
         yield emulator
 
 
 def client_for(emu: Emulator) -> KlingClient:
-    return KlingClient(Credentials(api_key=Secret(API_KEY), source="test"), emu.url, retry=FAST)
+    return shared_client_for(emu, API_KEY)
 
 
 def test_costs_query_sends_the_time_window_and_reads_the_packs(emu):

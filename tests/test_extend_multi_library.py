@@ -3,10 +3,8 @@ check of an extend's source video before anything is sent."""
 from __future__ import annotations
 
 import pytest
+from library_emulator import client_for, fast_emulator
 
-from kling_api.auth import Credentials, Secret
-from kling_api.client import KlingClient
-from kling_api.emulator import Emulator
 from kling_api.errors import KlingValidationError
 from kling_api.jobs import run_job
 from kling_api.ledger import TaskLedger
@@ -85,9 +83,8 @@ def _recorded_video(ledger: TaskLedger, base_url: str, model: str, video_id: str
 
 
 def test_extend_of_a_recorded_v2_video_is_refused_before_sending(tmp_path):
-    with Emulator(api_keys=[API_KEY], max_height=96) as emu:
-        client = KlingClient(Credentials(api_key=Secret(API_KEY), source="test"), emu.url,
-                             retry=RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.01, jitter=0.0))
+    with fast_emulator(API_KEY) as emu:
+        client = client_for(emu, API_KEY, retry=RetryPolicy(attempts=1, base_delay=0.01, max_delay=0.01, jitter=0.0))
         ledger = TaskLedger(tmp_path / "ledger.sqlite3")
         _recorded_video(ledger, client.base_url, "kling-v2-5-turbo", "vid-v25")
         with pytest.raises(KlingValidationError) as err:

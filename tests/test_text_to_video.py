@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from library_emulator import client_for as shared_client_for, fast_emulator
 
-from kling_api.auth import Credentials, Secret
 from kling_api.capabilities import endpoint_models
 from kling_api.client import KlingClient
 from kling_api.emulator import Emulator
@@ -11,22 +11,20 @@ from kling_api.errors import KlingValidationError
 from kling_api.jobs import run_text_to_video
 from kling_api.ledger import TaskLedger
 from kling_api.request import TextToVideoRequest
-from kling_api.transport import RetryPolicy
 from kling_api.validation import validate_text_to_video
 from kling_api.video import probe_video
 
 API_KEY = "t2v-test-key"
-FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.0)
 
 
 @pytest.fixture(scope="module")
 def emu():
-    with Emulator(api_keys=[API_KEY], max_height=96, submitted_seconds=0.05, processing_seconds=0.2) as emulator:
+    with fast_emulator(API_KEY) as emulator:
         yield emulator
 
 
 def client_for(emu: Emulator) -> KlingClient:
-    return KlingClient(Credentials(api_key=Secret(API_KEY), source="test"), emu.url, retry=FAST)
+    return shared_client_for(emu, API_KEY)
 
 
 def test_text2video_models_come_from_the_table():
