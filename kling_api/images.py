@@ -12,24 +12,19 @@ smaller size still costs about one encode, not a search over full encodes.
 from __future__ import annotations
 
 import binascii
-import contextlib
 import io
 import logging
 import math
 import os
-import threading
 from dataclasses import dataclass, field as dataclass_field
-from typing import Any, Callable
-
-try:
-    import fcntl
-except ImportError:  # Windows: pipes keep their default size
-    fcntl = None  # type: ignore[assignment]
+from typing import Any, Union
 
 import numpy as np
 from PIL import Image
 
 from .errors import KlingValidationError
+from .float_pixels import FloatRows, convert_float
+from .jpeg_bands import BandImage, encode_jpeg_base64
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +45,9 @@ _TARGET_MARGIN = 0.94
 _TILE_W, _TILE_H, _ALIGN = 64, 16, 16
 _SAMPLE_MIN_PX, _SAMPLE_MAX_PX, _SAMPLE_FRACTION = 64 * 1024, 128 * 1024, 0.02
 _JPEG_HEADER_BYTES = 700
-_CHUNK_ELEMENTS = 1 << 19  # float->uint8 conversion works on row blocks of this size (stays in cache)
-_ONE_FLOAT32_BITS = 0x3F800000  # 1.0f; as unsigned integers, the float32 bit patterns of +0..1 are <= it
-_PARALLEL_ELEMENTS = 1 << 20  # ...on two threads from this many elements on (~600x600 RGB)
 _MAX_FULL_ENCODES = 6
-_PIPED_PIXELS = 1 << 22  # JPEG encodes of this many pixels on get their base64 made while encoding (~4 MP)
+_BANDED_PIXELS = 1 << 19  # JPEG encodes of this many pixels on run in bands on every core (jpeg_bands)
+_WORKERS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 _LOG_SIZE_PER_QUALITY = 0.05  # d ln(JPEG bytes) / d quality near 70..95 for photos
 
 
@@ -112,9 +105,9 @@ def encode_image(
     if isinstance(image, str):
         return _url_passthrough(image, field)
 
-    picture = _to_pil(image, field)
+    picture = _to_picture(image, field)
     if fit is not None:
-        picture = _fit(picture, fit)
+        picture = _fit(_whole(picture), fit)
     check_image_size(picture.width, picture.height, field)
 
     # base64 text of n bytes is 4*ceil(n/3) characters.
@@ -137,8 +130,16 @@ def _url_passthrough(value: str, field: str) -> EncodedImage:
     return EncodedImage(data=value, format="url", width=0, height=0, quality=None, nbytes=len(value))
 
 
-def _to_pil(image: Any, field: str) -> Image.Image:
-    """An RGB PIL image, with at most one copy of the pixels on the way."""
+# What gets encoded: an RGB PIL image, or ComfyUI's float IMAGE converted only where it is read.
+Picture = Union[Image.Image, FloatRows]
+
+
+def _whole(picture: Picture) -> Image.Image:
+    return picture.whole() if isinstance(picture, FloatRows) else picture
+
+
+def _to_picture(image: Any, field: str) -> Picture:
+    """An RGB picture, with at most one copy of the pixels on the way."""
     if isinstance(image, Image.Image):
         return _pil_to_rgb(image, field)
     try:
@@ -147,7 +148,7 @@ def _to_pil(image: Any, field: str) -> Image.Image:
         raise KlingValidationError(field, type(image).__name__,
                                    "a numpy array, a PIL image or an http(s) URL",
                                    f"{field}: cannot read a {type(image).__name__} as an image ({exc})") from None
-    return _array_to_pil(array, field)
+    return _array_to_picture(array, field)
 
 
 def _pil_to_rgb(picture: Image.Image, field: str) -> Image.Image:
@@ -167,14 +168,14 @@ def _pil_to_rgb(picture: Image.Image, field: str) -> Image.Image:
         canvas.paste(rgba, mask=alpha)
         return canvas
     if picture.mode.startswith("I;16"):  # 16-bit grey: keep the top byte, as for uint16 arrays
-        return _array_to_pil(np.asarray(picture), field)
+        return _whole(_array_to_picture(np.asarray(picture), field))
     return picture.convert("RGB")
 
 
 _ACCEPTED = "a (H,W), (H,W,1), (H,W,3) or (H,W,4) array of uint8, uint16, bool or float in 0..1"
 
 
-def _array_to_pil(array: np.ndarray, field: str) -> Image.Image:
+def _array_to_picture(array: np.ndarray, field: str) -> Picture:
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim == 3 and array.shape[2] == 1:
@@ -184,7 +185,7 @@ def _array_to_pil(array: np.ndarray, field: str) -> Image.Image:
     if array.size == 0:
         raise KlingValidationError(field, f"empty array of shape {tuple(array.shape)}", _ACCEPTED)
     if array.dtype.kind == "f" and array.ndim == 3 and array.shape[2] == 3:
-        return _float_rgb_to_pil(array, field)  # ComfyUI's IMAGE
+        return FloatRows(array, field)  # ComfyUI's IMAGE: converted band by band as it is encoded
     array = _to_uint8(array, field)
     if array.ndim == 2:
         return Image.fromarray(array).convert("RGB")  # mode from the shape: L
@@ -193,26 +194,8 @@ def _array_to_pil(array: np.ndarray, field: str) -> Image.Image:
     return Image.fromarray(array)  # RGB
 
 
-def _float_rgb_to_pil(array: np.ndarray, field: str) -> Image.Image:
-    """An RGB image filled block by block straight from the floats by Pillow's RGB unpacker: the
-    pixels are written once, with no uint8 copy of the whole image and no Image.fromarray copy.
-    (Pillow's own allocation, in blocks that malloc reuses from call to call, is steadier here than a
-    NumPy buffer mapped with frombuffer, whose huge pages sometimes cost the kernel a compaction.)"""
-    height, width = array.shape[:2]
-    picture = Image.new("RGB", (width, height), None)  # not initialised: every row is written below
-
-    def write_rows(top: int, pixels: np.ndarray) -> None:
-        decoder = Image._getdecoder("RGB", "raw", ("RGB", 0, 1))
-        decoder.setimage(picture.im, (0, top, width, top + pixels.shape[0]))
-        if decoder.decode(memoryview(pixels).cast("B"))[1] < 0:
-            raise RuntimeError("Pillow's RGB unpacker refused a block of pixels")
-
-    _convert_float(array, field, write_rows)
-    return picture
-
-
 def _to_uint8(array: np.ndarray, field: str) -> np.ndarray:
-    """uint8 pixels; floats as ``_convert_float`` makes them."""
+    """uint8 pixels; floats as ``convert_float`` makes them."""
     kind = array.dtype.kind
     if array.dtype == np.uint8:
         return array
@@ -227,57 +210,8 @@ def _to_uint8(array: np.ndarray, field: str) -> np.ndarray:
     def write_rows(top: int, pixels: np.ndarray) -> None:
         out[top:top + pixels.shape[0]] = pixels
 
-    _convert_float(array, field, write_rows)
+    convert_float(array, field, write_rows)
     return out
-
-
-def _convert_float(array: np.ndarray, field: str, write_rows: Callable[[int, np.ndarray], None]) -> None:
-    """Floats checked for NaN/inf, clipped to 0..1 and rounded to uint8 in cache-sized row blocks, each
-    handed to ``write_rows(first_row, pixels)`` while still in cache; by two threads when the image is
-    large (NumPy's loops and Pillow's unpacker release the GIL, so the halves run on two cores)."""
-    height = array.shape[0]
-    if array.size < _PARALLEL_ELEMENTS or height < 2:
-        _convert_rows(array, 0, height, field, write_rows)
-        return
-    middle = height // 2
-    errors: list[BaseException] = []
-
-    def half(start: int, stop: int) -> None:
-        try:
-            _convert_rows(array, start, stop, field, write_rows)
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    helper = threading.Thread(target=half, args=(middle, height), name="kling-image-convert")
-    helper.start()
-    half(0, middle)
-    helper.join()
-    if errors:
-        raise errors[0]
-
-
-def _convert_rows(array: np.ndarray, start: int, stop: int, field: str,
-                  write_rows: Callable[[int, np.ndarray], None]) -> None:
-    rows = max(1, _CHUNK_ELEMENTS // max(1, array[0].size))
-    shape = (min(rows, stop - start), *array.shape[1:])
-    scratch, pixels = np.empty(shape, np.float32), np.empty(shape, np.uint8)
-    for top in range(start, stop, rows):
-        block = array[top:min(top + rows, stop)]
-        tmp, out = scratch[:block.shape[0]], pixels[:block.shape[0]]
-        if block.dtype == np.float32 and block.view(np.uint32).max() <= _ONE_FLOAT32_BITS:
-            low, high = 0.0, 1.0  # one pass: every value is +0..1 (no sign bit, no NaN or inf bits)
-        else:
-            low, high = float(block.min()), float(block.max())  # NaN propagates through min/max
-        if not (math.isfinite(low) and math.isfinite(high)):
-            bad = "NaN" if math.isnan(low) or math.isnan(high) else "infinite values"
-            raise KlingValidationError(field, f"float image containing {bad}", "finite floats in 0..1",
-                                       f"{field}: the image contains {bad}; allowed: finite floats in 0..1 "
-                                       "(check the node that produced it)")
-        np.multiply(block, np.float32(255.0), out=tmp, dtype=np.float32, casting="same_kind")
-        if low < 0.0 or high > 1.0:
-            np.clip(tmp, 0.0, 255.0, out=tmp)
-        np.add(tmp, np.float32(0.5), out=out, casting="unsafe")  # truncation after +0.5 rounds to nearest
-        write_rows(top, out)
 
 
 # --- fit to Kling's size rules -------------------------------------------------------------------
@@ -346,63 +280,20 @@ class _Payload:
         return self._text
 
 
-def _encode(picture: Image.Image, kind: str, quality: int | None) -> _Payload:
+def _encode(picture: Picture, kind: str, quality: int | None) -> _Payload:
     """One full encode of the image (tests count calls of this function)."""
-    if kind == "jpeg" and picture.width * picture.height >= _PIPED_PIXELS:
-        piped = _encode_piped(picture, quality)
-        if piped is not None:
-            return piped
-    raw = _save(picture, kind, quality)
+    if kind == "jpeg" and quality is not None and picture.width * picture.height >= _BANDED_PIXELS:
+        banded = encode_jpeg_base64(picture.size, _band_maker(picture), quality, _WORKERS)
+        if banded is not None:
+            return _Payload(banded[0], text=banded[1])
+    raw = _save(_whole(picture), kind, quality)
     return _Payload(len(raw), raw=raw)
 
 
-def _encode_piped(picture: Image.Image, quality: int | None) -> _Payload | None:
-    """A JPEG encode into a pipe, and its base64 made from the pipe by a second thread meanwhile.
-
-    Saved to a file descriptor, Pillow encodes from C without the GIL (to BytesIO it holds it), so
-    the base64 of each piece is made on the other core while the encoder makes the next one; base64
-    of whole 3-byte groups concatenates exactly. None when no pipe can be had."""
-    try:
-        read_fd, write_fd = os.pipe()
-    except OSError:
-        return None
-    if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux: room for 1 MB, so the encoder seldom waits
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
-    parts: list[bytes] = []
-    size = 0
-    errors: list[BaseException] = []
-
-    def to_base64() -> None:
-        nonlocal size
-        try:
-            with open(read_fd, "rb", buffering=0) as source:  # closing it stops the encoder (EPIPE)
-                pending = b""
-                while chunk := source.read(1 << 20):
-                    size += len(chunk)
-                    pending += chunk
-                    whole = len(pending) - len(pending) % 3
-                    parts.append(binascii.b2a_base64(pending[:whole], newline=False))
-                    pending = pending[whole:]
-                parts.append(binascii.b2a_base64(pending, newline=False))
-        except BaseException as exc:  # re-raised below
-            errors.append(exc)
-
-    helper = threading.Thread(target=to_base64, name="kling-image-base64")
-    try:
-        helper.start()
-    except BaseException:
-        os.close(read_fd)
-        os.close(write_fd)
-        raise
-    try:
-        with open(write_fd, "wb") as sink:
-            picture.save(sink, "JPEG", quality=quality)
-    finally:
-        helper.join()
-    if errors:
-        raise errors[0]
-    return _Payload(size, text=b"".join(parts).decode("ascii"))
+def _band_maker(picture: Picture) -> BandImage:
+    if isinstance(picture, FloatRows):
+        return picture.band
+    return lambda top, bottom: picture.crop((0, top, picture.width, bottom))
 
 
 def _save(picture: Image.Image, kind: str, quality: int | None) -> bytes:
@@ -414,7 +305,7 @@ def _save(picture: Image.Image, kind: str, quality: int | None) -> bytes:
     return buffer.getvalue()
 
 
-def _sample(picture: Image.Image) -> tuple[Image.Image, float] | None:
+def _sample(picture: Picture) -> tuple[Image.Image, float] | None:
     """A mosaic of tiles spread over the image, and its share of the pixels; None when too small."""
     width, height = picture.size
     pixels = width * height
@@ -439,7 +330,7 @@ def _sample(picture: Image.Image) -> tuple[Image.Image, float] | None:
 class _Predictor:
     """Predicts the full encode's size from encodes of a sample (cached by quality)."""
 
-    def __init__(self, picture: Image.Image, kind: str) -> None:
+    def __init__(self, picture: Picture, kind: str) -> None:
         self.kind = kind
         sample = _sample(picture)
         self.mosaic, self.share = sample if sample else (None, 1.0)
@@ -457,7 +348,7 @@ class _Predictor:
         return self.cache[quality]
 
 
-def _surely_fits(picture: Image.Image, kind: str, raw_limit: int) -> bool:
+def _surely_fits(picture: Picture, kind: str, raw_limit: int) -> bool:
     """True when even incompressible pixels fit: JPEG at quality <= 95 and PNG stay under ~raw size."""
     raw = picture.width * picture.height * 3
     overhead = 64 * 1024 + (picture.height * 64 if kind == "png" else 0)
@@ -496,7 +387,7 @@ def _pick_quality(predictor: _Predictor, target: int) -> tuple[int, bool]:
     return fits, True
 
 
-def _downscaled(picture: Image.Image, factor: float) -> Image.Image:
+def _downscaled(picture: Picture, factor: float) -> Image.Image:
     """Smaller by ``factor`` (area ``factor**2``), never below 300 px or beyond the ratio rule."""
     width, height = picture.size
     short = min(width, height)
@@ -505,12 +396,12 @@ def _downscaled(picture: Image.Image, factor: float) -> Image.Image:
     new_h = max(MIN_SIDE, int(height * factor))
     new_w, new_h = _clamp_ratio(new_w, new_h)
     # Bicubic with a reducing gap: several times faster than Lanczos on 50+ MP, and Kling rescales anyway.
-    return picture.resize((new_w, new_h), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return _whole(picture).resize((new_w, new_h), Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
 def _fit_payload(
-    picture: Image.Image, kind: str, raw_limit: int, field: str, max_bytes: int
-) -> tuple[_Payload, int, Image.Image, str]:
+    picture: Picture, kind: str, raw_limit: int, field: str, max_bytes: int
+) -> tuple[_Payload, int, Picture, str]:
     """(encoded file, quality, encoded image, what was done) with the file within ``raw_limit``."""
     original = picture
     quality: int | None = DEFAULT_QUALITY if kind == "jpeg" else None
@@ -538,7 +429,7 @@ def _fit_payload(
         f"even at {picture.width}x{picture.height}" + (f", quality {quality}" if kind == "jpeg" else ""))
 
 
-def _plan(picture: Image.Image, kind: str, predictor: _Predictor, target: int) -> tuple[Image.Image, int | None]:
+def _plan(picture: Picture, kind: str, predictor: _Predictor, target: int) -> tuple[Picture, int | None]:
     """Choose quality, then scale, from sample encodes only: no full encode is spent on a guess."""
     quality: int | None = None
     if kind == "jpeg":
@@ -562,7 +453,7 @@ def _plan(picture: Image.Image, kind: str, predictor: _Predictor, target: int) -
     return picture, quality
 
 
-def _describe(original: Image.Image, picture: Image.Image, quality: int | None) -> str:
+def _describe(original: Picture, picture: Picture, quality: int | None) -> str:
     changes = []
     if quality is not None and quality != DEFAULT_QUALITY:
         changes.append(f"JPEG quality lowered from {DEFAULT_QUALITY} to {quality}")

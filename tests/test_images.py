@@ -116,12 +116,15 @@ def test_a_large_float_image_encodes_exactly_as_its_rounded_pixels() -> None:
     assert padded.size == (440, 1100) and np.array_equal(np.asarray(padded)[:, 70:370], pixels[:, :300])
 
 
-def test_a_large_jpeg_gets_the_same_base64_made_while_it_encodes() -> None:
-    picture = Image.fromarray(textured(2048))  # 4 MP: encoded into a pipe, base64 made by a second thread
-    encoded = encode_image(picture)
-    assert base64.b64decode(encoded.data, validate=True) == images._save(picture, "jpeg", encoded.quality)
-    with pytest.raises(OSError):  # an encoder failure ends both threads and is raised
-        images._encode_piped(Image.new("RGBA", (2048, 2048)), 95)
+def test_a_large_float_image_is_encoded_once_in_bands_without_a_whole_uint8_picture(
+        count_encodes: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    array = textured(2048).astype(np.float32) / np.float32(255)
+    monkeypatch.setattr(images.FloatRows, "whole", lambda self: pytest.fail("converted the whole image"))
+    encoded = encode_image(array)
+    raw = base64.b64decode(encoded.data, validate=True)
+    assert count_encodes == [(2048, 2048, 95)] and raw.count(b"\xff\xdd") == 1  # one encode, in bands
+    single = images._save(Image.fromarray(textured(2048)), "jpeg", 95)
+    assert np.array_equal(np.asarray(decode(encoded)), np.asarray(Image.open(io.BytesIO(single))))
 
 
 def test_batch_of_one_bool_and_uint16_are_accepted() -> None:
