@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import sys
+import resource
 import time
 import types
 from pathlib import Path
@@ -61,12 +62,15 @@ def timed(call):
     gc.collect()
     before = _status("VmRSS")
     exact = _reset_peak()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     result = call()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
     peak = _status("VmHWM")
     return result, seconds, {"rss_before": before, "peak_rss": peak, "peak_growth": peak - before,
-                             "peak_exact": exact}
+                             "peak_exact": exact, "user_s": after.ru_utime - usage.ru_utime,
+                             "system_s": after.ru_stime - usage.ru_stime}
 
 
 ENCODE_CALLS = 5  # an encode takes milliseconds: each process times it this many times (the median counts)

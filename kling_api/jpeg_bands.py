@@ -171,8 +171,10 @@ def encode_jpeg_base64(size: tuple[int, int], band_image: BandImage, quality: in
     except Unjoinable as exc:
         logger.debug("JPEG bands not joined (%s): one encode instead", exc)
         return None
-    finally:  # on every way out, no band is left running
-        work.stop()
+    finally:  # on every way out, no band is left running (a helper still queued behind another
+        work.stop()  # image's bands is cancelled rather than waited for)
+        for helper in helpers:
+            helper.cancel()
         wait(helpers)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import io
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -115,3 +116,15 @@ def test_bands_that_cannot_be_joined_give_none(monkeypatch: pytest.MonkeyPatch) 
         buffer = io.BytesIO()
         picture.save(buffer, "JPEG", quality=90, progressive=True)
         jpeg_bands._Band(buffer.getvalue())
+
+
+def test_images_encoded_at_once_from_several_threads_stay_apart() -> None:
+    # The node encodes a batch on several threads; they share the band helpers and each thread
+    # reuses its own conversion buffers.
+    pictures = [photo_like(1024, 768 + 64 * index, seed=index) for index in range(4)]
+    expected = [bands_of(Image.fromarray(p), 90, 2) for p in pictures]
+    floats = [p.astype(np.float32) / np.float32(255) for p in pictures]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda f: bands_of_floats(f, 90, 2), floats))
+            assert got == expected
