@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 _SOI, _EOI = b"\xff\xd8", b"\xff\xd9"
 _SOF_MARKERS = (0xC0, 0xC1)  # baseline and extended sequential Huffman: what libjpeg writes by default
-_SOS, _DRI, _DHT, _DQT = 0xDA, 0xDD, 0xC4, 0xDB
+_SOS, _DRI = 0xDA, 0xDD
 _MAX_INTERVAL = 0xFFFF  # a restart interval is counted in MCUs in a 16-bit field
 _MCU_ROWS = 16  # bands are cut on multiples of 16 rows: whole MCU rows for every subsampling libjpeg uses
 _BANDS_PER_WORKER = 2  # so the first bands are finished (and turned into base64) while the last run
