@@ -152,7 +152,9 @@ def _to_picture(image: Any, field: str) -> Picture:
 
 
 def _pil_to_rgb(picture: Image.Image, field: str) -> Image.Image:
-    """RGB; transparency composited over black."""
+    """RGB; transparency composited over black. Loaded: a file opened lazily cannot be read by the
+    band encoder's threads at once."""
+    picture.load()
     if picture.mode == "RGB":
         return picture
     if picture.mode == "P":

@@ -21,7 +21,7 @@ import os
 import struct
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import IO, Callable, Iterator
 
 from PIL import Image
@@ -88,9 +88,9 @@ class _Band:
 @contextlib.contextmanager
 def _anonymous_file() -> Iterator[IO[bytes]]:
     """A file with a real descriptor (so Pillow releases the GIL while encoding) kept in memory."""
-    if hasattr(os, "memfd_create"):
-        file = open(os.memfd_create("kling-jpeg-band", os.MFD_CLOEXEC), "w+b", buffering=0)
-    else:  # macOS, Windows
+    try:
+        file: IO[bytes] = open(os.memfd_create("kling-jpeg-band", os.MFD_CLOEXEC), "w+b", buffering=0)
+    except (AttributeError, OSError):  # macOS, Windows; or a kernel or sandbox that refuses memfd
         file = tempfile.TemporaryFile()
     with file:
         yield file
@@ -110,6 +110,17 @@ def _encode_band(band_image: BandImage, top: int, bottom: int, quality: int) -> 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
+
+
+def _forget_pools() -> None:
+    """In a forked child: the parent's pool threads (and whoever held the lock) do not exist there."""
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -164,18 +175,28 @@ def encode_jpeg_base64(size: tuple[int, int], band_image: BandImage, quality: in
         return None
     work = _BandWork([(top, min(top + rows, height)) for top in range(0, height, rows)],
                      lambda top, bottom: _encode_band(band_image, top, bottom, quality))
-    pool = _pool(workers - 1)
-    helpers = [pool.submit(work.run_all) for _ in range(workers - 1)]
+    helpers = _start_helpers(work, workers - 1)
     try:
         return _join(work.result, len(work.bands), width, height, rows)
     except Unjoinable as exc:
         logger.debug("JPEG bands not joined (%s): one encode instead", exc)
         return None
-    finally:  # on every way out, no band is left running (a helper still queued behind another
-        work.stop()  # image's bands is cancelled rather than waited for)
-        for helper in helpers:
-            helper.cancel()
-        wait(helpers)
+    finally:  # on every way out, no band is left running; a helper still queued (behind another
+        work.stop()  # image's bands) is cancelled, and only helpers already running are waited for
+        wait([helper for helper in helpers if not helper.cancel()])
+
+
+def _start_helpers(work: "_BandWork", count: int) -> list[Future]:
+    """Helpers from the shared pool; none when the pool takes no more work (interpreter shutdown):
+    the caller then encodes every band itself."""
+    pool = _pool(count)
+    helpers = []
+    for _ in range(count):
+        try:
+            helpers.append(pool.submit(work.run_all))
+        except RuntimeError:
+            break
+    return helpers
 
 
 class _BandWork:

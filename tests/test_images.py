@@ -305,3 +305,16 @@ def test_bad_options_are_refused(kwargs: dict, field: str) -> None:
     with pytest.raises(KlingValidationError) as caught:
         encode_image(gradient(400, 400), **kwargs)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp"])
+def test_an_image_file_opened_lazily_is_encoded(tmp_path, suffix: str) -> None:
+    # Image.open reads pixels on first use; the band encoder's threads must not race to do it.
+    path = tmp_path / f"picture{suffix}"
+    Image.fromarray(textured(1216)[:900, :1200]).save(path)
+    with Image.open(path) as loaded:
+        loaded.load()
+        expected = encode_image(loaded.copy()).data
+    for _ in range(3):
+        with Image.open(path) as lazy:
+            assert encode_image(lazy).data == expected

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import base64
+import errno
+import multiprocessing
+import os
+import threading
 import io
 import struct
 from concurrent.futures import ThreadPoolExecutor
@@ -128,3 +132,52 @@ def test_images_encoded_at_once_from_several_threads_stay_apart() -> None:
         for _ in range(3):
             got = list(pool.map(lambda f: bands_of_floats(f, 90, 2), floats))
             assert got == expected
+
+
+def test_a_helper_busy_with_another_image_is_not_waited_for() -> None:
+    picture = Image.fromarray(photo_like(1000, 1000))
+    release = threading.Event()
+    busy = jpeg_bands._pool(1).submit(release.wait, 30)  # the one helper is taken by "another image"
+    results: list = []
+    try:
+        encoder = threading.Thread(target=lambda: results.append(bands_of(picture, 90, 2)))
+        encoder.start()
+        encoder.join(10)
+        assert results and results[0] is not None, "the encode waited for the busy helper"
+    finally:
+        release.set()
+        busy.result(10)
+    assert results[0] == bands_of(picture, 90, 2)
+
+
+def test_a_refused_memfd_falls_back_to_a_temporary_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    picture = Image.fromarray(photo_like(900, 700))
+    expected = bands_of(picture, 90, 2)
+
+    def refused(*args: object) -> int:
+        raise OSError(errno.ENOSYS, "memfd_create refused")
+
+    monkeypatch.setattr(os, "memfd_create", refused, raising=False)
+    assert bands_of(picture, 90, 2) == expected
+
+
+def _encode_in_child(connection) -> None:  # runs in a forked child
+    picture = Image.fromarray(photo_like(900, 700))
+    connection.send(bands_of(picture, 90, 2))
+
+
+def test_a_forked_child_encodes_without_the_parents_threads() -> None:
+    picture = Image.fromarray(photo_like(900, 700))
+    expected = bands_of(picture, 90, 2)  # the parent's helper threads now exist
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_encode_in_child, args=(sender,))
+    child.start()
+    try:
+        assert receiver.poll(30), "the forked child did not finish its encode"
+        assert receiver.recv() == expected
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
