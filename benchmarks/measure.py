@@ -11,8 +11,8 @@ import gc
 import importlib
 import json
 import os
-import sys
 import resource
+import sys
 import time
 import types
 from pathlib import Path
@@ -282,7 +282,7 @@ def _client(url: str, api_key: str):
     return KlingClient(Credentials(api_key=Secret(api_key), source="benchmark"), url)
 
 
-def wait_task(url: str, api_key: str, task_id: str = "", estimated_seconds: float | None = None) -> dict:
+def wait_task(url: str, api_key: str, task_id: str = "") -> dict:
     """KlingClient.wait on one task, as finish_task calls it; CPU time of this process while waiting.
 
     Without ``task_id`` the process gets ready (imports, client), prints ``ready`` and reads the task id
@@ -294,7 +294,7 @@ def wait_task(url: str, api_key: str, task_id: str = "", estimated_seconds: floa
         sys.stdout.flush()
         task_id = sys.stdin.readline().strip()
     cpu = time.process_time()
-    task, seconds, mem = timed(lambda: client.wait(task_id, estimated_seconds=estimated_seconds))
+    task, seconds, mem = timed(lambda: client.wait(task_id))
     cpu = time.process_time() - cpu
     return {"seconds": seconds, **mem, "noticed_at": time.time(), "status": task.status,
             "cpu_seconds": cpu, "cpu_share": cpu / seconds if seconds else 0.0}

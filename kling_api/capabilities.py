@@ -215,3 +215,17 @@ def endpoint_models(endpoint: str) -> list[str]:
 def endpoint_facts(endpoint: str) -> dict[str, Any]:
     """The "endpoints" entry of ``endpoint`` (e.g. "text2video"); {} when the table has none."""
     return dict(_read_table().get("endpoints", {}).get(endpoint, {}))
+
+
+#: Reference 1.3's aspect ratios, for a table file whose endpoint entry does not list them.
+DEFAULT_ASPECT_RATIOS = ("16:9", "9:16", "1:1")
+
+
+def endpoint_aspect_ratios(endpoint: str) -> list[str]:
+    """The aspect ratios ``endpoint`` takes (text2video, multi-image2video)."""
+    return list(endpoint_facts(endpoint).get("aspect_ratios") or DEFAULT_ASPECT_RATIOS)
+
+
+def max_reference_images() -> int:
+    """How many images one multi-image2video task takes (reference 1.3: up to 4)."""
+    return int(endpoint_facts("multi-image2video").get("max_images") or 4)

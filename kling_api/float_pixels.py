@@ -63,9 +63,9 @@ def _unpacker_into(picture: Image.Image, first_row: int = 0) -> Callable[[int, n
 class FloatRows:
     """A float RGB IMAGE seen as a picture that is converted only where it is cropped.
 
-    It offers what encoding needs of a PIL image (``size``, ``width``, ``height``, ``crop``), so a
-    JPEG encoded in bands converts each band in the thread that encodes it, and the size estimate
-    converts only its sample tiles. ``whole()`` converts everything once, for the rare paths that
+    It offers what encoding needs of a PIL image (``size``, ``width``, ``height``, ``crop``) and
+    ``band`` for the JPEG band encoder, so each band is converted in the thread that encodes it and
+    the size estimate converts only its sample tiles. ``whole()`` converts everything once, for the rare paths that
     need a real image (PNG, resizing, small images)."""
 
     def __init__(self, array: np.ndarray, field: str) -> None:
@@ -81,10 +81,7 @@ class FloatRows:
         left, top, right, bottom = box
         if self._whole is not None:
             return self._whole.crop(box)
-        region = self.array[:, left:right]
-        picture = Image.new("RGB", (right - left, bottom - top), None)
-        _convert_rows(region, top, bottom, self.field, _unpacker_into(picture, top))
-        return picture
+        return self._filled(Image.new("RGB", (right - left, bottom - top), None), left, top, bottom)
 
     def band(self, top: int, bottom: int) -> Image.Image:
         """Full-width rows as an RGBX image (saved as RGB JPEG) over this thread's reused buffer (so
@@ -93,9 +90,13 @@ class FloatRows:
             return self._whole.crop((0, top, self.width, bottom))
         rows = bottom - top
         buffer = _thread_buffer("band", rows * self.width * 4).reshape(rows, self.width, 4)
-        band = Image.frombuffer("RGBX", (self.width, rows), buffer, "raw", "RGBX", 0, 1)
-        _convert_rows(self.array, top, bottom, self.field, _unpacker_into(band, top))
-        return band
+        return self._filled(Image.frombuffer("RGBX", (self.width, rows), buffer, "raw", "RGBX", 0, 1), 0, top, bottom)
+
+    def _filled(self, picture: Image.Image, left: int, top: int, bottom: int) -> Image.Image:
+        """``picture`` with the converted pixels of rows top..bottom from column ``left`` on."""
+        region = self.array[:, left:left + picture.width]
+        _convert_rows(region, top, bottom, self.field, _unpacker_into(picture, top))
+        return picture
 
     def whole(self) -> Image.Image:
         if self._whole is None:

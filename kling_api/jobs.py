@@ -20,8 +20,7 @@ from .errors import (RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError
                      KlingValidationError)
 from .ledger import STATUS_CREATING, STATUS_REFUSED, LedgerUnavailable, TaskLedger, request_fingerprint
 from .capabilities import endpoint_facts
-from .request import (ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
-                      VideoExtendRequest)
+from .request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, RequestBody, VideoExtendRequest
 from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task
 from .transport import CancelCheck, new_external_task_id
 from .validation import SourceVideo, extended_seconds, validate_request
@@ -42,10 +41,9 @@ class JobResult:
 
 
 Destination = "str | Path | Callable[[Task], str | Path]"
-KlingRequest = "ImageToVideoRequest | TextToVideoRequest | MultiImageToVideoRequest | VideoExtendRequest"
 
 
-def run_job(client: KlingClient, request: KlingRequest, dest: Destination, *,
+def run_job(client: KlingClient, request: RequestBody, dest: Destination, *,
             timeout: float = DEFAULT_TIMEOUT_S, should_cancel: CancelCheck | None = None,
             on_status: StatusCallback | None = None, on_created: Callable[[Task], None] | None = None,
             ledger: TaskLedger | None = None, seed: Any = None, batch_index: int = 0) -> JobResult:
@@ -116,7 +114,7 @@ def _create_refused(exc: BaseException) -> bool:
             and "already exist" not in exc.api_message.lower())
 
 
-def _run_with_ledger(client: KlingClient, request: KlingRequest, notes: list[str], dest: Destination,
+def _run_with_ledger(client: KlingClient, request: RequestBody, notes: list[str], dest: Destination,
                      ledger: TaskLedger, seed: Any, batch_index: int, *, timeout: float,
                      should_cancel: CancelCheck | None, on_status: StatusCallback | None,
                      on_created: Callable[[Task], None] | None,

@@ -120,5 +120,5 @@ class VideoExtendRequest(RequestBody):
 class Validated:
     """A request after :func:`validate`: normalised, plus notes on what was left out and why."""
 
-    request: Any
+    request: RequestBody
     notes: list[str] = field(default_factory=list)

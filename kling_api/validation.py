@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from .capabilities import NO_MODE, ModelCapabilities, capability_table, endpoint_facts, endpoint_models
+from .capabilities import (NO_MODE, ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
+                           endpoint_models, max_reference_images)
 from .errors import KlingValidationError
 from .request import (CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
                       Validated, VideoExtendRequest)
@@ -48,7 +49,7 @@ def _require_feature(caps: ModelCapabilities, feature: str, field: str, mode: st
     combos = caps.allowed_combos(feature)
     got = f"{caps.effective_mode(mode)}/{duration}"
     if not combos:
-        raise KlingValidationError(field, got, f"models that support it",
+        raise KlingValidationError(field, got, "models that support it",
                                    f"{field} is not supported on {caps.name} at all; got {got}"
                                    f" (models that take it: {', '.join(models_supporting(feature)) or 'none'})")
     raise KlingValidationError(field, got, describe_combos(combos),
@@ -267,7 +268,7 @@ def _check_prompt_given(prompt: str, purpose: str) -> None:
 
 
 def _check_aspect_ratio(endpoint: str, value: str) -> None:
-    ratios = endpoint_facts(endpoint).get("aspect_ratios") or ["16:9", "9:16", "1:1"]
+    ratios = endpoint_aspect_ratios(endpoint)
     if value not in ratios:
         raise KlingValidationError("aspect_ratio", value, ", ".join(ratios))
 
@@ -296,7 +297,7 @@ def validate_text_to_video(request: TextToVideoRequest) -> Validated:
 def validate_multi_image_to_video(request: MultiImageToVideoRequest) -> Validated:
     """Multi-image to video (reference 1.3): kling-v1-6 only, 1 to max_images images, a prompt."""
     _check_endpoint_model("multi-image2video", request.model_name, "make videos from several images")
-    limit = int(endpoint_facts("multi-image2video").get("max_images") or 4)
+    limit = max_reference_images()
     images = tuple(request.image_list)
     if not 1 <= len(images) <= limit:
         raise KlingValidationError("image_list", f"{len(images)} images", f"1 to {limit} images",

@@ -17,21 +17,19 @@ from ..kling_api.validation import model_capabilities, validate
 from .camera_control import CameraControl
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
-from .job_runner import run_jobs
+from .job_runner import external_id_for, run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .motion_brush import MotionBrushType
 from .progress import StatusBoard
-from .shared_inputs import advanced, linked_types, prompt_inputs, seed_input, task_options, wrong_link
+from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, concurrency_input, linked_types, prompt_inputs,
+                            seed_input, task_options, wrong_link)
 
 log = logging.getLogger(__name__)
 
-#: Stand-in for images at queue time, when only the widget values are known.
-PENDING_IMAGE = "pending-image"
 #: Socket types of the optional feature inputs (a wrong link is refused at queue time).
 EXPECTED_TYPES = {"image": "IMAGE", "image_tail": "IMAGE", "camera_control": "KLING_CAMERA_CONTROL",
                   "motion_brush": "KLING_MOTION_BRUSH"}
-DEFAULT_CONCURRENCY = 2
 #: Said wherever the frames' memory can be chosen: ComfyUI keeps IMAGE frames as float32.
 FRAME_MEMORY = ("Frames are float32: 24 MB per 1080p frame, 11 MB per 720p frame, so 10 s of 1080p at 24 fps "
                 "is 5.7 GB; the status text shows the size before decoding. The video output is not affected.")
@@ -56,12 +54,6 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
         camera_control=camera_control, static_mask=PENDING_IMAGE if has_motion_brush else None,
         sound=sound or None,
     )
-
-
-def external_id_for(base: str | None, index: int, count: int) -> str | None:
-    if not base:
-        return None
-    return base if count == 1 else f"{base}-{index + 1}"
 
 
 class KlingImageToVideo(io.ComfyNode):
@@ -92,8 +84,7 @@ class KlingImageToVideo(io.ComfyNode):
                                tooltip="End frame (start+end mode): only where the model/mode/duration allow it. "
                                        "Batch of 1 (shared) or B"),
                 *task_options("Your own task id (unique per account); -1, -2... added for batches"),
-                advanced(io.Int.Input("concurrency", default=DEFAULT_CONCURRENCY, min=1, max=16, optional=True,
-                                      tooltip="Tasks of a batch run at once (Kling's per-account limit applies)")),
+                concurrency_input("Tasks of a batch run at once (Kling's per-account limit applies)"),
                 CameraControl.Input("camera_control", optional=True,
                                     tooltip="A camera move from Kling Camera Control (kling-v1-5 pro 5 s); "
                                             "not with image_tail or motion_brush"),

@@ -23,6 +23,14 @@ log = logging.getLogger(__name__)
 Job = Callable[[int, StatusBoard], JobResult]
 
 
+def external_id_for(base: str | None, index: int, count: int) -> str | None:
+    """The external_task_id of job ``index`` of ``count``: -1, -2... added when there are several
+    (Kling wants it unique per account)."""
+    if not base:
+        return None
+    return base if count == 1 else f"{base}-{index + 1}"
+
+
 async def run_jobs(unique_id: str | None, count: int, job: Job, *, concurrency: int = 1,
                    **delivery: Any) -> io.NodeOutput:
     """``count`` jobs, at most ``concurrency`` at once; the first failure is raised once all have

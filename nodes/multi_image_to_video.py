@@ -5,7 +5,7 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.capabilities import endpoint_facts
+from ..kling_api.capabilities import max_reference_images
 from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.images import encode_image
@@ -14,12 +14,12 @@ from ..kling_api.request import MultiImageToVideoRequest
 from ..kling_api.validation import validate_multi_image_to_video
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
-from .image_to_video import PENDING_IMAGE
 from .job_runner import run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .progress import StatusBoard
-from .shared_inputs import endpoint_model_inputs, linked_types, prompt_inputs, seed_input, task_options, wrong_link
+from .shared_inputs import (PENDING_IMAGE, endpoint_model_inputs, linked_types, prompt_inputs, seed_input, task_options,
+                            wrong_link)
 
 IMAGE_SOCKETS = ("image_1", "image_2", "image_3", "image_4")
 
@@ -38,7 +38,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        limit = int(endpoint_facts("multi-image2video").get("max_images") or 4)
+        limit = max_reference_images()
         image_tip = (f"Reference image. All images of the {len(IMAGE_SOCKETS)} sockets, in socket order "
                      f"(a batch counts as several), make one task: at most {limit} in all")
         return io.Schema(

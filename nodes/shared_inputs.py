@@ -5,8 +5,12 @@ from typing import Any, Mapping
 
 from comfy_api.latest import io
 
-from ..kling_api.capabilities import capability_table, endpoint_facts, endpoint_models
+from ..kling_api.capabilities import capability_table, endpoint_aspect_ratios, endpoint_facts, endpoint_models
 from ..kling_api.client import DEFAULT_TIMEOUT_S
+
+#: Stand-in for images at queue time, when only the widget values are known.
+PENDING_IMAGE = "pending-image"
+DEFAULT_CONCURRENCY = 2
 
 SEED_TOOLTIP = ("Not sent to Kling (its results are not seeded): a new seed makes ComfyUI run the node again "
                 "and pays for a new task; the same inputs and seed reuse the earlier task")
@@ -35,6 +39,11 @@ def timeout_input(tooltip: str = "Seconds to wait once Kling is processing (queu
                                  tooltip=tooltip))
 
 
+def concurrency_input(tooltip: str) -> io.Input:
+    return advanced(io.Int.Input("concurrency", default=DEFAULT_CONCURRENCY, min=1, max=16, optional=True,
+                                 tooltip=tooltip))
+
+
 def task_options(external_id_tooltip: str = "Your own task id (unique per account)") -> list[io.Input]:
     """external_task_id, callback_url and timeout, in that order (saved workflows keep widget positions)."""
     return [
@@ -52,7 +61,7 @@ def endpoint_model_inputs(endpoint: str, what: str, duration_tooltip: str = "Vid
     table = capability_table()
     models = endpoint_models(endpoint)
     facts = endpoint_facts(endpoint)
-    ratios = facts.get("aspect_ratios") or ["16:9", "9:16", "1:1"]
+    ratios = endpoint_aspect_ratios(endpoint)
     durations = sorted({d for m in models for d in table.get(m).durations}, key=int)
     return [
         io.Combo.Input("model_name", options=models,

@@ -13,11 +13,10 @@ from ..kling_api.request import VideoExtendRequest
 from ..kling_api.validation import extend_source_models, validate_video_extend
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
-from .image_to_video import DEFAULT_CONCURRENCY, external_id_for
-from .job_runner import run_jobs
+from .job_runner import external_id_for, run_jobs
 from .ledger import node_ledger
 from .progress import StatusBoard
-from .shared_inputs import advanced, prompt_inputs, seed_input, task_options
+from .shared_inputs import DEFAULT_CONCURRENCY, concurrency_input, prompt_inputs, seed_input, task_options
 
 
 def extend_requests(source_video_id: str, *, prompt: str = "", negative_prompt: str = "",
@@ -61,8 +60,7 @@ class KlingVideoExtend(io.ComfyNode):
                                tooltip="Prompt adherence 0-1"),
                 seed_input(),
                 *task_options("Your own task id (unique per account); -1, -2... added for several ids"),
-                advanced(io.Int.Input("concurrency", default=DEFAULT_CONCURRENCY, min=1, max=16, optional=True,
-                                      tooltip="Extends of several ids run at once (Kling's per-account limit applies)")),
+                concurrency_input("Extends of several ids run at once (Kling's per-account limit applies)"),
             ],
             outputs=OUTPUTS,
             hidden=[io.Hidden.unique_id],

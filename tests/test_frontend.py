@@ -15,7 +15,7 @@ import pytest
 
 import comfy_host as ch
 import kling_frontend as kf
-from kling_api.capabilities import NO_MODE, capability_table, endpoint_models, load_raw, markdown_table
+from kling_api.capabilities import NO_MODE, capability_table, endpoint_models, markdown_table
 from kling_api.errors import KlingValidationError
 from kling_api.request import ImageToVideoRequest
 from kling_api.validation import validate

@@ -17,7 +17,8 @@ from urllib.parse import urlparse
 
 from PIL import Image, ImageOps
 
-from ..capabilities import ModelCapabilities, capability_table, endpoint_facts, endpoint_models
+from ..capabilities import (ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
+                            endpoint_models, max_reference_images)
 from ..request import CAMERA_AXES, CAMERA_TYPES
 from .errors import ApiError, bad_param
 
@@ -362,7 +363,7 @@ def check_multi_image_create(body: Any, fetch: Fetcher) -> CreateOrder:
     callback_url = _callback_url(body.get("callback_url"))
     external_task_id = _external_task_id(body.get("external_task_id"))
     items = body.get("image_list")
-    limit = int(endpoint_facts("multi-image2video").get("max_images") or 4)
+    limit = max_reference_images()
     if items in (None, "", []):
         raise bad_param("image_list is required")
     if not isinstance(items, list):
@@ -428,10 +429,8 @@ def _endpoint_basics(endpoint: str, body: dict[str, Any]) -> tuple[ModelCapabili
 
 
 def _frame_size(endpoint: str, body: dict[str, Any]) -> tuple[int, int]:
-    facts = endpoint_facts(endpoint)
-    ratio = body.get("aspect_ratio") or facts.get("default_aspect_ratio", "16:9")
-    if not isinstance(ratio, str) or ratio not in TEXT_FRAME_SIZES \
-            or ratio not in facts.get("aspect_ratios", TEXT_FRAME_SIZES):
+    ratio = body.get("aspect_ratio") or endpoint_facts(endpoint).get("default_aspect_ratio", "16:9")
+    if not isinstance(ratio, str) or ratio not in TEXT_FRAME_SIZES or ratio not in endpoint_aspect_ratios(endpoint):
         raise bad_param(f"aspect_ratio({ratio}) is invalid")
     return TEXT_FRAME_SIZES[ratio]
 

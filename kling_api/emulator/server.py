@@ -179,11 +179,14 @@ class Emulator:
                   endpoint: str | None = None) -> Task | None:
         """By task_id, else (when ``external``) by external_task_id, as the query path allows; with
         ``endpoint``, only a task created on that path (Kling's query is per endpoint)."""
-        tasks = self.tasks_newest_first(endpoint)
-        task = next((t for t in tasks if t.task_id == task_or_external_id), None)
-        if task is None and external:
-            task = next((t for t in tasks if t.external_task_id == task_or_external_id), None)
-        return task
+        with self._lock:
+            task = self._tasks.get(task_or_external_id)
+        if task is not None and endpoint in (None, task.endpoint):
+            return task
+        if not external:
+            return None
+        return next((t for t in self.tasks_newest_first(endpoint) if t.external_task_id == task_or_external_id),
+                    None)
 
     def tasks_newest_first(self, endpoint: str | None = None) -> list[Task]:
         """Every task, or those created on ``endpoint``."""
