@@ -26,7 +26,8 @@ pip_q() {
 }
 
 comfy="${COMFYUI_DIR:-$host_root/ComfyUI}"
-key="$( { echo "v2 $py $comfy"; cat "$here/requirements.txt" "$here/requirements-dev.txt";
+torch_trio="torch==2.9.1 torchvision==0.24.1 torchaudio==2.9.1"
+key="$( { echo "v3 $py $comfy $torch_trio"; cat "$here/requirements.txt" "$here/requirements-dev.txt";
           cat "$comfy/requirements.txt" 2>/dev/null || echo "no-comfy-yet"; } | sha256sum | cut -d' ' -f1)"
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$key" ] || [ ! -x "$py" ] || [ ! -f "$comfy/main.py" ]; then
@@ -57,13 +58,16 @@ PY
   fi
   [ -f "$comfy/main.py" ] || { log "no ComfyUI main.py in $comfy"; exit 1; }
   grep -viE '^(torch|torchvision|torchaudio|spandrel)([<>=~ ]|$)' "$comfy/requirements.txt" > "$host_root/requirements.filtered.txt"
-  log "installing ComfyUI requirements, torch 2.14.1, and this pack's dependencies (a few minutes the first time)"
-  pip_q install -r "$host_root/requirements.filtered.txt" \
-      torch==2.14.1 torchvision==0.29.1 spandrel requests \
+  # torch, torchvision and torchaudio must come as a trio that installs from PyPI alone and imports
+  # together: 2.9.1 / 0.24.1 / 2.9.1 does (the torch 2.14.1 kept on local disk has no torchaudio).
+  # torchaudio is in ComfyUI's requirements: without it ComfyUI's audio nodes fail to import.
+  log "installing torch $torch_trio, ComfyUI requirements and this pack's dependencies (first time: 10-20 minutes, ~7 GB)"
+  pip_q install $torch_trio
+  pip_q install -r "$host_root/requirements.filtered.txt" $torch_trio spandrel requests \
       -r "$here/requirements.txt" -r "$here/requirements-dev.txt"
   echo "$comfy" > "$host_root/comfyui_dir"
   # the key again: $comfy/requirements.txt exists now even if it did not at the start
-  key="$( { echo "v2 $py $comfy"; cat "$here/requirements.txt" "$here/requirements-dev.txt" "$comfy/requirements.txt"; } \
+  key="$( { echo "v3 $py $comfy $torch_trio"; cat "$here/requirements.txt" "$here/requirements-dev.txt" "$comfy/requirements.txt"; } \
           | sha256sum | cut -d' ' -f1)"
   echo "$key" > "$stamp"
   rm -f "$host_root/.stamp-v1"
