@@ -7,6 +7,7 @@ A test that needs the host FAILS (it does not skip) when the host is not install
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -42,6 +43,12 @@ class UiSetup(NamedTuple):
     @property
     def vue(self) -> bool:
         return self.canvas == "vue"
+
+    @property
+    def static_vue_widgets(self) -> bool:
+        """Nodes 2.0 of frontend 1.32.9 and earlier draw a node's widget list once, when the node is added:
+        no extension can hide or show a widget there afterwards (the node falls back to its warning + fix)."""
+        return self.vue and tuple(int(p) for p in re.findall(r"\d+", self.frontend)[:3]) <= (1, 32, 9)
 
     def front_end_root(self):
         return None if self.pinned else _ch.frontend_root(self.frontend)

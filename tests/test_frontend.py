@@ -195,6 +195,40 @@ def test_switching_models_follows_the_capability_table(kling_page):
 
 
 @pytest.mark.browser
+def test_early_nodes2_keeps_its_first_widget_list(kling_page, ui_setup):
+    """Where Nodes 2.0 can hide widgets, a pick shows and hides them in the node's DOM. Where it draws the
+    widget list only once (frontend 1.32.9), the DOM keeps its first list while the widgets' flags follow
+    the plan, and a refused value still shows the warning and its one-click fix."""
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [node])
+    kf.settle(kling_page, 300)
+    with_cfg = next(m for m in TABLE.model_names if TABLE.get(m).cfg_scale)
+    without_cfg = next(m for m in TABLE.model_names if not TABLE.get(m).cfg_scale and m not in SOUND_MODELS)
+    kf.set_value(kling_page, node, "model_name", without_cfg)
+    before = kf.state(kling_page, node)
+    kf.set_value(kling_page, node, "model_name", with_cfg)
+    after = kf.state(kling_page, node)
+    assert after["widgets"]["cfg_scale"]["hidden"] is False and before["widgets"]["cfg_scale"]["hidden"] is True
+    if not ui_setup.vue:
+        return
+    if not ui_setup.static_vue_widgets:
+        assert "cfg_scale" in after["dom"] and "cfg_scale" not in before["dom"], (before["dom"], after["dom"])
+        return
+    assert after["dom"] == before["dom"], "this frontend's Nodes 2.0 now redraws the widget list: drop the fallback"
+    shot(kling_page, "frontend_early_nodes2_static_widgets")
+    # the fallback: a value the model refuses is said, and one click fixes it
+    if "sound" in before["dom"]:  # shown although this model has none: its menu offers "off" only, but a
+        kf.set_value(kling_page, node, "model_name", without_cfg)  # workflow saved with sound on may hold it
+        kf.set_value(kling_page, node, "sound", "on", script=True)
+        st = kf.state(kling_page, node)
+        assert_renders(st, python_plan(NODE, st))
+        assert problems_text(st) and fix_label(st) == "Fix: use sound off", st["panel"]
+        kf.click_fix(kling_page, node)
+        assert kf.state(kling_page, node)["widgets"]["sound"]["value"] == "off"
+    assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
 def test_duration_the_model_does_not_make_is_shown_not_changed(kling_page):
     long_model = max(TABLE.model_names, key=lambda m: len(TABLE.get(m).durations))
     odd = next(d for d in TABLE.get(long_model).durations
@@ -331,7 +365,7 @@ def test_multi_image_widgets_follow_the_table_and_video_extend_has_no_model_rule
     assert st["widgets"]["model_name"]["value"] in offered
     # Video Extend takes the source video's model and mode: nothing of the table to follow on the node
     st = kf.state(kling_page, kf.add_node(kling_page, extend, (100, 700)))
-    assert PANEL not in st["widgets"] and not st["panel"]["shown"], st["order"]
+    assert not st["panel"]["shown"] and not problems_text(st), st["panel"]
     assert_no_page_errors(kling_page)
 
 
@@ -464,9 +498,9 @@ def test_every_input_and_output_has_a_tooltip(comfy_host):
 
 
 @pytest.mark.browser
-def test_node_help_panel_shows_the_pack_docs(kling_page, comfy_host):
+def test_node_help_panel_shows_the_pack_docs(kling_page, ui_host):
     for name in ("KlingImageToVideo", "KlingTaskResult", "KlingCameraControl", "KlingMotionBrush"):
-        r = comfy_host.request("GET", f"{kf.EXTENSION_BASE}/docs/{name}.md")
+        r = ui_host.request("GET", f"{kf.EXTENSION_BASE}/docs/{name}.md")
         assert r.status == 200, (name, r.status)
         assert r.body.decode("utf-8").startswith("# Kling "), name
     node = kf.add_node(kling_page, NODE, (100, 100))
@@ -489,9 +523,11 @@ def test_node_help_panel_shows_the_pack_docs(kling_page, comfy_host):
 
 
 @pytest.fixture(scope="module")
-def keyless_host(comfy_install):
-    """A ComfyUI without KLING_* variables, so the file-backed credentials flow can be seen."""
-    host = ch.ComfyHost(env={"KLING_API_BASE": "http://127.0.0.1:9"}, install=comfy_install)
+def keyless_host(comfy_install, ui_setup):
+    """A ComfyUI without KLING_* variables, so the file-backed credentials flow can be seen (serving the
+    setup's frontend)."""
+    host = ch.ComfyHost(env={"KLING_API_BASE": "http://127.0.0.1:9"}, install=comfy_install,
+                        front_end_root=ui_setup.front_end_root())
     try:
         host.start()
     except ch.HostError as e:
@@ -502,7 +538,8 @@ def keyless_host(comfy_install):
 
 def _open_kling_settings(page) -> None:
     page.evaluate("() => app.extensionManager.command.execute('Comfy.ShowSettingsDialog')")
-    nav = page.page.locator(".settings-sidebar").get_by_text("Kling", exact=True)
+    # the category list: .settings-sidebar up to 1.3x; a <nav> in the dialog in newer frontends
+    nav = page.page.locator(".settings-sidebar, [role=dialog] nav").get_by_text("Kling", exact=True)
     nav.first.wait_for(timeout=10_000)
     nav.first.click()
     page.page.locator("[data-kling-credentials]").wait_for(timeout=10_000)
@@ -532,8 +569,8 @@ def _fill_dialog(page, *, api_key: str | None = None, access_key: str | None = N
 
 
 @pytest.mark.browser
-def test_credentials_dialog_sets_and_clears_keys_that_never_reach_the_page(browser_session, keyless_host):
-    page = browser_session.open_comfy(keyless_host.url)
+def test_credentials_dialog_sets_and_clears_keys_that_never_reach_the_page(open_ui, keyless_host):
+    page = open_ui(keyless_host)
     try:
         kf.install(page.page)
         kf.clear_graph(page)
@@ -589,7 +626,6 @@ def test_credentials_dialog_sets_and_clears_keys_that_never_reach_the_page(brows
         assert settings.get("Kling.Credentials", "") == ""  # the setting's own value is never a key
         assert_no_page_errors(page)
     finally:
-        page.close()
         keyless_host.request("DELETE", "/kling/credentials")
 
 
@@ -608,14 +644,14 @@ def test_credentials_from_the_environment_are_shown_as_such(comfy_page):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_workflow_queued_from_the_page_shows_the_video_preview(kling_page, comfy_host, tmp_path, request):
+def test_workflow_queued_from_the_page_shows_the_video_preview(kling_page, ui_host, tmp_path, request):
     emulator = request.getfixturevalue("emulator_process")
     emulator.set_config({"max_height": 240})
     try:
         from sample_images import write_sample_images
 
         start, _ = write_sample_images(tmp_path)
-        uploaded = comfy_host.upload_image(start, name="kling_ui_start.png")
+        uploaded = ui_host.upload_image(start, name="kling_ui_start.png")
         load_image = kf.add_node(kling_page, "LoadImage", (-260, 100))
         node = kf.add_node(kling_page, NODE, (100, 100))
         save = kf.add_node(kling_page, "SaveVideo", (560, 100))
@@ -627,7 +663,7 @@ def test_workflow_queued_from_the_page_shows_the_video_preview(kling_page, comfy
         video_slot = kling_page.evaluate(f"() => app.graph.getNodeById({node}).outputs.findIndex(o => o.type === 'VIDEO')")
         kf.connect(kling_page, node, video_slot, save, "video")
         kf.frame_node(kling_page, [load_image, node, save], zoom=0.75)
-        before = set(comfy_host.history())
+        before = set(ui_host.history())
 
         kling_page.page.get_by_role("button", name=re.compile(r"^\s*Run\s*$")).first.click()  # the user's Run
         deadline = 120
@@ -636,11 +672,11 @@ def test_workflow_queued_from_the_page_shows_the_video_preview(kling_page, comfy
         t0 = time.monotonic()
         prompt_id = None
         while time.monotonic() - t0 < deadline and prompt_id is None:
-            new = set(comfy_host.history()) - before
+            new = set(ui_host.history()) - before
             prompt_id = next(iter(new), None)
             time.sleep(0.3)
         assert prompt_id, "the Run button queued nothing"
-        entry = comfy_host.wait(prompt_id, timeout=deadline)
+        entry = ui_host.wait(prompt_id, timeout=deadline)
         videos = entry["outputs"][str(node)]["images"]
         assert videos and videos[0]["filename"].endswith(".mp4")
 
@@ -704,7 +740,9 @@ def test_camera_and_brush_on_a_refusing_model_warn_and_one_click_fixes(kling_pag
     # the motion brush as well: the two cannot go together
     kf.connect(kling_page, brush, 0, node, "motion_brush")
     text = problems_text(kf.state(kling_page, node))
-    assert "camera_control and motion_brush cannot be used together" in text, text
+    assert "cannot be used together" in text and "camera_control" in text, text
+    assert_renders(kf.state(kling_page, node), python_plan(NODE, kf.state(kling_page, node),
+                                                           ["camera_control", "motion_brush"], camera_type="simple"))
     assert_no_page_errors(kling_page)
 
 
@@ -739,12 +777,12 @@ def _close(points, expected, tol: float = 3.0) -> bool:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_trajectory_editor_draw_save_reload_and_run(kling_page, comfy_host, tmp_path, request):
+def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_path, request):
     from sample_images import START_NAME, write_sample_images
 
     emulator = request.getfixturevalue("emulator_process")
     start, _ = write_sample_images(tmp_path)
-    comfy_host.upload_image(start, name=START_NAME)
+    ui_host.upload_image(start, name=START_NAME)
     workflow = json.loads((REPO / "example_workflows" / "kling_motion_brush.json").read_text())
     brush_entry = next(n for n in workflow["nodes"] if n["type"] == BRUSH)
     brush_entry["widgets_values"][0] = "[]"  # start with no path: the user draws it
@@ -813,19 +851,72 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, comfy_host, tmp_
     emulator.reset()
     kling = next(n["id"] for n in saved["nodes"] if n["type"] == NODE)
     kf.set_value(kling_page, kling, "seed", int(time.time()) % 100000)
-    before = set(comfy_host.history())
+    before = set(ui_host.history())
     kling_page.evaluate("async () => { await app.queuePrompt(0, 1); }")
     deadline = time.monotonic() + 120
     prompt_id = None
     while prompt_id is None and time.monotonic() < deadline:
-        prompt_id = next(iter(set(comfy_host.history()) - before), None)
+        prompt_id = next(iter(set(ui_host.history()) - before), None)
         time.sleep(0.3)
     assert prompt_id, "nothing was queued"
-    entry = comfy_host.wait(prompt_id, timeout=180)
+    entry = ui_host.wait(prompt_id, timeout=180)
     assert entry["status"]["status_str"] == "success"
     creates = [r for r in emulator.requests() if r["method"] == "POST" and r["path"].startswith("/v1/")]
     assert len(creates) == 1
     body = creates[0]["json"]
     assert body["dynamic_masks"][0]["trajectories"] == [{"x": x, "y": 383 - y} for x, y in value[0]]
     assert body["static_mask"] and len(body["dynamic_masks"]) == 1
+    assert_no_page_errors(kling_page)
+
+
+# --------------------------------------------------------------------------------------------------
+# the README's pictures of the node (made here, in the newest frontend, in both canvases)
+
+README_SHOTS = {"litegraph": "docs/images/node-litegraph.png", "vue": "docs/images/node-nodes2.png"}
+UPDATE_DOCS_ENV = "KLING_UPDATE_DOCS_SCREENSHOTS"  # =1: write the README's pictures into docs/images/
+
+
+def test_readme_shows_the_node_in_both_canvases():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for path in README_SHOTS.values():
+        assert f"]({path})" in readme, f"the README does not show {path}"
+        data = (REPO / path).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < len(data) < 400_000, (path, len(data))
+
+
+@pytest.mark.browser
+def test_node_picture_for_the_readme(kling_page, ui_setup):
+    """The Image to Video node with an end frame on a refusing combination: warning and fix shown, in this
+    setup's canvas. In the newest frontend with KLING_UPDATE_DOCS_SCREENSHOTS=1 the picture replaces the
+    README's (docs/images/), else it goes to artifacts/screenshots/<setup>/."""
+    import os
+
+    load_image = kf.add_node(kling_page, "LoadImage", (-300, 100))
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    model, mode, duration = _tail_cases()[0]
+    for name, value in (("model_name", model), ("mode", mode), ("duration", duration)):
+        kf.set_value(kling_page, node, name, value)
+    kf.connect(kling_page, load_image, 0, node, "image_tail")
+    kf.frame_node(kling_page, [node], zoom=1.0, top=60, left=40)
+    kf.settle(kling_page, 400)
+    st = kf.state(kling_page, node)
+    assert problems_text(st) and fix_label(st), st["panel"]
+    box = kling_page.evaluate("""(id) => {
+        const el = document.querySelector(`[data-node-id="${id}"]`);
+        if (el) { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }
+        const n = app.graph.getNodeById(id);
+        const [x, y] = window.__kt.toClient(n.pos[0], n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT);
+        const s = app.canvas.ds.scale;
+        return [x, y, n.size[0] * s, (n.size[1] + LiteGraph.NODE_TITLE_HEIGHT) * s];
+    }""", node)
+    margin = 12
+    clip = {"x": max(0, box[0] - margin), "y": max(0, box[1] - margin),
+            "width": box[2] + 2 * margin, "height": min(box[3] + 2 * margin, 900 - max(0, box[1] - margin))}
+    from browser import SCREENSHOT_DIR
+    target = SCREENSHOT_DIR / ui_setup.id / f"readme_node_{ui_setup.canvas}.png"
+    if not ui_setup.pinned and os.environ.get(UPDATE_DOCS_ENV) == "1":
+        target = REPO / README_SHOTS[ui_setup.canvas]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    kling_page.page.screenshot(path=str(target), clip=clip)
+    assert target.stat().st_size > 5_000
     assert_no_page_errors(kling_page)

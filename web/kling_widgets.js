@@ -8,10 +8,14 @@
 // 1.32.9 on:
 // - a pick is noticed through the widget's own callback (Vue nodes call it; they do not call
 //   node.onWidgetChanged), wrapped when the node is created, before the canvas captures it;
-// - visibility is written to widget.hidden and widget.options.hidden (1.32.9's Vue nodes filter on the
-//   latter), combo choices to widget.options.values;
-// - frontends whose Vue nodes render a snapshot of node.widgets (1.32.9) re-read it when that array
-//   changes, so after a plan the last widget is taken off and put back (see refreshVueSnapshot).
+// - visibility is written to widget.hidden and widget.options.hidden, combo choices to
+//   widget.options.values (each node's own array, also updated in place: see setChoices);
+// - the panel (warning, fix button, info lines) is a DOM widget created with the node, so every canvas
+//   has it from the first render; its content is plain DOM, updated in place.
+// Frontend 1.32.9's Vue nodes render a snapshot of each node's widget list taken when the node is added
+// (useGraphNodeManager: later changes reach it only for values): there a widget cannot be hidden or
+// shown after the first render. The node still shows the warning and its fix, the choices of an open
+// dropdown follow (same array), and the queue-time check still refuses.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
@@ -87,7 +91,7 @@ function wrappedLineCount(text, width) {
 function makePanel(node) {
   const root = document.createElement("div");
   root.className = "kling-plan";
-  root.style.cssText = `box-sizing:border-box;width:100%;padding:4px 6px;font:${FONT};display:flex;` +
+  root.style.cssText = `box-sizing:border-box;width:100%;padding:4px 6px;font:${FONT};display:none;` +
     "flex-direction:column;gap:4px;overflow:hidden;";
   const info = document.createElement("div");
   info.dataset.klingInfo = "";
@@ -135,7 +139,8 @@ function setHidden(widget, hidden) {
   if (!widget) return false;
   const changed = !!widget.hidden !== hidden;
   widget.hidden = hidden;
-  if (widget.options) widget.options.hidden = hidden;
+  // (not for the panel: 1.32.9's Vue nodes drop a widget whose options.hidden is set for good)
+  if (widget.options && widget.name !== PANEL) widget.options.hidden = hidden;
   if (hidden && widget.computeSize !== HIDDEN_SIZE && widget.name !== PANEL) {
     widget.__klingSizeDescriptor = Object.getOwnPropertyDescriptor(widget, "computeSize") || null;
     widget.computeSize = HIDDEN_SIZE;
@@ -152,45 +157,37 @@ function sameList(a, b) {
   return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => String(v) === String(b[i]));
 }
 
-function vueNodesOn() {
-  try {
-    return !!app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled");
-  } catch {
-    return false;
+/** Give each combo of the node its own choices array (a node definition's list may be shared). */
+function ownChoices(node) {
+  for (const widget of node.widgets || []) {
+    if (widget?.type === "combo" && Array.isArray(widget.options?.values) && !widget.__klingChoices) {
+      widget.__klingChoices = widget.options.values.slice();
+      widget.options.values = widget.__klingChoices;
+    }
   }
 }
 
-/**
- * Frontend 1.32.9's Vue nodes render a computed snapshot of node.widgets (a shallow reactive array):
- * a widget's hidden flag or combo choices reach the DOM only when that array changes. Taking the
- * last widget off and putting it back is such a change, and leaves the node as it was.
- */
-function refreshVueSnapshot(node) {
-  if (!vueNodesOn() || !node.widgets?.length) return;
-  const last = node.widgets.pop();
-  node.widgets.push(last);
+/** New combo choices: a new array for the canvases that watch the option, and the same array updated in
+ * place for 1.32.9's Vue nodes, whose snapshot holds the array the node was first drawn with. */
+function setChoices(widget, choices) {
+  if (widget.__klingChoices) widget.__klingChoices.splice(0, widget.__klingChoices.length, ...choices);
+  widget.options.values = choices.slice();
 }
 
 /** Draw a plan on the node: widget visibility, combo choices, the panel. Never changes a value. */
 export function applyPlan(node, plan, how = "edit") {
   const before = node.computeSize ? node.computeSize()[1] : node.size[1];
   node.__klingPlan = plan;
-  let changed = false;
   for (const [name, state] of Object.entries(plan.widgets || {})) {
     const widget = widgetOf(node, name);
     if (!widget) continue;
-    if (typeof state.visible === "boolean") changed = setHidden(widget, !state.visible) || changed;
+    if (typeof state.visible === "boolean") setHidden(widget, !state.visible);
     if (Array.isArray(state.choices) && widget.options && !sameList(widget.options.values, state.choices)) {
-      widget.options.values = state.choices.slice();
-      changed = true;
+      setChoices(widget, state.choices);
     }
   }
   const shown = !!(plan.warning || plan.fix || plan.info?.length);
-  let panel = widgetOf(node, PANEL);
-  if (shown && !panel) {
-    panel = makePanel(node);
-    changed = true;
-  }
+  const panel = widgetOf(node, PANEL);
   if (panel) {
     const { info, warning, fix } = panel.parts;
     panel.parts.root.dataset.klingPlan = String(node.id); // which node's panel (tests and styles find it)
@@ -201,7 +198,7 @@ export function applyPlan(node, plan, how = "edit") {
     fix.textContent = plan.fix ? plan.fix.label : "";
     fix.style.display = plan.fix ? "" : "none";
     panel.parts.root.style.display = shown ? "flex" : "none";
-    changed = setHidden(panel, !shown) || changed;
+    setHidden(panel, !shown);
   }
   const after = node.computeSize ? node.computeSize()[1] : before;
   if (how === "load") {
@@ -209,7 +206,6 @@ export function applyPlan(node, plan, how = "edit") {
   } else if (after !== before) {
     node.setSize([node.size[0], Math.max(after, node.size[1] + (after - before))]);
   }
-  if (changed) refreshVueSnapshot(node);
   node.setDirtyCanvas?.(true, true);
 }
 
@@ -317,6 +313,8 @@ app.registerExtension({
     proto.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
       this.__klingPlanned = true;
+      ownChoices(this);
+      setHidden(makePanel(this), true); // with the node, before any canvas draws it
       watchWidgets(this);
       queueMicrotask(() => refresh(this, "create"));
       return r;
@@ -329,6 +327,7 @@ app.registerExtension({
         return configure.apply(this, arguments);
       } finally {
         this.__klingConfiguring = false;
+        ownChoices(this);
         watchWidgets(this);
         refresh(this, "load");
       }

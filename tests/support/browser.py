@@ -91,9 +91,15 @@ class ComfyPage:
     def open(self, timeout: float = 60.0, canvas: str = "litegraph") -> "ComfyPage":
         self.page.goto(self.url + "/", wait_until="domcontentloaded", timeout=timeout * 1000)
         self.wait_ready(timeout)
-        self.page.wait_for_function("(vue) => !!window.app.extensionManager?.setting?.get?.("
-                                    "'Comfy.VueNodes.Enabled') === vue", arg=canvas == "vue", timeout=timeout * 1000)
         self.dismiss_dialogs()
+        if canvas == "vue":  # what "Try it out" does; 1.32.9 ignores the stored value at page load
+            self.evaluate("async () => await window.app.extensionManager.setting.set('Comfy.VueNodes.Enabled', true)")
+            self.page.wait_for_timeout(300)
+            # 1.32.9 then offers "Prefer the legacy design? Switch back" in a toast over the canvas: close it
+            close = self.page.locator(".p-toast .p-toast-close-button, .p-toast button:has(i.pi-times)")
+            if close.count():
+                close.first.click()
+                self.page.wait_for_timeout(200)
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -225,11 +231,11 @@ class BrowserSession:
     def open_comfy(self, url: str, timeout: float = 60.0, *, canvas: str = "litegraph") -> ComfyPage:
         """Open ComfyUI at ``url`` in a fresh context, wait until ready, dismiss the Templates dialog.
 
-        ``canvas``: "litegraph" or "vue" (Nodes 2.0). It is a stored user setting, so it is written on
-        the server first (POST /settings/<id>), before the page loads; the first-run tutorial is
-        marked done the same way."""
+        ``canvas``: "litegraph" or "vue" (Nodes 2.0). It is a stored user setting: it is stored off on the
+        server before the page loads (POST /settings/<id>) and, for "vue", switched on in the page as a
+        user does; the first-run tutorial is marked done the same way."""
         from comfy_host import http_request
-        for key, value in (("Comfy.VueNodes.Enabled", canvas == "vue"), ("Comfy.TutorialCompleted", True)):
+        for key, value in (("Comfy.VueNodes.Enabled", False), ("Comfy.TutorialCompleted", True)):
             http_request("POST", f"{url.rstrip('/')}/settings/{key}", json_body=value)
         page = ComfyPage(self.new_context(), url)
         page.canvas = canvas
