@@ -308,10 +308,14 @@ app.registerExtension({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isPackNode(nodeData)) return;
     const proto = nodeType.prototype;
+    const makesVideo = (nodeData.output || []).includes("VIDEO");
 
     const onNodeCreated = proto.onNodeCreated;
     proto.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
+      // The mp4 the node saves plays on the node: the canvases pick the preview by this core field
+      // (1.32.9's Nodes 2.0 would otherwise show it as a broken image).
+      if (makesVideo) this.previewMediaType = "video";
       this.__klingPlanned = true;
       ownChoices(this);
       setHidden(makePanel(this), true); // with the node, before any canvas draws it
