@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     claimed_at REAL NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    sound TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS submissions_task_id ON submissions(task_id);
 CREATE INDEX IF NOT EXISTS submissions_updated ON submissions(updated_at);
@@ -105,6 +106,7 @@ class LedgerEntry:
     created_at: float
     updated_at: float
     finished_at: float | None
+    sound: str = ""
 
     def as_task(self) -> Task:
         """A Task good enough for a reused result (ids and status; no URL needed)."""
@@ -225,6 +227,9 @@ class TaskLedger:
             if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(submissions)")}
+            if "sound" not in columns:  # a ledger written before the sound column (cost estimates need it)
+                conn.execute("ALTER TABLE submissions ADD COLUMN sound TEXT NOT NULL DEFAULT ''")
         finally:
             conn.close()
 
@@ -297,6 +302,29 @@ class TaskLedger:
                                "FROM submissions WHERE final_unit_deduction != ''").fetchone()
         return float(row[0]), int(row[1])
 
+    def latest_deduction(self, endpoint: str, match: Mapping[str, str]) -> LedgerEntry | None:
+        """The newest succeeded task of ``endpoint`` whose columns equal ``match`` (sound compared as
+        on/off, a missing sound being off) and that reported a final_unit_deduction: what a cost
+        estimate is based on."""
+        query = ["SELECT * FROM submissions WHERE endpoint = ? AND status = ? AND final_unit_deduction != ''"]
+        args: list[Any] = [endpoint, STATUS_SUCCEED]
+        for column, value in match.items():
+            if column not in ("model_name", "mode", "duration", "sound"):
+                raise KeyError(f"cannot match the ledger on {column!r}")
+            query.append("AND (CASE WHEN sound = 'on' THEN 'on' ELSE 'off' END) = ?" if column == "sound"
+                         else f"AND {column} = ?")
+            args.append(value)
+        with self._conn() as conn:
+            return self._entry(conn.execute(" ".join(query) + " ORDER BY updated_at DESC LIMIT 1", args).fetchone())
+
+    def units_since(self, since: float) -> tuple[float, int]:
+        """(units deducted, tasks) for the submissions created at or after ``since`` (Unix seconds)."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT COALESCE(SUM(CAST(final_unit_deduction AS REAL)), 0), COUNT(*) "
+                               "FROM submissions WHERE final_unit_deduction != '' AND created_at >= ?",
+                               (since,)).fetchone()
+        return float(row[0]), int(row[1])
+
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
     def claim(self, fingerprint: str, *, external_task_id: str, endpoint: str, base_url: str,
@@ -336,12 +364,13 @@ class TaskLedger:
                 if row is None:
                     conn.execute(
                         "INSERT INTO submissions (fingerprint, endpoint, base_url, seed, model_name, mode, duration,"
-                        " prompt, external_task_id, status, owner, claimed_at, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " prompt, external_task_id, status, owner, claimed_at, created_at, updated_at, sound)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (fingerprint, endpoint, base_url, "" if seed is None else str(seed),
                          str(summary.get("model_name") or ""), str(summary.get("mode") or ""),
                          str(summary.get("duration") or ""), str(summary.get("prompt") or "")[:200],
-                         external_task_id, STATUS_CREATING, self._me(), now, now, now))
+                         external_task_id, STATUS_CREATING, self._me(), now, now, now,
+                         str(summary.get("sound") or "")))
                     fresh = conn.execute("SELECT * FROM submissions WHERE fingerprint = ?", (fingerprint,)).fetchone()
                     return self._entry(fresh), True  # type: ignore[return-value]
                 busy = row.status == STATUS_CREATING and not row.task_id and _owner_alive(row.owner, row.claimed_at, now)
