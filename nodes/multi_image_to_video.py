@@ -18,6 +18,7 @@ from .job_runner import run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .progress import StatusBoard
+from .spend_guard import check_before_create, queue_refusal
 from .shared_inputs import (PENDING_IMAGE, endpoint_model_inputs, linked_types, prompt_inputs, seed_input, task_options,
                             wrong_link)
 
@@ -73,12 +74,12 @@ class KlingMultiImageToVideo(io.ComfyNode):
             return True  # a value comes from a link: checked when the node runs
         pending = tuple(PENDING_IMAGE for name in IMAGE_SOCKETS if name in linked) or (PENDING_IMAGE,)
         try:
-            validate_multi_image_to_video(build_multi_request(model_name=model_name, mode=mode, duration=duration,
+            validated = validate_multi_image_to_video(build_multi_request(model_name=model_name, mode=mode, duration=duration,
                                                               aspect_ratio=aspect_ratio, prompt=prompt,
                                                               images=pending))
         except KlingValidationError as exc:
             return str(exc)
-        return True
+        return queue_refusal([validated.request]) or True  # the spend guard: nothing sent over a limit
 
     @classmethod
     async def execute(cls, image_1, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
@@ -91,6 +92,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
                                    images=tuple(PENDING_IMAGE for _ in pictures),
                                    external_task_id=external_task_id, callback_url=callback_url)
         validate_multi_image_to_video(base)  # refused (e.g. five images) before any image is encoded
+        cost_note = check_before_create([base])
         client = KlingClient(node_credentials())
         ledger = node_ledger()
 
@@ -100,4 +102,4 @@ class KlingMultiImageToVideo(io.ComfyNode):
                            should_cancel=board.should_cancel, on_status=board.reporter(index), ledger=ledger,
                            seed=seed, timeout=timeout)
 
-        return await run_jobs(cls.hidden.unique_id, 1, run_one)
+        return await run_jobs(cls.hidden.unique_id, 1, run_one, note=cost_note)

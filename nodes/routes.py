@@ -12,11 +12,14 @@ from urllib.parse import urlparse
 from aiohttp import web
 from server import PromptServer
 
+from ..kling_api.account import describe_balance
 from ..kling_api.auth import delete_credentials_file, write_credentials_file
 from ..kling_api.capabilities import load_raw
 from ..kling_api.client import KlingClient
 from ..kling_api.errors import KlingCredentialsError, KlingError
+from .cost_routes import register_cost_routes
 from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
+from .spend_guard import remember_balance
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,8 @@ async def get_account(request: web.Request) -> web.Response:
         costs = await asyncio.to_thread(lambda: KlingClient(node_credentials()).account_costs())
     except KlingError as exc:
         return web.json_response({"error": str(exc)}, status=502)
-    return web.json_response(costs.to_json())
+    remember_balance(costs)  # the nodes' cost lines show it (the plan never queries Kling itself)
+    return web.json_response({**costs.to_json(), "text": describe_balance(costs)})
 
 
 def register_routes() -> None:
@@ -97,3 +101,4 @@ def register_routes() -> None:
     routes.get("/kling/account")(get_account)
     routes.post("/kling/credentials")(post_credentials)
     routes.delete("/kling/credentials")(delete_credentials)
+    register_cost_routes(routes)

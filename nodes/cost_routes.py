@@ -1,0 +1,43 @@
+"""``/kling/spend_limits``: the settings page posts the spend guard's limits here; the server keeps them."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from ..kling_api.errors import KlingValidationError
+from .spend_guard import limits_json, save_limits
+
+log = logging.getLogger(__name__)
+
+
+async def get_spend_limits(request: web.Request) -> web.Response:
+    return web.json_response(await asyncio.to_thread(limits_json))
+
+
+async def post_spend_limits(request: web.Request) -> web.Response:
+    """``{"per_prompt": units, "per_day": units}`` (0 or null: no limit); refused cross-origin or not JSON."""
+    from .routes import _refuse_foreign  # the one same-origin check of the pack's write routes
+
+    refused = _refuse_foreign(request)
+    if refused is not None:
+        return refused
+    try:
+        data = await request.json()
+    except ValueError:
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    if not isinstance(data, dict):
+        return web.json_response({"error": "send a JSON object: {\"per_prompt\": units, \"per_day\": units}"},
+                                 status=400)
+    try:
+        limits = await asyncio.to_thread(save_limits, data.get("per_prompt"), data.get("per_day"))
+    except KlingValidationError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    log.info("Kling spend limits: %s units per prompt, %s per day", limits.per_prompt, limits.per_day)
+    return web.json_response(await asyncio.to_thread(limits_json))
+
+
+def register_cost_routes(routes: web.RouteTableDef) -> None:
+    routes.get("/kling/spend_limits")(get_spend_limits)
+    routes.post("/kling/spend_limits")(post_spend_limits)
