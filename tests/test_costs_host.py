@@ -101,3 +101,37 @@ def test_an_unknown_cost_does_not_block_and_the_node_says_so(host, object_info, 
     assert len(creates(emulator_process)) == 1
     assert any("unknown until the first run of this combination" in t for t in texts), texts
     assert any("not counted against the limit" in t for t in texts), texts
+
+
+def test_a_rate_card_overrides_the_ledger_and_a_batch_over_the_balance_warns(comfy_install, emulator_process,
+                                                                              tmp_path):
+    """A host of its own with KLING_RATE_CARD: its price is the estimate; a batch of 3 priced over the
+    emulator's remaining units is warned about on the node (and still runs: Kling's count may lag)."""
+    from sample_images import write_sample_images
+
+    remaining = KlingClient(Credentials(api_key=Secret(emulator_process.api_key), source="test"),
+                            emulator_process.url).account_costs().remaining
+    per_task = remaining / 2  # three tasks are 1.5 times the balance
+    card = tmp_path / "card.json"
+    card.write_text(f'{{"rates": [{{"endpoint": "image2video", "model_name": "kling-v2-5-turbo", "units": {per_task}}}]}}')
+    env = {"KLING_API_BASE": emulator_process.url, "KLING_API_KEY": emulator_process.api_key,
+           "KLING_RATE_CARD": str(card)}
+    with ch.ComfyHost(env=env, install=comfy_install) as host:
+        for picture in write_sample_images(tmp_path):
+            host.upload_image(picture)
+        object_info = host.object_info()
+        host.request("POST", "/kling/spend_limits", json_body={"per_prompt": per_task - 1})
+        with pytest.raises(ch.PromptRejected) as info:  # the card's price, not a ledger's, is the estimate
+            host.queue(i2v_prompt(object_info, **TURBO_PRO_5)[0])
+        assert f"estimated cost {per_task:g} units" in str(info.value.node_errors)
+        assert f"from the rate card {card}" in str(info.value.node_errors)
+        host.request("POST", "/kling/spend_limits", json_body={})
+        prompt, kling = i2v_prompt(object_info, batch=3, **TURBO_PRO_5)
+        with host.ws_messages() as ws:
+            entry = host.run(prompt, timeout=300)
+            texts = ws.progress_texts(kling)
+    assert entry["status"]["status_str"] == "success"
+    warning = f"the estimated cost {3 * per_task:g} units exceeds the {remaining:g} units remaining"
+    assert any(warning in t for t in texts), texts
+    assert any("12 hours late" in t for t in texts)
+    assert len(creates(emulator_process)) == 3
