@@ -18,18 +18,11 @@ async def get_spend_limits(request: web.Request) -> web.Response:
 
 async def post_spend_limits(request: web.Request) -> web.Response:
     """``{"per_prompt": units, "per_day": units}`` (0 or null: no limit); refused cross-origin or not JSON."""
-    from .routes import _refuse_foreign  # the one same-origin check of the pack's write routes
+    from .routes import json_object  # the pack's one same-origin and JSON check of write routes
 
-    refused = _refuse_foreign(request)
-    if refused is not None:
-        return refused
-    try:
-        data = await request.json()
-    except ValueError:
-        return web.json_response({"error": "the body is not JSON"}, status=400)
-    if not isinstance(data, dict):
-        return web.json_response({"error": "send a JSON object: {\"per_prompt\": units, \"per_day\": units}"},
-                                 status=400)
+    data = await json_object(request)
+    if isinstance(data, web.Response):
+        return data
     try:
         limits = await asyncio.to_thread(save_limits, data.get("per_prompt"), data.get("per_day"))
     except KlingValidationError as exc:

@@ -39,15 +39,8 @@ def _refuse_foreign(request: web.Request) -> web.Response | None:
     return None
 
 
-async def get_capabilities(request: web.Request) -> web.Response:
-    return web.json_response(load_raw())
-
-
-async def get_credentials(request: web.Request) -> web.Response:
-    return web.json_response(credentials_status())
-
-
-async def post_credentials(request: web.Request) -> web.Response:
+async def json_object(request: web.Request) -> dict | web.Response:
+    """A write route's body as a JSON object, or the answer that refuses it (foreign origin, not JSON)."""
     refused = _refuse_foreign(request)
     if refused is not None:
         return refused
@@ -57,6 +50,21 @@ async def post_credentials(request: web.Request) -> web.Response:
         return web.json_response({"error": "the body is not JSON"}, status=400)
     if not isinstance(data, dict):
         return web.json_response({"error": "send a JSON object"}, status=400)
+    return data
+
+
+async def get_capabilities(request: web.Request) -> web.Response:
+    return web.json_response(load_raw())
+
+
+async def get_credentials(request: web.Request) -> web.Response:
+    return web.json_response(credentials_status())
+
+
+async def post_credentials(request: web.Request) -> web.Response:
+    data = await json_object(request)
+    if isinstance(data, web.Response):
+        return data
     try:
         write_credentials_file(credentials_path(), api_key=str(data.get("api_key") or ""),
                                access_key=str(data.get("access_key") or ""),
