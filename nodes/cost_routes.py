@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from ..kling_api.errors import KlingValidationError
-from .spend_guard import limits_json, save_limits
+from .spend_guard import limits_json, on_prompt, save_limits
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ async def post_spend_limits(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(limits_json))
 
 
-def register_cost_routes(routes: web.RouteTableDef) -> None:
-    routes.get("/kling/spend_limits")(get_spend_limits)
-    routes.post("/kling/spend_limits")(post_spend_limits)
+def register_cost_routes(server: Any) -> None:
+    """The limits routes, and the hook that lets the guard see a whole prompt before it is validated."""
+    server.routes.get("/kling/spend_limits")(get_spend_limits)
+    server.routes.post("/kling/spend_limits")(post_spend_limits)
+    server.add_on_prompt_handler(on_prompt)

@@ -133,7 +133,7 @@ class KlingImageToVideo(io.ComfyNode):
                                    sound=sound if isinstance(sound, str) else None))
         except KlingValidationError as exc:
             return str(exc)
-        return queue_refusal([validated.request]) or True  # the spend guard: nothing sent over a limit
+        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # the spend guard: nothing sent over a limit
 
     @classmethod
     async def execute(cls, image, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,

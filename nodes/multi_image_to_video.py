@@ -79,7 +79,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
                                                               images=pending))
         except KlingValidationError as exc:
             return str(exc)
-        return queue_refusal([validated.request]) or True  # the spend guard: nothing sent over a limit
+        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # the spend guard: nothing sent over a limit
 
     @classmethod
     async def execute(cls, image_1, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,

@@ -109,4 +109,4 @@ def register_routes() -> None:
     routes.get("/kling/account")(get_account)
     routes.post("/kling/credentials")(post_credentials)
     routes.delete("/kling/credentials")(delete_credentials)
-    register_cost_routes(routes)
+    register_cost_routes(server)

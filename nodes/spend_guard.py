@@ -16,7 +16,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from ..kling_api.account import AccountCosts, describe_balance
-from ..kling_api.costs import (SpendLimits, UNKNOWN, PromptEstimate, RateCardError, balance_warning, check_spend,
+from ..kling_api.costs import (SpendLimits, UNKNOWN, CostEstimate, PromptEstimate, RateCardError, balance_warning, check_spend,
                                combination_for, estimate_cost, estimate_requests, guard_note, parse_limit,
                                rate_card_from_env, spend_refusal, spent_today)
 from ..kling_api.client import KlingClient
@@ -38,6 +38,8 @@ NODE_ENDPOINTS = {"KlingImageToVideo": ENDPOINT_IMAGE2VIDEO, "KlingTextToVideo":
 
 _lock = threading.Lock()
 _balance: list[Any] = [0.0, None]  # [monotonic time read, AccountCosts | None]
+#: Node id -> the estimates of the other Kling nodes of the prompt being queued (see on_prompt).
+_other_nodes: dict[str, tuple[CostEstimate, ...]] = {}
 
 
 # -- limits ---------------------------------------------------------------------------------------
@@ -85,13 +87,49 @@ def node_estimate(requests: Sequence[RequestBody]) -> PromptEstimate:
     return estimate_requests(requests, ledger=node_ledger(), rate_card=rate_card_from_env())
 
 
-def queue_refusal(requests: Sequence[RequestBody]) -> str | None:
-    """For validate_inputs: why the guard refuses these tasks (an image batch counts as one here; its
-    size is known when the node runs, and :func:`check_before_create` counts it then), or None."""
+def on_prompt(json_data: Any) -> Any:
+    """ComfyUI's on_prompt hook (it runs just before a queued prompt is validated): notes, for each Kling
+    node, the estimate of the prompt's other Kling nodes, so that the limit per prompt counts them all."""
     try:
-        estimate = node_estimate(requests)
+        parts = _node_estimates(json_data.get("prompt") if isinstance(json_data, dict) else None)
+    except KlingError as exc:  # a bad rate card: each node's validation says so
+        log.warning("Kling cost estimate of the prompt: %s", exc)
+        parts = {}
+    with _lock:
+        _other_nodes.clear()
+        for node_id in parts:
+            _other_nodes[node_id] = tuple(e for other, e in parts.items() if other != node_id)
+    return json_data
+
+
+def _node_estimates(prompt: Any) -> dict[str, CostEstimate]:
+    """One task's estimate per Kling node of an API-format prompt (linked values count as unknown)."""
+    if not isinstance(prompt, dict):
+        return {}
+    ledger, card, found = node_ledger(), rate_card_from_env(), {}
+    for node_id, node in prompt.items():
+        endpoint = NODE_ENDPOINTS.get(node.get("class_type")) if isinstance(node, dict) else None
+        if endpoint is None:
+            continue
+        inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
+        value = {k: str(v) for k, v in inputs.items() if isinstance(v, (str, int, float))}
+        combination = combination_for(endpoint, value.get("model_name", ""), value.get("mode", ""),
+                                      value.get("duration", ""), value.get("sound", "off"))
+        found[str(node_id)] = estimate_cost(combination, ledger=ledger, rate_card=card)
+    return found
+
+
+def queue_refusal(requests: Sequence[RequestBody], node_id: str | None = None) -> str | None:
+    """For validate_inputs: why the guard refuses this node's tasks together with the prompt's other
+    Kling nodes, or None. An image batch counts as one task here; its size is known when the node runs,
+    and :func:`check_before_create` counts it then."""
+    try:
+        own = node_estimate(requests)
     except RateCardError as exc:
         return str(exc)
+    with _lock:
+        others = _other_nodes.get(str(node_id), ()) if node_id is not None else ()
+    estimate = PromptEstimate(own.parts + others)
     limits = node_limits()
     if not limits.any:
         return None

@@ -80,7 +80,7 @@ class KlingVideoExtend(io.ComfyNode):
                 validate_video_extend(request)
         except KlingValidationError as exc:
             return str(exc)
-        return queue_refusal(requests) or True  # the spend guard: nothing sent over a limit
+        return queue_refusal(requests, cls.hidden.unique_id) or True  # the spend guard: nothing sent over a limit
 
     @classmethod
     async def execute(cls, source_video_id: str, prompt: str, negative_prompt: str, cfg_scale: float, seed: int,

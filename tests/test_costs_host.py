@@ -90,6 +90,15 @@ def test_estimate_is_the_last_deduction_a_lower_limit_refuses_at_queue_time_and_
     assert f"(3 tasks x {deducted:g})" in str(failed.value)
     assert emulator_process.requests() == []
 
+    limits(per_prompt=1.5 * deducted)  # each of two nodes passes alone; the prompt of both is refused
+    two, kling = i2v_prompt(object_info, **TURBO_PRO_5)
+    two["901"] = {**two[kling], "inputs": {**two[kling]["inputs"], "seed": random.randrange(1 << 40)}}
+    two["902"] = {"class_type": "PreviewImage", "inputs": {"images": ["901", 0]}}
+    with pytest.raises(ch.PromptRejected) as info:
+        host.queue(two)
+    assert f"Estimated cost of 2 tasks: {2 * deducted:g} units" in str(info.value.node_errors)
+    assert emulator_process.requests() == []
+
 
 def test_an_unknown_cost_does_not_block_and_the_node_says_so(host, object_info, emulator_process, limits):
     limits(per_prompt=0.01)
