@@ -17,7 +17,7 @@ from .auth import load_credentials
 from .capabilities import capability_table
 from .account import describe_balance
 from .client import DEFAULT_TIMEOUT_S, KlingClient
-from .costs import SpendLimits, check_spend, estimate_requests, guard_note, rate_card_from_env, spent_today
+from .costs import SpendLimits, preflight, spent_today
 from .errors import KlingCancelled, KlingError
 from .jobs import finish_task, run_job
 from .ledger import TaskLedger, default_cli_ledger_path
@@ -76,13 +76,16 @@ def cmd_extend(args: argparse.Namespace) -> int:
 def _check_cost(request: ImageToVideoRequest | VideoExtendRequest, args: argparse.Namespace) -> None:
     """Print the estimate before anything is created; the spend guard refuses a prompt over its limit."""
     validate_request(request)  # a refused request says only why (the estimate of it would mislead)
-    ledger = TaskLedger(args.ledger)
-    estimate = estimate_requests([request], ledger=ledger, rate_card=rate_card_from_env())
-    limits = SpendLimits.from_env(per_prompt=args.max_units, per_day=args.max_units_per_day)
-    sys.stderr.write(estimate.describe() + "\n")
-    if guard_note(estimate, limits):
-        sys.stderr.write(guard_note(estimate, limits) + "\n")
-    check_spend(estimate, limits, ledger)
+    preflight([request], spend_limits(args), ledger=TaskLedger(args.ledger), write=_stderr_line)
+
+
+def spend_limits(args: argparse.Namespace) -> SpendLimits:
+    """The guard's limits of a command that has :func:`add_spend_options`."""
+    return SpendLimits.from_env(per_prompt=args.max_units, per_day=args.max_units_per_day)
+
+
+def _stderr_line(text: str) -> None:
+    sys.stderr.write(text + "\n")
 
 
 def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExtendRequest,

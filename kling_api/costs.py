@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .account import BALANCE_LAG, AccountCosts
 from .capabilities import capability_table
@@ -391,6 +391,19 @@ def check_spend(estimate: PromptEstimate, limits: SpendLimits, ledger: TaskLedge
         raise SpendLimitExceeded(refusal)
 
 
+def preflight(requests: Iterable[RequestBody], limits: SpendLimits, *, ledger: TaskLedger | None = None,
+              write: Callable[[str], None] = log.info) -> PromptEstimate:
+    """What a command does before it creates anything (one request or a whole manifest): the estimate
+    and what the guard cannot count go to ``write``, then the guard raises SpendLimitExceeded over a limit."""
+    estimate = estimate_requests(requests, ledger=ledger, rate_card=rate_card_from_env())
+    write(estimate.describe())
+    note = guard_note(estimate, limits)
+    if note:
+        write(note)
+    check_spend(estimate, limits, ledger)
+    return estimate
+
+
 # -- balance ------------------------------------------------------------------------------------
 def balance_warning(estimate: PromptEstimate, costs: AccountCosts) -> str:
     """A warning when the known estimate exceeds the remaining units, else ''."""
@@ -400,12 +413,8 @@ def balance_warning(estimate: PromptEstimate, costs: AccountCosts) -> str:
     return ""
 
 
-def units_text(units: float | None) -> str:
-    return "unknown" if units is None else _units_text(units)
-
-
 __all__ = ["Combination", "CostEstimate", "PromptEstimate", "RateCard", "RateCardError", "SpendLimits",
            "SpendLimitExceeded", "combination_for", "request_combination", "estimate_cost", "estimate_requests",
-           "rate_card_from_env", "spend_refusal", "check_spend", "spent_today",
-           "balance_warning", "guard_note", "parse_limit", "UNKNOWN",
-           "RATE_CARD_ENV", "MAX_UNITS_ENV", "MAX_UNITS_PER_DAY_ENV", "Sequence"]
+           "rate_card_from_env", "spend_refusal", "check_spend", "preflight", "spent_today",
+           "balance_warning", "guard_note", "parse_limit", "UNKNOWN", "RATE_CARD_ENV", "MAX_UNITS_ENV",
+           "MAX_UNITS_PER_DAY_ENV"]
