@@ -13,7 +13,8 @@ from ..kling_api.images import encode_image
 from ..kling_api.jobs import JobResult, run_job
 from ..kling_api.motion import MotionBrush, motion_brush_fields
 from ..kling_api.request import ImageToVideoRequest
-from ..kling_api.validation import model_capabilities, validate
+from ..kling_api.validation import validate
+from ..kling_api.widget_plan import camera_stand_in
 from .camera_control import CameraControl
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
@@ -44,9 +45,7 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
     ``has_camera`` without ``camera_control`` (queue time: the value comes from a link) checks the
     model/mode/duration and the exclusions with a stand-in move of a type the model offers."""
     if has_camera and camera_control is None:
-        caps = model_capabilities(model_name)
-        kind = caps.camera_types[0] if caps.camera_types else "simple"
-        camera_control = {"type": "simple", "config": {"zoom": 1.0}} if kind == "simple" else {"type": kind}
+        camera_control = camera_stand_in(model_name)
     return ImageToVideoRequest(
         model_name=model_name, image=PENDING_IMAGE, image_tail=PENDING_IMAGE if has_tail else None,
         prompt=prompt or "", negative_prompt=negative_prompt or "", mode=mode, duration=str(duration),
@@ -58,6 +57,8 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
 
 class KlingImageToVideo(io.ComfyNode):
     """Submits one Kling task per start image, waits (Cancel works), returns the video as frames."""
+
+    RULES_ENDPOINT = "image2video"  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod
     def define_schema(cls) -> io.Schema:

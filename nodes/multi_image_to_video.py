@@ -36,6 +36,8 @@ def build_multi_request(*, model_name: str, mode: str, duration: str, aspect_rat
 class KlingMultiImageToVideo(io.ComfyNode):
     """One Kling task from up to four images (all the images of all four sockets, in order)."""
 
+    RULES_ENDPOINT = "multi-image2video"  # its widgets follow the table (POST /kling/widget_plan)
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         limit = max_reference_images()
@@ -54,7 +56,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
                 io.Image.Input("image_3", optional=True, tooltip=image_tip),
                 io.Image.Input("image_4", optional=True, tooltip=image_tip),
                 *prompt_inputs("What the video shows, using the images (required, max 2500 characters)"),
-                *endpoint_model_inputs("multi-image2video", "multi-image to video"),
+                *endpoint_model_inputs(cls.RULES_ENDPOINT, "multi-image to video"),
                 seed_input(),
                 *task_options(),
             ],

@@ -30,6 +30,8 @@ def build_text_request(*, model_name: str, mode: str, duration: str, prompt: str
 class KlingTextToVideo(io.ComfyNode):
     """Submits one Kling text-to-video task, waits (Cancel works), returns the video as frames."""
 
+    RULES_ENDPOINT = "text2video"  # its widgets follow the table (POST /kling/widget_plan)
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -40,7 +42,7 @@ class KlingTextToVideo(io.ComfyNode):
                         "the 'Kling > API credentials' setting, never from the workflow.",
             inputs=[
                 *prompt_inputs("What the video shows (required, max 2500 characters)"),
-                *endpoint_model_inputs("text2video", "text to video",
+                *endpoint_model_inputs(cls.RULES_ENDPOINT, "text to video",
                                        "Video length in seconds (5 or 10 on most models; 3-15 on kling-v3)",
                                        "std: faster and cheaper; pro: higher quality. Ignored by models without a mode"),
                 io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
