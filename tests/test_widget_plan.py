@@ -20,12 +20,14 @@ import pytest
 
 import comfy_host as ch
 from host_workflows import load_ui, node_id_of
+from node_locale import LOCALE_FILE, locale_from_object_info
 from workflow_convert import ui_to_api
 
 from kling_api import capabilities
 from kling_api.capabilities import TABLE_FILE_ENV, capability_table, endpoint_aspect_ratios, endpoint_models, load_raw
 from kling_api.errors import KlingValidationError
 from kling_api.request import ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest
+from kling_api.tooltips import durations_text, where_allowed
 from kling_api.validation import validate, validate_multi_image_to_video, validate_text_to_video
 from kling_api.widget_plan import ENDPOINT_RULES, WidgetPlanError, plan_request, widget_plan
 
@@ -339,3 +341,31 @@ def test_a_plan_round_trip_on_loopback_is_well_under_50_ms(comfy_host):
     finally:
         connection.close()
     assert statistics.median(timings[1:]) < 0.050, timings
+
+
+# --------------------------------------------------------------------------------------------------
+# tooltips and the English locale, from the same table
+
+
+def test_rule_phrases_of_the_tooltips_name_exactly_the_models_the_table_allows():
+    for feature in ("image_tail", "sound", "camera_control", "motion_brush"):
+        named = {part.split(" ")[0] for part in where_allowed(feature).split(", ")}
+        assert named == {m for m in TABLE.model_names if TABLE.get(m).allowed_combos(feature)}, feature
+    assert where_allowed("sound") == "kling-v2-6 pro, kling-v3"
+    assert where_allowed("motion_brush") == "kling-v1 5 s, kling-v1-5 pro 5 s"
+    assert durations_text() == "5 or 10 on most models; 3-15 on kling-v3"
+    assert durations_text(endpoint_models("multi-image2video")) == "5 or 10"
+
+
+@pytest.mark.host
+def test_the_english_locale_is_the_schemas_own_text(object_info, comfy_host):
+    """locales/en/nodeDefs.json overrides the schemas' tooltips in the frontend: it must say the same
+    (regenerate it with scripts/make_locale.py)."""
+    expected = locale_from_object_info(object_info)
+    assert set(expected) == set(RULE_NODES) | {"KlingVideoExtend", "KlingTaskResult", "KlingCameraControl",
+                                                "KlingMotionBrush"}
+    assert json.loads(LOCALE_FILE.read_text(encoding="utf-8")) == expected, "run scripts/make_locale.py"
+    image = expected["KlingImageToVideo"]["inputs"]
+    assert where_allowed("sound") in image["sound"]["tooltip"]
+    assert durations_text() in image["duration"]["tooltip"]
+    assert comfy_host.get_json("/i18n")["en"]["nodeDefs"] == expected  # what the frontend is handed
