@@ -9,7 +9,7 @@ holds no rule of its own.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
 from .capabilities import (ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
@@ -41,11 +41,6 @@ class WidgetValues:
     aspect_ratio: str | None = None
     linked: frozenset[str] = frozenset()
     camera_type: str | None = None
-
-    def with_changes(self, **changes: Any) -> "WidgetValues":
-        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        values.update(changes)
-        return WidgetValues(**values)
 
 
 def camera_stand_in(model_name: Any, kind: str | None = None) -> dict[str, Any]:
@@ -130,6 +125,9 @@ def endpoint_rules(endpoint: str) -> EndpointRules:
 
 def read_values(rules: EndpointRules, values: Mapping[str, Any], linked: Iterable[str]) -> WidgetValues:
     """The rule widgets' values as the page sent them (durations may come as numbers)."""
+    for name in (*rules.widgets, "camera_type"):
+        if isinstance(values.get(name), (dict, list)):
+            raise WidgetPlanError(f"values.{name} must be a widget value (a string or a number), not {values[name]!r}")
     duration = values.get("duration")
     sound = values.get("sound") if "sound" in rules.widgets else None
     camera_type = values.get("camera_type")
@@ -230,8 +228,8 @@ def _candidates(rules: EndpointRules, values: WidgetValues) -> list[tuple[tuple,
                     key = (not same, 0 if same else -_common_prefix(name, target), abs(index - home),
                            sound != values.sound, caps.has_mode_choice and mode != values.mode,
                            *_duration_distance(duration, values.duration), ratio != values.aspect_ratio)
-                    found.append((key, values.with_changes(model_name=name, mode=mode, duration=duration,
-                                                           sound=sound, aspect_ratio=ratio)))
+                    found.append((key, replace(values, model_name=name, mode=mode, duration=duration, sound=sound,
+                                               aspect_ratio=ratio)))
     found.sort(key=lambda item: item[0])
     return found
 

@@ -230,7 +230,9 @@ def test_a_malformed_request_says_what_is_wrong():
     nodes = {"KlingImageToVideo": "image2video", "KlingVideoExtend": None}
     for body, words in (([], "JSON object"), ({"node_type": "Nope"}, "'Nope' is not a Kling node"),
                         ({"node_type": "KlingImageToVideo", "values": []}, "values must be an object"),
-                        ({"node_type": "KlingImageToVideo", "linked": "image_tail"}, "linked must be a list")):
+                        ({"node_type": "KlingImageToVideo", "linked": "image_tail"}, "linked must be a list"),
+                        ({"node_type": "KlingImageToVideo", "values": {"model_name": ["kling-v1"]}},
+                         "values.model_name must be a widget value")):
         with pytest.raises(WidgetPlanError, match=words):
             plan_request(body, nodes)
     assert plan_request({"node_type": "KlingVideoExtend", "values": {"prompt": "x"}}, nodes) == {
