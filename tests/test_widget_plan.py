@@ -26,7 +26,7 @@ from workflow_convert import ui_to_api
 from kling_api import capabilities
 from kling_api.capabilities import TABLE_FILE_ENV, capability_table, endpoint_aspect_ratios, endpoint_models, load_raw
 from kling_api.errors import KlingValidationError
-from kling_api.request import ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest
+from kling_api.request import CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest
 from kling_api.tooltips import durations_text, where_allowed
 from kling_api.validation import validate, validate_multi_image_to_video, validate_text_to_video
 from kling_api.widget_plan import ENDPOINT_RULES, WidgetPlanError, plan_request, widget_plan
@@ -199,6 +199,26 @@ def test_a_camera_preset_no_model_offers_has_no_fix_but_says_what_to_change():
                             "type simple."]
     plan = widget_plan("image2video", {**values, "camera_type": "simple"}, ["camera_control"])
     assert plan["warning"] is None
+
+
+@pytest.mark.parametrize("camera_type", CAMERA_TYPES)
+def test_a_linked_camera_move_of_each_type_warns_as_validation_and_fixes_to_a_model_that_offers_it(camera_type):
+    offered = [m for m in TABLE.model_names if camera_type in TABLE.get(m).camera_types
+               and TABLE.get(m).allowed_combos("camera_control")]
+    for model, mode, duration in itertools.product(TABLE.all_model_names, ("std", "pro"), TABLE.all_durations):
+        values = {"model_name": model, "mode": mode, "duration": duration, "sound": "off", "camera_type": camera_type}
+        plan = widget_plan("image2video", values, ["camera_control"])
+        refused = refusal("image2video", model, mode, duration, "off", None, ("camera_control",), camera_type)
+        case = (model, mode, duration, camera_type, plan)
+        assert plan["warning"] == refused, case
+        if refused is None:
+            continue
+        assert (plan["fix"] is not None) == bool(offered), case
+        if plan["fix"]:
+            fixed = plan["fix"]["values"]
+            assert fixed["model_name"] in offered, case
+            assert refusal("image2video", fixed["model_name"], fixed["mode"], fixed["duration"], fixed["sound"], None,
+                           ("camera_control",), camera_type) is None, case
 
 
 @pytest.fixture
