@@ -23,6 +23,8 @@ PENDING_IMAGE = "pending-image"
 PENDING_PROMPT = "pending prompt"
 #: Optional sockets whose link needs a feature of the table (an end frame, a camera move, a brush).
 FEATURE_SOCKETS = ("image_tail", "camera_control", "motion_brush")
+#: Widgets without which nothing is judged (their value comes from a link), as the nodes' queue-time checks.
+SETTLED_BY_LINK = ("model_name", "mode", "duration", "aspect_ratio")
 
 
 class WidgetPlanError(ValueError):
@@ -124,10 +126,13 @@ def endpoint_rules(endpoint: str) -> EndpointRules:
 
 
 def read_values(rules: EndpointRules, values: Mapping[str, Any], linked: Iterable[str]) -> WidgetValues:
-    """The rule widgets' values as the page sent them (durations may come as numbers)."""
+    """The rule widgets' values as the page sent them (durations may come as numbers). A widget turned
+    into a linked input has no value yet (None), as at queue time."""
     for name in (*rules.widgets, "camera_type"):
         if isinstance(values.get(name), (dict, list)):
             raise WidgetPlanError(f"values.{name} must be a widget value (a string or a number), not {values[name]!r}")
+    linked = set(linked)
+    values = {name: value for name, value in values.items() if name not in linked}
     duration = values.get("duration")
     sound = values.get("sound") if "sound" in rules.widgets else None
     camera_type = values.get("camera_type")
@@ -282,6 +287,8 @@ def plan_for(rules: EndpointRules, values: WidgetValues) -> dict[str, Any]:
     """The widget plan of a node on ``rules.endpoint`` with ``values`` (see the module docstring)."""
     plan = empty_plan()
     plan["widgets"] = widget_states(rules, values)
+    if any(getattr(values, name) in (None, "") for name in rules.widgets if name in SETTLED_BY_LINK):
+        return plan  # a value comes from a link: judged when the node runs, as the queue-time check does
     refusal = rules.refusal(values)
     if refusal is None:
         return plan

@@ -189,6 +189,17 @@ def test_the_seed_examples_read_as_at_queue_time():
     assert plan["warning"] is None and not plan["widgets"]["mode"]["visible"]
 
 
+def test_a_widget_whose_value_comes_from_a_link_is_judged_when_the_node_runs():
+    values = {"model_name": "kling-v2-5-turbo", "mode": "std", "duration": "7", "sound": "off"}
+    assert widget_plan("image2video", values)["warning"]
+    for name in ("model_name", "mode", "duration"):
+        plan = widget_plan("image2video", values, [name])
+        assert plan["warning"] is None and plan["fix"] is None, (name, plan)
+        plan = widget_plan("image2video", {k: v for k, v in values.items() if k != name})
+        assert plan["warning"] is None, (name, plan)
+    assert widget_plan("text2video", {**values, "duration": "5"}, ["aspect_ratio"])["warning"] is None
+
+
 def test_a_camera_preset_no_model_offers_has_no_fix_but_says_what_to_change():
     values = {"model_name": "kling-v1-5", "mode": "pro", "duration": "5", "camera_type": "down_back"}
     plan = widget_plan("image2video", values, ["camera_control"])
