@@ -19,7 +19,8 @@ from .ledger import node_ledger
 from .media import batch_images
 from .progress import StatusBoard
 from .spend_guard import check_before_create, queue_refusal
-from .shared_inputs import (PENDING_IMAGE, endpoint_model_inputs, linked_types, prompt_inputs, seed_input, task_options,
+from .shared_inputs import (PENDING_IMAGE, aspect_ratio_input, linked_types, model_inputs, prompt_inputs, seed_input,
+                            task_options,
                             wrong_link)
 
 IMAGE_SOCKETS = ("image_1", "image_2", "image_3", "image_4")
@@ -36,6 +37,8 @@ def build_multi_request(*, model_name: str, mode: str, duration: str, aspect_rat
 
 class KlingMultiImageToVideo(io.ComfyNode):
     """One Kling task from up to four images (all the images of all four sockets, in order)."""
+
+    RULES_ENDPOINT = "multi-image2video"  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -54,8 +57,9 @@ class KlingMultiImageToVideo(io.ComfyNode):
                 io.Image.Input("image_2", optional=True, tooltip=image_tip),
                 io.Image.Input("image_3", optional=True, tooltip=image_tip),
                 io.Image.Input("image_4", optional=True, tooltip=image_tip),
-                *prompt_inputs("What the video shows, using the images (required, max 2500 characters)"),
-                *endpoint_model_inputs("multi-image2video", "multi-image to video"),
+                *prompt_inputs("What the video shows, using the images", "required"),
+                *model_inputs(cls.RULES_ENDPOINT, "multi-image to video"),
+                aspect_ratio_input(cls.RULES_ENDPOINT),
                 seed_input(),
                 *task_options(),
             ],
@@ -79,7 +83,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
                                                               images=pending))
         except KlingValidationError as exc:
             return str(exc)
-        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # the spend guard: nothing sent over a limit
+        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
 
     @classmethod
     async def execute(cls, image_1, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,

@@ -16,8 +16,8 @@ import time
 from typing import Any, Mapping, Sequence
 
 from ..kling_api.account import AccountCosts, describe_balance
-from ..kling_api.costs import (SpendLimits, UNKNOWN, CostEstimate, PromptEstimate, RateCardError, balance_warning, check_spend,
-                               combination_for, estimate_cost, estimate_requests, guard_note, parse_limit,
+from ..kling_api.costs import (UNKNOWN, CostEstimate, PromptEstimate, RateCardError, SpendLimits, balance_warning,
+                               check_spend, combination_for, estimate_cost, estimate_requests, guard_note, parse_limit,
                                rate_card_from_env, spend_refusal, spent_today)
 from ..kling_api.client import KlingClient
 from ..kling_api.errors import KlingError

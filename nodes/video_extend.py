@@ -55,8 +55,9 @@ class KlingVideoExtend(io.ComfyNode):
                 # id "source_video_id": V3 wants input and output ids distinct, and the outputs match the other nodes.
                 io.String.Input("source_video_id", display_name="video_id", default="",
                                 tooltip="The video_id output of a Kling node (comma-separated ids extend each). "
-                                        f"Only videos made by {models} can be extended"),
-                *prompt_inputs("What happens next (optional, max 2500 characters)"),
+                                        f"Only videos made by {models} can be extended; a video this pack made "
+                                        "with another model is refused before anything is sent"),
+                *prompt_inputs("What happens next", "optional"),
                 io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Prompt adherence 0-1"),
                 seed_input(),
@@ -80,7 +81,7 @@ class KlingVideoExtend(io.ComfyNode):
                 validate_video_extend(request)
         except KlingValidationError as exc:
             return str(exc)
-        return queue_refusal(requests, cls.hidden.unique_id) or True  # the spend guard: nothing sent over a limit
+        return queue_refusal(requests, cls.hidden.unique_id) or True  # spend guard
 
     @classmethod
     async def execute(cls, source_video_id: str, prompt: str, negative_prompt: str, cfg_scale: float, seed: int,
