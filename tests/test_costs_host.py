@@ -48,6 +48,13 @@ def i2v_prompt(object_info: dict, batch: int = 1, **inputs) -> tuple[dict, str]:
     return prompt, kling
 
 
+def plan_info(host, node_type: str, values: dict) -> list[str]:
+    answer = host.request("POST", "/kling/widget_plan", json_body={"node_type": node_type, "values": values,
+                                                                  "linked": []})
+    assert answer.status == 200, answer.body
+    return answer.json()["info"]
+
+
 def deduction_of(emulator_process, task_id: str) -> float:
     client = KlingClient(Credentials(api_key=Secret(emulator_process.api_key), source="test"), emulator_process.url)
     return float(client.get_task(task_id).final_unit_deduction)
@@ -72,8 +79,15 @@ def test_estimate_is_the_last_deduction_a_lower_limit_refuses_at_queue_time_and_
     task_id = host.output_files(entry, kling)[0].stem.removeprefix("Kling_")
     deducted = deduction_of(emulator_process, task_id)
     assert deducted > 0
+    # The node shows it: the widget plan's info lines (rendered on the node in both canvases).
+    values = {"model_name": "kling-v2-5-turbo", "mode": "pro", "duration": "5", "sound": "off"}
+    assert f"Estimated cost: {deducted:g} units per image (a batch of B images costs B tasks), from the ledger" \
+        in plan_info(host, "KlingImageToVideo", values)
+    assert "Estimated cost: unknown until the first run of this combination" in \
+        plan_info(host, "KlingImageToVideo", {**values, "duration": "10"})
 
     limits(per_prompt=deducted - 0.5)
+    assert f"Spend guard: {deducted - 0.5:g} units per prompt" in plan_info(host, "KlingImageToVideo", values)
     emulator_process.reset()
     again, _ = i2v_prompt(object_info, **TURBO_PRO_5)
     with pytest.raises(ch.PromptRejected) as info:
