@@ -122,7 +122,11 @@ def _node_estimates(prompt: Any) -> dict[str, CostEstimate]:
 def queue_refusal(requests: Sequence[RequestBody], node_id: str | None = None) -> str | None:
     """For validate_inputs: why the guard refuses this node's tasks together with the prompt's other
     Kling nodes, or None. An image batch counts as one task here; its size is known when the node runs,
-    and :func:`check_before_create` counts it then."""
+    and :func:`check_before_create` counts it then. A bad rate card refuses only while a limit is set
+    (the guard cannot count without it); otherwise the node shows its error."""
+    limits = node_limits()
+    if not limits.any:
+        return None
     try:
         own = node_estimate(requests)
     except RateCardError as exc:
@@ -130,17 +134,20 @@ def queue_refusal(requests: Sequence[RequestBody], node_id: str | None = None) -
     with _lock:
         others = _other_nodes.get(str(node_id), ()) if node_id is not None else ()
     estimate = PromptEstimate(own.parts + others)
-    limits = node_limits()
-    if not limits.any:
-        return None
     return spend_refusal(estimate, limits, spent_today(node_ledger()) if limits.per_day is not None else 0.0)
 
 
 def check_before_create(requests: Sequence[RequestBody]) -> str:
     """At run time, before any create: raises SpendLimitExceeded over a limit; else the text the node
     shows (the estimate, what the guard could not count, a warning when the balance looks too low)."""
-    estimate = node_estimate(requests)
     limits = node_limits()
+    try:
+        estimate = node_estimate(requests)
+    except RateCardError as exc:
+        if limits.any:
+            raise
+        log.warning("Kling: %s", exc)
+        return str(exc)
     check_spend(estimate, limits, node_ledger())
     lines = [estimate.describe(), guard_note(estimate, limits)]
     if estimate.known_units > 0:
