@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import logging
 import sys
@@ -112,7 +113,7 @@ def image_reference(path: str | None, field: str, fit: str | None) -> str | None
         return encode_image(img, field=field, fit=fit).data
 
 
-def read_manifest(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_manifest(path: Path) -> Iterator[tuple[int, dict[str, Any] | ManifestProblem]]:
     """(line number, raw row) of a JSONL or CSV file; a line that cannot be read is a ManifestProblem."""
     text = path.read_text(encoding="utf-8-sig")
     as_jsonl = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or (
@@ -124,16 +125,15 @@ def read_manifest(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 value = json.loads(line)
             except ValueError as exc:
-                yield number, {"": ManifestProblem(number, "(row)", f"not valid JSON ({exc.msg})")}
+                yield number, ManifestProblem(number, "(row)", f"not valid JSON ({exc.msg})")
                 continue
-            yield number, value if isinstance(value, dict) else {
-                "": ManifestProblem(number, "(row)", "a row must be a JSON object of fields")}
+            yield number, value if isinstance(value, dict) else ManifestProblem(
+                number, "(row)", "a row must be a JSON object of fields")
         return
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     for raw in reader:
         if None in raw:
-            yield reader.line_num, {"": ManifestProblem(reader.line_num, "(row)",
-                                                        "more cells than the header has columns")}
+            yield reader.line_num, ManifestProblem(reader.line_num, "(row)", "more cells than the header has columns")
             continue
         yield reader.line_num, {k: v for k, v in raw.items() if k is not None and v not in (None, "")}
 
@@ -154,6 +154,9 @@ def load_manifest(path: str | Path, *, out_dir: str | Path | None = None,
     problems: list[ManifestProblem] = []
     taken: dict[tuple[str, Any], int] = {}  # an output path or a typed external_task_id -> its line
     for index, (number, raw) in enumerate(read_manifest(manifest), 1):
+        if isinstance(raw, ManifestProblem):
+            problems.append(raw)
+            continue
         try:
             row = _check_row(index, number, raw, folder, out_root, default_timeout)
         except _RowRefused as found:
@@ -185,8 +188,6 @@ def _check_row(index: int, line: int, raw: Mapping[str, Any], folder: Path, out_
     def refuse(name: str, message: str) -> _RowRefused:
         return _RowRefused(ManifestProblem(line, name, message))
 
-    if isinstance(raw.get(""), ManifestProblem):
-        raise _RowRefused(raw[""])
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = ALIASES.get(str(key).strip().lower().replace("-", "_"), str(key).strip().lower().replace("-", "_"))

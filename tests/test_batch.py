@@ -222,3 +222,13 @@ def test_without_tqdm_progress_falls_back_to_plain_lines(monkeypatch):
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("row 1 (line 3): started | done 0/1, running 1, failed 0, elapsed 0s, remaining ?")
     assert lines[1].startswith("row 1 (line 3): succeed: x.mp4 | done 1/1, running 0, failed 0, elapsed 0s")
+
+
+def test_csv_cells_may_hold_commas_and_line_breaks_and_rows_keep_their_line_numbers(tmp_path, images):
+    start, _ = images
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text(f'Image,Negative-Prompt,prompt\n{start.name},,"dawn, then\nthe harbour"\n{start.name},blur,\n')
+    first, second = batch.load_manifest(manifest)
+    assert first.request.prompt == "dawn, then\nthe harbour" and first.line == 3 and first.image == str(start)
+    assert second.request.negative_prompt == "blur" and second.line == 4 and second.out.name == "row-0002.mp4"
+    assert second.out.parent == tmp_path / "jobs-videos" and second.seed == "0"
