@@ -97,7 +97,7 @@ class KlingClient:
             resent = True
             task = self.find_task(external_id, endpoint=endpoint, should_cancel=should_cancel)
             if task is not None:
-                log.info("Create for %s had reached Kling already (task %s); not sending it again",
+                log.info("Kling already has the task for %s (task %s, an earlier or a parallel create); resuming it",
                          external_id, task.task_id)
                 return task.raw
             return None
