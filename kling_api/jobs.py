@@ -145,9 +145,7 @@ def _run_with_ledger(client: KlingClient, request: RequestBody, notes: list[str]
                         "external_task_id", typed_id, "an id this account has not used yet",
                         f"external_task_id {typed_id!r} already names the failed Kling task {entry.task_id}; "
                         "type another one (or clear it) to try again")
-                # A new attempt: the failed task keeps its external_task_id, so this one takes the next.
-                entry = ledger.restart(fingerprint, external_task_id_for(fingerprint, entry.attempt + 1),
-                                       attempt=entry.attempt + 1)
+                entry = _next_attempt(ledger, fingerprint, entry)
             elif entry.status == STATUS_REFUSED:  # no task was made: the same external_task_id is free
                 entry = ledger.restart(fingerprint, entry.external_task_id)
             # A derived id names this job on every machine, so Kling may know it even when this ledger
@@ -196,8 +194,14 @@ def _look_up_on_kling(client: KlingClient, ledger: TaskLedger, fingerprint: str,
             return entry, found
         log.info("Kling task %s (%s) failed earlier; trying attempt %d", found.task_id, entry.external_task_id,
                  entry.attempt + 1)
-        entry = ledger.restart(fingerprint, external_task_id_for(fingerprint, entry.attempt + 1),
-                               attempt=entry.attempt + 1)
+        entry = _next_attempt(ledger, fingerprint, entry)
+
+
+def _next_attempt(ledger: TaskLedger, fingerprint: str, entry: LedgerEntry) -> LedgerEntry:
+    """The entry restarted as its next attempt: the failed task keeps its external_task_id, so the
+    new one takes the next attempt's (the same on every machine)."""
+    attempt = entry.attempt + 1
+    return ledger.restart(fingerprint, external_task_id_for(fingerprint, attempt), attempt=attempt)
 
 
 def _reuse_video(stored: str, task_id: str, task: Task, dest: Destination) -> Path | None:
