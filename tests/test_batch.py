@@ -99,7 +99,7 @@ def test_every_row_is_checked_before_anything_is_sent_and_bad_rows_are_named(emu
 
 def test_rows_run_concurrently_1303_is_waited_out_and_a_failed_and_a_refused_row_are_reported(
         emu, tmp_path, images, capsys):
-    emu.configure(concurrency_limit=1)  # the account runs one task at a time: the others get 1303 first
+    emu.configure(concurrency_limit=1, processing_seconds=1.5)  # one task at a time: the others get 1303 first
     start, end = images
     manifest = write_jsonl(tmp_path / "jobs.jsonl", [
         {"image": start.name, "prompt": "first", "seed": 1},
