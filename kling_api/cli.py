@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from . import batch
 from .auth import load_credentials
 from .capabilities import capability_table
 from .account import describe_balance
 from .client import DEFAULT_TIMEOUT_S, KlingClient
-from .costs import SpendLimits, preflight, spent_today
+from .costs import SpendLimits, add_spend_options, preflight, spent_today
 from .errors import KlingCancelled, KlingError
 from .jobs import finish_task, run_job
 from .ledger import TaskLedger, default_cli_ledger_path
@@ -41,18 +42,11 @@ def _ledger(args: argparse.Namespace) -> TaskLedger | None:
     return None if args.no_ledger else TaskLedger(args.ledger)
 
 
-def _load_image(path: str | None, field: str, fit: str | None) -> str | None:
-    if path is None:
-        return None
-    if path.startswith(("http://", "https://")):
-        return path
-    from PIL import Image  # imported here: only image commands need Pillow
+_load_image = batch.image_reference
 
-    from .images import encode_image
 
-    with Image.open(path) as img:
-        img.load()
-        return encode_image(img, field=field, fit=fit).data
+def cmd_batch(args: argparse.Namespace) -> int:
+    return batch.command(args, lambda: _client(args), _ledger(args))
 
 
 def cmd_image2video(args: argparse.Namespace) -> int:
@@ -76,12 +70,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
 def _check_cost(request: ImageToVideoRequest | VideoExtendRequest, args: argparse.Namespace) -> None:
     """Print the estimate before anything is created; the spend guard refuses a prompt over its limit."""
     validate_request(request)  # a refused request says only why (the estimate of it would mislead)
-    preflight([request], spend_limits(args), ledger=TaskLedger(args.ledger), write=_stderr_line)
-
-
-def spend_limits(args: argparse.Namespace) -> SpendLimits:
-    """The guard's limits of a command that has :func:`add_spend_options`."""
-    return SpendLimits.from_env(per_prompt=args.max_units, per_day=args.max_units_per_day)
+    preflight([request], SpendLimits.from_args(args), ledger=TaskLedger(args.ledger), write=_stderr_line)
 
 
 def _stderr_line(text: str) -> None:
@@ -163,14 +152,6 @@ def cmd_capabilities(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_spend_options(command: argparse.ArgumentParser) -> None:
-    """The spend guard's options, for every command that creates tasks."""
-    command.add_argument("--max-units", default=None, help="spend guard: refuse when the estimated cost exceeds "
-                         "this many units; nothing is sent (default $KLING_MAX_UNITS; 0: no limit)")
-    command.add_argument("--max-units-per-day", default=None, help="spend guard: refuse when today's spend "
-                         "(ledger) plus the estimate exceeds this (default $KLING_MAX_UNITS_PER_DAY)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     table = capability_table()
     parser = argparse.ArgumentParser(prog="python -m kling_api", description="Kling image-to-video from the terminal")
@@ -244,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     acct = sub.add_parser("account", help="remaining resource-pack units (GET /account/costs, free)")
     acct.add_argument("--resource-pack-name", default="")
     acct.set_defaults(func=cmd_account)
+
+    batch.add_parser(sub).set_defaults(func=cmd_batch)
 
     caps = sub.add_parser("capabilities", help="print the capability table")
     caps.add_argument("--markdown", action="store_true", help="as the README's markdown table")

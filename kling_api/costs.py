@@ -332,6 +332,11 @@ class SpendLimits:
                    parse_limit(day, MAX_UNITS_PER_DAY_ENV if per_day is None else "--max-units-per-day"),
                    where or cls.where)
 
+    @classmethod
+    def from_args(cls, args: Any) -> "SpendLimits":
+        """The limits of a command line that has :func:`add_spend_options` (else the environment's)."""
+        return cls.from_env(per_prompt=args.max_units, per_day=args.max_units_per_day)
+
     def tightest(self, other: "SpendLimits") -> "SpendLimits":
         """Both sets at once: the lower limit of each kind (and where to change either)."""
         def low(a: float | None, b: float | None) -> float | None:
@@ -342,6 +347,14 @@ class SpendLimits:
     @property
     def any(self) -> bool:
         return self.per_prompt is not None or self.per_day is not None
+
+
+def add_spend_options(command: Any) -> None:
+    """The spend guard's options (an argparse parser), for every command that creates tasks."""
+    command.add_argument("--max-units", default=None, help="spend guard: refuse when the estimated cost exceeds "
+                         "this many units; nothing is sent (default $KLING_MAX_UNITS; 0: no limit)")
+    command.add_argument("--max-units-per-day", default=None, help="spend guard: refuse when today's spend "
+                         "(ledger) plus the estimate exceeds this (default $KLING_MAX_UNITS_PER_DAY)")
 
 
 def start_of_today(now: float | None = None) -> float:
@@ -415,6 +428,6 @@ def balance_warning(estimate: PromptEstimate, costs: AccountCosts) -> str:
 
 __all__ = ["Combination", "CostEstimate", "PromptEstimate", "RateCard", "RateCardError", "SpendLimits",
            "SpendLimitExceeded", "combination_for", "request_combination", "estimate_cost", "estimate_requests",
-           "rate_card_from_env", "spend_refusal", "check_spend", "preflight", "spent_today",
+           "rate_card_from_env", "spend_refusal", "check_spend", "preflight", "add_spend_options", "spent_today",
            "balance_warning", "guard_note", "parse_limit", "UNKNOWN", "RATE_CARD_ENV", "MAX_UNITS_ENV",
            "MAX_UNITS_PER_DAY_ENV"]

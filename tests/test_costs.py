@@ -216,3 +216,27 @@ def test_cli_account_prints_the_balance_with_the_lag(cli_emulator):
     remaining = json.loads(done.stdout)["remaining"]
     assert f"{remaining:g} units remaining" in done.stderr and "12 hours" in done.stderr
     assert "spent today (ledger)" in done.stderr
+
+
+def test_batch_prints_the_whole_manifest_estimate_and_the_guard_counts_every_row(emu, start_image, tmp_path,
+                                                                                 monkeypatch, capsys):
+    from kling_api import cli
+    emu.reset()
+    monkeypatch.setenv("KLING_API_KEY", API_KEY)
+    monkeypatch.delenv("KLING_RATE_CARD", raising=False)
+    ledger_path = tmp_path / "ledger.sqlite3"
+    deducted = float(run_turbo(emu, TaskLedger(ledger_path), start_image, tmp_path).task.final_unit_deduction)
+    (tmp_path / "start.png").write_bytes(base64.b64decode(start_image))
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text("".join(json.dumps({"image": "start.png", "model": "kling-v2-5-turbo", "mode": "pro",
+                                            "duration": 5, "seed": seed}) + "\n" for seed in (11, 12, 13)))
+    common = ["--base-url", emu.url, "--credentials", str(tmp_path / "none.json"), "--ledger", str(ledger_path)]
+    emu.reset()
+    code = cli.main([*common, "batch", str(manifest), "--max-units", f"{3 * deducted - 1:g}"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert f"Estimated cost: {3 * deducted:g} units (3 tasks x {deducted:g})" in err
+    assert f"limit of {3 * deducted - 1:g} units per prompt" in err and "--max-units" in err
+    assert emu.requests == []  # nothing was sent
+    assert cli.main([*common, "batch", str(manifest), "--max-units", f"{3 * deducted:g}"]) == 0
+    assert len([r for r in emu.requests if r["method"] == "POST"]) == 3
