@@ -13,6 +13,8 @@ import logging
 import os
 import threading
 import time
+import uuid
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..kling_api.account import AccountCosts, describe_balance
@@ -43,7 +45,7 @@ _other_nodes: dict[str, tuple[CostEstimate, ...]] = {}
 
 
 # -- limits ---------------------------------------------------------------------------------------
-def limits_path():
+def limits_path() -> Path:
     return ledger_dir() / LIMITS_FILENAME
 
 
@@ -65,7 +67,7 @@ def save_limits(per_prompt: Any, per_day: Any) -> SpendLimits:
     limits = SpendLimits(parse_limit(per_prompt, "per_prompt"), parse_limit(per_day, "per_day"), WHERE)
     path = limits_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    part = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
     part.write_text(json.dumps({"per_prompt": limits.per_prompt, "per_day": limits.per_day}), encoding="utf-8")
     os.replace(part, path)
     return limits

@@ -12,7 +12,6 @@ import pytest
 from library_emulator import client_for, fast_emulator
 from sample_images import write_sample_images
 
-from kling_api.account import AccountCosts
 from kling_api.costs import (UNKNOWN, RateCard, RateCardError, SpendLimitExceeded, SpendLimits, balance_warning,
                              check_spend, combination_for, estimate_cost, estimate_requests, rate_card_from_env,
                              spend_refusal, spent_today)
