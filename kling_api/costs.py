@@ -39,6 +39,8 @@ RATE_CARD_ENV = "KLING_RATE_CARD"
 MAX_UNITS_ENV = "KLING_MAX_UNITS"
 MAX_UNITS_PER_DAY_ENV = "KLING_MAX_UNITS_PER_DAY"
 UNKNOWN = "unknown until the first run of this combination"
+#: How the cost lines a node shows (the widget plan's ``info``) begin: the estimate, the guard, the balance.
+ESTIMATE_LINE, GUARD_LINE, BALANCE_LINE = "Estimated cost", "Spend guard", "Balance"
 #: Short endpoint names, as the rate card and the messages spell them.
 ENDPOINT_NAMES = {endpoint.rsplit("/", 1)[-1]: endpoint for endpoint in TASK_ENDPOINTS}
 RATE_KEYS = ("endpoint", "model_name", "mode", "duration", "sound")
@@ -222,9 +224,9 @@ class CostEstimate:
 
     def describe(self) -> str:
         if self.units_per_task is None:
-            return f"Estimated cost: {UNKNOWN} ({self.combination.label()})"
+            return f"{ESTIMATE_LINE}: {UNKNOWN} ({self.combination.label()})"
         each = f" ({self.tasks} tasks x {_units_text(self.units_per_task)})" if self.tasks != 1 else ""
-        return f"Estimated cost: {_units_text(self.total or 0)} units{each}, {self.source}"
+        return f"{ESTIMATE_LINE}: {_units_text(self.total or 0)} units{each}, {self.source}"
 
 
 def estimate_cost(combination: Combination, tasks: int = 1, *, ledger: TaskLedger | None = None,
@@ -280,7 +282,7 @@ class PromptEstimate:
         if len(self.parts) == 1:
             return self.parts[0].describe()
         unknown = sorted({p.combination.label() for p in self.parts if p.units_per_task is None})
-        text = f"Estimated cost of {self.tasks} tasks: "
+        text = f"{ESTIMATE_LINE} of {self.tasks} tasks: "
         if not self.unknown_tasks:
             return text + f"{_units_text(self.known_units)} units"
         if self.unknown_tasks == self.tasks:
@@ -393,7 +395,7 @@ def spend_refusal(estimate: PromptEstimate, limits: SpendLimits, today: float = 
 def guard_note(estimate: PromptEstimate, limits: SpendLimits) -> str:
     """What the node and the CLI say about the guard when it lets a prompt through."""
     if limits.any and estimate.unknown_tasks:
-        return f"Spend guard: {estimate.unknown_tasks} task(s) of unknown cost are not counted against the limit"
+        return f"{GUARD_LINE}: {estimate.unknown_tasks} task(s) of unknown cost are not counted against the limit"
     return ""
 
 
@@ -417,6 +419,11 @@ def preflight(requests: Iterable[RequestBody], limits: SpendLimits, *, ledger: T
     return estimate
 
 
+def is_cost_line(line: str) -> bool:
+    """Whether a line of a node's plan ``info`` is one of the pack's cost lines (not a widget rule's)."""
+    return line.startswith((ESTIMATE_LINE, GUARD_LINE, BALANCE_LINE))
+
+
 # -- balance ------------------------------------------------------------------------------------
 def balance_warning(estimate: PromptEstimate, costs: AccountCosts) -> str:
     """A warning when the known estimate exceeds the remaining units, else ''."""
@@ -429,5 +436,5 @@ def balance_warning(estimate: PromptEstimate, costs: AccountCosts) -> str:
 __all__ = ["Combination", "CostEstimate", "PromptEstimate", "RateCard", "RateCardError", "SpendLimits",
            "SpendLimitExceeded", "combination_for", "request_combination", "estimate_cost", "estimate_requests",
            "rate_card_from_env", "spend_refusal", "check_spend", "preflight", "add_spend_options", "spent_today",
-           "balance_warning", "guard_note", "parse_limit", "UNKNOWN", "RATE_CARD_ENV", "MAX_UNITS_ENV",
+           "balance_warning", "guard_note", "parse_limit", "is_cost_line", "UNKNOWN", "RATE_CARD_ENV", "MAX_UNITS_ENV",
            "MAX_UNITS_PER_DAY_ENV"]

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..kling_api.account import AccountCosts, describe_balance
-from ..kling_api.costs import (UNKNOWN, CostEstimate, PromptEstimate, RateCardError, SpendLimits, balance_warning,
-                               check_spend, combination_for, estimate_cost, estimate_requests, guard_note, parse_limit,
-                               rate_card_from_env, spend_refusal, spent_today)
+from ..kling_api.costs import (BALANCE_LINE, ESTIMATE_LINE, GUARD_LINE, UNKNOWN, CostEstimate, PromptEstimate,
+                               RateCardError, SpendLimits, balance_warning, check_spend, combination_for, estimate_cost,
+                               estimate_requests, guard_note, parse_limit, rate_card_from_env, spend_refusal,
+                               spent_today)
 from ..kling_api.client import KlingClient
 from ..kling_api.errors import KlingError
 from ..kling_api.request import (ENDPOINT_IMAGE2VIDEO, ENDPOINT_MULTI_IMAGE2VIDEO, ENDPOINT_TEXT2VIDEO,
@@ -197,21 +198,21 @@ def plan_info(node_type: str, values: Mapping[str, Any]) -> list[str]:
                                   str(values.get("duration") or ""), str(values.get("sound") or "off"))
     estimate = estimate_cost(combination, ledger=node_ledger(), rate_card=card)
     if estimate.units_per_task is None:
-        lines = [f"Estimated cost: {UNKNOWN}"]
+        lines = [f"{ESTIMATE_LINE}: {UNKNOWN}"]
     else:
         source = "rate card" if card is not None and estimate.source.startswith("from the rate card") else "ledger"
         per = " per image (a batch of B images costs B tasks)" if endpoint == ENDPOINT_IMAGE2VIDEO else " per task"
-        lines = [f"Estimated cost: {estimate.units_per_task:g} units{per}, from the {source}"]
+        lines = [f"{ESTIMATE_LINE}: {estimate.units_per_task:g} units{per}, from the {source}"]
     limits = node_limits()
     if limits.any:
         parts = [f"{limits.per_prompt:g} units per prompt" if limits.per_prompt is not None else "",
                  f"{limits.per_day:g} per day (spent today: {spent_today(node_ledger()):g})"
                  if limits.per_day is not None else ""]
-        line = "Spend guard: " + ", ".join(p for p in parts if p)
+        line = f"{GUARD_LINE}: " + ", ".join(p for p in parts if p)
         if estimate.units_per_task is None:
             line += "; an unknown cost is not counted against it"
         lines.append(line)
     costs = cached_balance()
     if costs is not None:
-        lines.append(f"Balance: {describe_balance(costs)}")
+        lines.append(f"{BALANCE_LINE}: {describe_balance(costs)}")
     return lines
