@@ -41,12 +41,12 @@ def _ledger(args: argparse.Namespace) -> TaskLedger | None:
 def _load_image(path: str | None, field: str, fit: str | None) -> str | None:
     if path is None:
         return None
-    if path.startswith(("http://", "https://")):
-        return path
     from PIL import Image  # imported here: only image commands need Pillow
 
     from .images import encode_image
 
+    if "://" in path:  # a URL: passed through (encode_image refuses all but http(s))
+        return encode_image(path, field=field).data
     with Image.open(path) as img:
         img.load()
         return encode_image(img, field=field, fit=fit).data
