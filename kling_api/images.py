@@ -88,11 +88,13 @@ def encode_image(image: Any, *, field: str = "image", fit: str | None = None) ->
     check_image_size(picture.width, picture.height, field)
 
     jpeg, quality, encoded = _jpeg_within_limit(picture, field)
-    if encoded is not picture or quality != DEFAULT_QUALITY:
-        logger.info("%s: %s to fit the size limit", field, " and ".join(
-            ([f"JPEG quality lowered from {DEFAULT_QUALITY} to {quality}"] if quality != DEFAULT_QUALITY else [])
-            + ([f"downscaled from {picture.width}x{picture.height} to {encoded.width}x{encoded.height}"]
-               if encoded is not picture else [])))
+    changes = []
+    if quality != DEFAULT_QUALITY:
+        changes.append(f"JPEG quality lowered from {DEFAULT_QUALITY} to {quality}")
+    if encoded is not picture:
+        changes.append(f"downscaled from {picture.width}x{picture.height} to {encoded.width}x{encoded.height}")
+    if changes:
+        logger.info("%s: %s to fit the size limit", field, " and ".join(changes))
     return EncodedImage(data=base64.b64encode(jpeg).decode("ascii"), width=encoded.width, height=encoded.height,
                         quality=quality)
 
