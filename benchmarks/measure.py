@@ -73,21 +73,6 @@ def timed(call):
                              "system_s": after.ru_stime - usage.ru_stime}
 
 
-ENCODE_CALLS = 5  # an encode takes milliseconds: each process times it this many times (the median counts)
-
-
-def timed_calls(call, calls: int = ENCODE_CALLS):
-    """``timed`` repeated: (last result, median seconds, memory facts of the first call, every time)."""
-    import statistics
-
-    result, first, mem = timed(call)
-    times = [first]
-    for _ in range(calls - 1):
-        result, seconds, _ = timed(call)
-        times.append(seconds)
-    return result, statistics.median(times), {**mem, "calls_s": [round(t, 5) for t in times]}
-
-
 # --- decoding ------------------------------------------------------------------------------------
 
 def decode_ours(clip: str, frame_cap: int = 0, frame_stride: int = 0, max_side: int = 0) -> dict:
@@ -155,41 +140,58 @@ def _image_input(photo: str):
     return image.numpy()[0]
 
 
-def encode_ours(photo: str) -> dict:
-    """encode_image on the node's input, the float32 IMAGE, to the base64 text. Memory from the first
-    call (nothing kept from an earlier one), time from the later calls (the node runs in a long-lived
-    process: a fresh process's first-call costs are not the image's)."""
-    sys.path.insert(0, str(ROOT))
-    from kling_api.images import MAX_BYTES, encode_image
-
-    array = _image_input(photo)
-    _, _, mem = timed(lambda: encode_image(array, field="image"))
-    encoded, seconds, calls = timed_calls(lambda: encode_image(array, field="image"))
-    return {"seconds": seconds, **mem, "calls_s": calls["calls_s"], "quality": encoded.quality,
-            "size": [encoded.width, encoded.height], "base64_bytes": len(encoded.data),
-            "within_limit": len(encoded.data) <= MAX_BYTES, "uint8_bytes": array.shape[0] * array.shape[1] * 3}
+def wall_and_cpu(call) -> tuple[float, float]:
+    """Seconds of wall time and of this thread's CPU time (the steadier reading on a busy machine)."""
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.thread_time()
+    call()
+    return time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def encode_pillow(photo: str, quality: int, size: list[int]) -> dict:
-    """The baseline: ONE Pillow JPEG save of the same picture (already a PIL RGB image, so no
-    conversion, no base64) at the quality and size our encoder chose."""
+ENCODE_CALLS = 7  # an encode takes milliseconds: each side is timed this many times, in turns
+ENCODE_WARM_UP = 3
+
+
+def encode(photo: str) -> dict:
+    """encode_image on the node's input, the float32 IMAGE, to the base64 text, and ONE Pillow JPEG
+    save of the same picture (already an RGB image in memory: no conversion, no base64) at the quality
+    and size ours chose, timed in turns in this process, so that a busy machine slows both alike.
+    Memory from ours' first call (nothing kept from an earlier one); times are medians after warm-up."""
     import io
+    import statistics
 
     import numpy as np
     from PIL import Image
 
+    sys.path.insert(0, str(ROOT))
+    from kling_api.images import MAX_BYTES, encode_image
+
+    array = _image_input(photo)
     picture = Image.fromarray(np.load(photo))
-    if list(picture.size) != size:
-        picture = picture.resize(tuple(size), Image.Resampling.BICUBIC)
-    picture.save(io.BytesIO(), "JPEG", quality=quality)  # warm-up on the same input
+    encoded, _, mem = timed(lambda: encode_image(array, field="image"))
+    if picture.size != (encoded.width, encoded.height):
+        picture = picture.resize((encoded.width, encoded.height), Image.Resampling.BICUBIC)
 
     def save() -> int:
         buffer = io.BytesIO()
-        picture.save(buffer, "JPEG", quality=quality)
+        picture.save(buffer, "JPEG", quality=encoded.quality)
         return buffer.tell()
 
-    jpeg_bytes, seconds, mem = timed_calls(save)
-    return {"seconds": seconds, **mem, "jpeg_bytes": jpeg_bytes}
+    for _ in range(ENCODE_WARM_UP):  # the node runs in a long-lived process, whose heap has grown already
+        encode_image(array, field="image")
+        jpeg_bytes = save()
+
+    ours, pillow = [], []
+    for _ in range(ENCODE_CALLS):
+        ours.append(wall_and_cpu(lambda: encode_image(array, field="image")))
+        pillow.append(wall_and_cpu(save))
+    return {"seconds": statistics.median(t for t, _ in ours), "pillow_seconds": statistics.median(t for t, _ in pillow),
+            "cpu_seconds": statistics.median(c for _, c in ours),
+            "pillow_cpu_seconds": statistics.median(c for _, c in pillow),
+            "ours_s": [round(t, 5) for t, _ in ours], "pillow_s": [round(t, 5) for t, _ in pillow], **mem,
+            "quality": encoded.quality, "size": [encoded.width, encoded.height], "jpeg_bytes": jpeg_bytes,
+            "base64_bytes": len(encoded.data), "within_limit": len(encoded.data) <= MAX_BYTES,
+            "uint8_bytes": array.shape[0] * array.shape[1] * 3}
 
 
 # --- waiting and many tasks (against an emulator run by the parent process) ----------------------
@@ -259,7 +261,7 @@ def many_tasks(url: str, api_key: str, photo: str, count: int, concurrency: int,
             "videos": sum(1 for r in results if r.video_path.is_file())}
 
 
-KINDS = {f.__name__: f for f in (decode_ours, decode_floor, decode_comfyui, encode_ours, encode_pillow,
+KINDS = {f.__name__: f for f in (decode_ours, decode_floor, decode_comfyui, encode,
                                  wait_task, many_tasks)}
 
 

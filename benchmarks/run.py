@@ -127,28 +127,27 @@ def bench_decode(runs: int, clips: dict[str, Path], rows: list, report: dict, qu
 
 def bench_encode(runs: int, rows: list, report: dict) -> None:
     """encode_image on the node's input, the float32 IMAGE, to the base64 text, against ONE Pillow save
-    of the same picture (an RGB image already in memory) at the quality and size our encoder chose."""
+    of the same picture (an RGB image already in memory) at the quality and size ours chose, both
+    timed in turns in each process (measure.encode); the ratio is the median of the runs' ratios."""
     for side in (4096, 1024):
         photo = ensure_photo(WORK, side)
-        samples: dict[str, list[dict]] = {"ours": [], "pillow": []}
+        samples = []
         for rep in range(runs):
             log(f"encode {side}x{side} run {rep + 1}/{runs}")
-            ours = measure("encode_ours", photo=str(photo))
-            samples["ours"].append(ours)
-            samples["pillow"].append(measure("encode_pillow", photo=str(photo), quality=ours["quality"],
-                                             size=ours["size"]))
-        ours = summary(samples["ours"], "quality", "size", "base64_bytes", "within_limit", "uint8_bytes")
-        pillow = summary(samples["pillow"], "jpeg_bytes")
-        ratio = ours["seconds"] / pillow["seconds"]
+            samples.append(measure("encode", photo=str(photo)))
+        ours = summary(samples, "quality", "size", "jpeg_bytes", "base64_bytes", "within_limit", "uint8_bytes")
+        ours["pillow_seconds"] = median(s["pillow_seconds"] for s in samples)
+        ratio = median(s["seconds"] / s["pillow_seconds"] for s in samples)
+        cpu_ratio = median(s["cpu_seconds"] / s["pillow_cpu_seconds"] for s in samples)
         budget = 2 * ours["uint8_bytes"] + 64 * MB
         report["encode"][f"{side}x{side}"] = {
             "baseline": "one PIL.Image.save(JPEG, quality=<ours>) of the same picture, already an RGB image",
-            "ours": ours, "pillow_save": pillow, "ratio_vs_pillow_save": ratio,
+            "ours": ours, "ratio_vs_pillow_save": ratio, "cpu_time_ratio_vs_pillow_save": cpu_ratio,
             "peak_growth_budget": budget, "peak_growth_vs_budget": ours["peak_growth"] / budget}
-        ms = f"{ours['seconds'] * 1000:.0f} ms (q{ours['quality']}, {ours['base64_bytes'] / 1e6:.2f} MB b64)"
-        rows.append((f"encode {side}x{side} IMAGE (float32) -> base64 JPEG", ms,
-                     f"one Pillow save at q{ours['quality']}: {pillow['seconds'] * 1000:.0f} ms", f"{ratio:.2f}x",
-                     "<= 3x", ratio <= 3 and ours["within_limit"]))
+        made = f"{ours['seconds'] * 1000:.0f} ms (q{ours['quality']}, {ours['base64_bytes'] / 1e6:.2f} MB b64)"
+        rows.append((f"encode {side}x{side} IMAGE (float32) -> base64 JPEG", made,
+                     f"one Pillow save at q{ours['quality']}: {ours['pillow_seconds'] * 1000:.0f} ms",
+                     f"{ratio:.2f}x (CPU time {cpu_ratio:.2f}x)", "<= 3x", ratio <= 3 and ours["within_limit"]))
         rows.append((f"encode {side}x{side}: peak RSS growth", f"{ours['peak_growth'] / 1e6:.0f} MB",
                      f"2 x uint8 image {ours['uint8_bytes'] / 1e6:.0f} MB + 64 MB = {budget / 1e6:.0f} MB",
                      f"{ours['peak_growth'] / budget:.2f} of budget", "<= 1.0", ours["peak_growth"] <= budget))

@@ -126,7 +126,7 @@ def test_pil_transparency_is_composited_over_black_and_16_bit_grey_keeps_its_top
     assert np.abs(np.asarray(decode(encode_image(deep)), np.int16) - 128).max() <= 1
 
 
-@pytest.mark.parametrize("side", [400, 1200])  # 1200: the bad pixel is in the fourth row chunk
+@pytest.mark.parametrize("side", [400, 1200])  # 1200: the bad pixel is in a later row chunk
 @pytest.mark.parametrize("bad, word", [(np.nan, "NaN"), (np.inf, "infinite values"), (-np.inf, "infinite values")])
 def test_non_finite_floats_are_refused(bad: float, word: str, side: int) -> None:
     array = np.full((side, side, 3), 0.5, np.float32)
