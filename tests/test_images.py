@@ -268,6 +268,18 @@ def test_first_save_that_fits_is_the_only_one(size: tuple[int, int], saves: list
     assert encoded.quality == 95 and not caplog.records
 
 
+def test_a_downscaled_image_keeps_to_the_side_and_ratio_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    noise = np.random.default_rng(4).integers(0, 256, (800, 2000, 3), dtype=np.uint8)  # exactly 2.5:1
+    monkeypatch.setattr(images, "MAX_BYTES", 160 * 1024)  # only about 750x300 fits
+    encoded = encode_image(as_image(noise))
+    assert len(encoded.data) <= 160 * 1024 and encoded.quality == 70 and encoded.width < 2000
+    assert encoded.height >= 300 and 2 * encoded.width <= 5 * encoded.height
+    check_image_size(encoded.width, encoded.height, "image")
+    wide = Image.new("L", (2500, 1000))
+    for factor in np.linspace(0.3, 0.99, 70):  # rounding either side down must not break the 2.5:1 rule
+        check_image_size(*images._downscaled(wide, float(factor)).size)
+
+
 def test_impossible_budget_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     noise = np.random.default_rng(3).integers(0, 256, (600, 600, 3), dtype=np.uint8)
     monkeypatch.setattr(images, "MAX_BYTES", 4096)
