@@ -103,12 +103,12 @@ def image_reference(path: str | None, field: str, fit: str | None) -> str | None
     """An image file as Kling takes it (bare base64, fitted when ``fit`` says so); a URL passes as is."""
     if path is None:
         return None
-    if path.startswith(("http://", "https://")):
-        return path
     from PIL import Image  # imported here: only image commands need Pillow
 
     from .images import encode_image
 
+    if path.startswith(("http://", "https://")):
+        return encode_image(path, field=field).data  # passed through, after the URL check
     with Image.open(path) as img:
         img.load()
         return encode_image(img, field=field, fit=fit).data
