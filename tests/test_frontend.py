@@ -21,6 +21,7 @@ from kling_api.capabilities import NO_MODE, capability_table, endpoint_models, m
 from kling_api.errors import KlingValidationError
 from kling_api.request import ImageToVideoRequest
 from kling_api.validation import validate
+from kling_api.costs import is_cost_line
 from kling_api.widget_plan import widget_plan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,11 +58,17 @@ def python_plan(node_type: str, st: dict, linked: list[str] = (), **extra) -> di
     return widget_plan(ENDPOINTS[node_type], {**values, **extra}, list(linked))
 
 
+def rule_info(lines) -> list[str]:
+    """Info lines of the widget rules, without the cost lines the route appends (kling_api.costs)."""
+    return [line for line in lines if line and not is_cost_line(line)]
+
+
 def assert_renders(st: dict, plan: dict) -> None:
-    """The node shows exactly the server's answer: warning, fix label, info lines."""
+    """The node shows exactly the server's answer: warning, fix label, info lines (those of the rules)."""
     assert problems_text(st) == (f"⚠ {plan['warning']}" if plan["warning"] else ""), (problems_text(st), plan)
     assert fix_label(st) == (plan["fix"]["label"] if plan["fix"] else ""), (fix_label(st), plan)
-    assert st["panel"]["info"] == "\n".join(plan["info"]), (st["panel"], plan)
+    assert rule_info(st["panel"]["info"].split("\n")) == rule_info(plan["info"]), (st["panel"], plan)
+    assert st["panel"]["info"].split("\n") == (st["plan"]["info"] or [""]), "every info line of the answer is shown"
 
 
 def shot(page, name: str):
@@ -121,14 +128,17 @@ def test_kling_node_renders_with_its_widgets(kling_page, comfy_host):
     # nothing of ours besides the panel, which nothing needs to show yet (it comes last, never serialised)
     extra = [name for name in st["order"] if name not in widget_inputs and name != "control_after_generate"]
     assert extra in ([], [PANEL]), st["order"]
-    assert not st["panel"]["shown"]
+    assert not problems_text(st) and not fix_label(st) and not rule_info(st["panel"]["info"].split("\n"))
+    assert st["panel"]["info"].split("\n") == (st["plan"]["info"] or [""]), st["panel"]  # the cost lines
     assert_no_internal_controls(kling_page, node)
     default = TABLE.get(st["widgets"]["model_name"]["value"])
     assert default is not None
     assert visible(st, "cfg_scale") == default.cfg_scale
     assert visible(st, "model_name") and visible(st, "duration")
     assert st["widgets"]["duration"]["values"] == list(default.durations)
-    assert st["plan"] == python_plan(NODE, st), "the page shows what the server's plan says"
+    expected = python_plan(NODE, st)
+    assert {k: v for k, v in st["plan"].items() if k != "info"} == {k: v for k, v in expected.items() if k != "info"}
+    assert rule_info(st["plan"]["info"]) == rule_info(expected["info"]), "the page shows what the server's plan says"
     if st["dom"] is None:  # LiteGraph: hidden widgets take no room, the visible ones are stacked without gaps
         ys = [(w["y"], w["height"]) for n, w in ((n, st["widgets"][n]) for n in st["order"]) if not w["hidden"]]
         for (y0, h0), (y1, _) in zip(ys, ys[1:]):
@@ -374,7 +384,7 @@ def test_multi_image_widgets_follow_the_table_and_video_extend_has_no_model_rule
     assert st["widgets"]["model_name"]["value"] in offered
     # Video Extend takes the source video's model and mode: nothing of the table to follow on the node
     st = kf.state(kling_page, kf.add_node(kling_page, extend, (100, 700)))
-    assert not st["panel"]["shown"] and not problems_text(st), st["panel"]
+    assert not problems_text(st) and not fix_label(st), st["panel"]
     assert_no_page_errors(kling_page)
 
 
@@ -933,7 +943,7 @@ def test_node_picture_for_the_readme(kling_page, ui_setup):
     for name, value in (("model_name", model), ("mode", mode), ("duration", duration)):
         kf.set_value(kling_page, node, name, value)
     kf.connect(kling_page, load_image, 0, node, "image_tail")
-    kf.frame_node(kling_page, [node], zoom=1.0, top=60, left=40)
+    kf.frame_node(kling_page, [node], zoom=0.85, top=120, left=300)
     kf.settle(kling_page, 400)
     st = kf.state(kling_page, node)
     assert problems_text(st) and fix_label(st), st["panel"]

@@ -144,7 +144,7 @@ def test_a_workflow_saved_with_the_retired_model_loads_names_the_successor_and_o
         kf.click_fix(page, node)  # ONE real click
         st = kf.state(page, node)
         assert st["widgets"]["model_name"]["value"] == SUCCESSOR
-        assert kf.problems_text(st) == "" and kf.fix_label(st) == "" and not st["panel"]["shown"]
+        assert kf.problems_text(st) == "" and kf.fix_label(st) == ""
         if st["dom"] is not None:  # Nodes 2.0: the node's own combo shows the switched model
             assert SUCCESSOR in page.evaluate(f"() => document.querySelector('[data-node-id=\"{node}\"]').innerText")
         queued = kf.graph_to_prompt(page)["output"][str(node)]["inputs"]
