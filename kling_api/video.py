@@ -172,6 +172,20 @@ def decode_video(
                         source_frame_count=source_count)
 
 
+def resample_audio(waveform: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """float32 planar ``(channels, samples)`` at ``rate`` as the same sound at ``new_rate`` (FFmpeg's
+    resampler), so that tracks of a batch made at different rates can be joined."""
+    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
+    if rate == new_rate or waveform.shape[1] == 0:
+        return waveform
+    layout = {1: "mono", 2: "stereo"}.get(waveform.shape[0], f"{waveform.shape[0]}c")
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=new_rate)
+    frame = av.AudioFrame.from_ndarray(waveform, format="fltp", layout=layout)
+    frame.sample_rate, frame.pts = rate, 0
+    parts = [out.to_ndarray() for out in (*resampler.resample(frame), *resampler.resample(None))]
+    return np.concatenate(parts, axis=1) if parts else np.zeros((waveform.shape[0], 0), np.float32)
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 def _check_options(start_frame: int, stride: int, max_frames: int | None, max_side: int | None) -> None:

@@ -15,7 +15,8 @@ import torch
 from comfy_api.latest import InputImpl, Types
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.video import VideoInfo, decode_video, output_size, planned_frame_count, probe_video
+from ..kling_api.video import (VideoInfo, decode_video, output_size, planned_frame_count, probe_video,
+                               resample_audio)
 
 log = logging.getLogger(__name__)
 
@@ -112,26 +113,32 @@ def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, 
 
 
 def join_audio(spans: list[tuple[dict | None, float]]) -> dict | None:
-    """The audio of every video (track, seconds) in order as one ComfyUI AUDIO ``[1, C, T]``; a
-    silent video of a batch with sound becomes silence of its length. None when no video has sound."""
+    """The audio of every video (track, seconds of its frames) in order, as one ComfyUI AUDIO
+    ``{"waveform": float32 [1, C, T], "sample_rate": int}``; None when no video has sound.
+
+    Each track fills exactly its frames' time span (trimmed, or padded with silence; a silent video
+    of a batch with sound is silence of its length), so the sound stays in step with the IMAGE
+    frames and the AUDIO lasts as long as they do. Tracks at another rate are resampled to the
+    first one's; a mono track in a stereo batch plays on both channels."""
     present = [t for t, _ in spans if t is not None]
     if not present:
         return None
     rate = int(present[0]["sample_rate"])
     channels = max(int(np.asarray(t["waveform"]).shape[0]) for t in present)
-    parts = []
-    for track, seconds in spans:
-        if track is None:
-            parts.append(torch.zeros((channels, int(round(seconds * rate)))))
-            continue
-        wave = torch.from_numpy(np.ascontiguousarray(track["waveform"], dtype=np.float32))
-        if int(track["sample_rate"]) != rate:
-            log.warning("audio of a batch at %s Hz and %s Hz: later tracks left out", rate, track["sample_rate"])
-            break
-        if wave.shape[0] < channels:
-            wave = wave.repeat(channels // wave.shape[0], 1)[:channels]
-        parts.append(wave)
-    return {"waveform": torch.cat(parts, dim=1).unsqueeze(0), "sample_rate": rate}
+    # Boundaries from the running total of seconds, so that rounding never drifts over a batch.
+    ends = [round(end * rate) for end in np.cumsum([seconds for _, seconds in spans])]
+    waveform = torch.zeros((1, channels, ends[-1] if ends else 0), dtype=torch.float32)
+    start = 0
+    for (track, _), end in zip(spans, ends):
+        if track is not None:
+            wave = np.asarray(track["waveform"], dtype=np.float32)
+            if int(track["sample_rate"]) != rate:
+                wave = resample_audio(wave, int(track["sample_rate"]), rate)
+            count = min(end - start, wave.shape[1])
+            for channel in range(channels):
+                waveform[0, channel, start:start + count] = torch.from_numpy(wave[channel % wave.shape[0], :count])
+        start = end
+    return {"waveform": waveform, "sample_rate": rate}
 
 
 def video_output(paths: list[Path], decoded: DecodedFrames):

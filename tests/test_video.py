@@ -11,7 +11,7 @@ import pytest
 from kling_api import video as video_mod
 from kling_api.errors import KlingValidationError
 from kling_api.video import (DecodedVideo, VideoInfo, decode_video, estimate_decoded_bytes, output_size,
-                             planned_frame_count, probe_video)
+                             planned_frame_count, probe_video, resample_audio)
 
 W, H, FPS, FRAMES = 320, 240, 24, 48
 BITS, BLOCK = 6, 32  # frame number as 6 black/white 32x32 blocks along the top edge
@@ -213,6 +213,17 @@ def test_audio_follows_the_frame_window(clip_audio: Path) -> None:
     audio = decoded.audio
     assert audio is not None
     assert abs(audio["waveform"].shape[1] - RATE) <= 16
+
+
+def test_resample_audio_keeps_the_sound_at_the_new_rate() -> None:
+    seconds = np.arange(48000) / 48000
+    stereo = np.stack([np.sin(2 * np.pi * 440 * seconds), 0.5 * np.sin(2 * np.pi * 440 * seconds)]).astype(np.float32)
+    out = resample_audio(stereo, 48000, 44100)
+    assert out.dtype == np.float32 and abs(out.shape[1] - 44100) <= 64 and out.shape[0] == 2
+    expected = np.sin(2 * np.pi * 440 * np.arange(out.shape[1]) / 44100)
+    assert np.abs(out[0, 500:-500] - expected[500:-500]).max() < 1e-3
+    assert np.abs(out[1, 500:-500] - 0.5 * expected[500:-500]).max() < 1e-3
+    assert resample_audio(stereo[:1], 48000, 48000).shape == (1, 48000)
 
 
 def test_estimate_matches_the_decode(clip: Path) -> None:
