@@ -8,11 +8,14 @@ worker thread while the main thread decodes the next ones.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import math
 import mmap
 import os
 import queue
+import sys
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -184,6 +187,106 @@ def resample_audio(waveform: np.ndarray, rate: int, new_rate: int) -> np.ndarray
     frame.sample_rate, frame.pts = rate, 0
     parts = [out.to_ndarray() for out in (*resampler.resample(frame), *resampler.resample(None))]
     return np.concatenate(parts, axis=1) if parts else np.zeros((waveform.shape[0], 0), np.float32)
+
+
+class Reservation:
+    """Memory for frames that do not exist yet (Kling is still making the video), taken now and
+    first-touched on a background thread, so that the decode later writes into pages the kernel has
+    already handed over instead of faulting gigabytes in while it decodes (slow when the kernel must
+    first reclaim page cache). The touch is ``madvise(MADV_POPULATE_WRITE)``, which never changes the
+    memory's contents, so it goes on while frames are written into the front. Where that call is
+    missing (not Linux >= 5.14) the memory is only mapped, and the decode touches it as before.
+
+    ``take(shape)`` hands the front over as a float32 array (the rest goes back to the system), or
+    returns None when the frames need more than was reserved; ``release()`` gives back what was not taken.
+    """
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = _round_up(max(0, int(nbytes)), mmap.PAGESIZE)
+        self.touched = 0
+        self._limit = self.nbytes
+        self._lock = threading.Lock()
+        self._mapping: mmap.mmap | None = None
+        self._thread: threading.Thread | None = None
+        madvise = _libc_madvise()
+        if madvise is None or self.nbytes == 0:
+            return
+        self._mapping = mmap.mmap(-1, self.nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        anchor = ctypes.c_char.from_buffer(self._mapping)
+        self._address = ctypes.addressof(anchor)
+        del anchor  # an exported buffer would keep the mapping from being closed
+        self._thread = threading.Thread(target=self._touch, args=(madvise, self._mapping), name="kling-frames-touch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _touch(self, madvise: Callable[[int, int, int], int], mapping: mmap.mmap) -> None:
+        """Populate the pages chunk by chunk up to the limit (``mapping`` kept alive meanwhile)."""
+        while True:
+            with self._lock:  # take() and release() move the limit only between chunks
+                start, end = self.touched, min(self._limit, self.touched + _TOUCH_CHUNK)
+                if start >= end:
+                    return
+                if madvise(self._address + start, end - start, _MADV_POPULATE_WRITE) != 0:
+                    logger.debug("MADV_POPULATE_WRITE refused (errno %d): the decode touches the frames",
+                                 ctypes.get_errno())
+                    return
+                self.touched = end
+
+    def take(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The first ``prod(shape)`` float32 of the reservation as a C-contiguous array of ``shape``, or
+        None (and everything released) when the reservation is smaller or was already given out."""
+        need = int(np.prod(shape)) * 4
+        with self._lock:
+            if self._mapping is not None and need <= self.nbytes:
+                self._limit = _round_up(need, mmap.PAGESIZE)
+                if self._limit < self.nbytes:  # the tail back to the system, touched or not
+                    _libc_madvise()(self._address + self._limit, self.nbytes - self._limit, _MADV_DONTNEED)
+                array = np.frombuffer(self._mapping, np.float32, count=need // 4).reshape(shape)
+                self._mapping = None  # the array (and the touch until it ends) keep the mapping alive
+                return array
+        self.release()
+        return None
+
+    def release(self) -> None:
+        """Give the memory back unless take() handed it over (then the array owns it)."""
+        with self._lock:
+            if self._mapping is None:  # given out, or released already
+                return
+            self._limit = 0
+            mapping, self._mapping = self._mapping, None
+        if self._thread is not None:
+            self._thread.join()
+        mapping.close()
+
+    def __enter__(self) -> "Reservation":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_MADV_DONTNEED = 4
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+
+_TOUCH_CHUNK = 64 << 20  # bytes first-touched per madvise call: take() waits for at most one
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+@functools.lru_cache(maxsize=1)
+def _libc_madvise() -> Callable[[int, int, int], int] | None:
+    """libc's madvise through ctypes (which lets go of the GIL during the call), or None off Linux."""
+    if not sys.platform.startswith("linux") or not hasattr(mmap, "MAP_ANONYMOUS"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    madvise = libc.madvise
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    madvise.restype = ctypes.c_int
+    return madvise
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
 from .job_runner import external_id_for, run_jobs
 from .ledger import node_ledger
-from .media import batch_images
+from .media import batch_images, reserve_frames
 from .motion_brush import MotionBrushType
 from .progress import StatusBoard
 from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, concurrency_input, linked_types, prompt_inputs,
@@ -170,5 +170,8 @@ class KlingImageToVideo(io.ComfyNode):
             return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
                            on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index)
 
-        return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency,
-                              frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side)
+        aspects = [start.shape[1] / start.shape[0] for start in starts]  # the frames' memory, touched while Kling works
+        with reserve_frames(model_name, mode, duration, aspects, frame_cap, frame_stride, max_side) as reservation:
+            return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency,
+                                  frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side,
+                                  reservation=reservation)
