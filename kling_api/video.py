@@ -220,7 +220,12 @@ class Reservation:
         self._thread.start()
 
     def _touch(self, madvise: Callable[[int, int, int], int], mapping: mmap.mmap) -> None:
-        """Populate the pages chunk by chunk up to the limit (``mapping`` kept alive meanwhile)."""
+        """Populate the pages chunk by chunk up to the limit (``mapping`` kept alive meanwhile), at a
+        lower priority: it should use idle time (the Kling wait), not slow the request or the decode."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _TOUCH_NICE)  # this thread only (Linux)
+        except (AttributeError, OSError):
+            pass
         while True:
             with self._lock:  # take() and release() move the limit only between chunks
                 start, end = self.touched, min(self._limit, self.touched + _TOUCH_CHUNK)
@@ -267,7 +272,10 @@ class Reservation:
 
 _MADV_DONTNEED = 4
 _MADV_POPULATE_WRITE = 23  # Linux 5.14+
-_TOUCH_CHUNK = 64 << 20  # bytes first-touched per madvise call: take() waits for at most one
+# Bytes populated per madvise call: take() waits for at most one, and the call holds the process's
+# memory-map lock (read side) for its length, which mmap/munmap elsewhere in the process wait for.
+_TOUCH_CHUNK = 8 << 20
+_TOUCH_NICE = 10
 
 
 def _round_up(value: int, step: int) -> int:
