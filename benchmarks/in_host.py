@@ -240,7 +240,6 @@ def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, re
 
     picture = _png(photo)
     tensor = estimate_decoded_bytes(probe_video(clip))
-    budget = 1.1 * tensor + 200 * MB
     entry: dict = {"clip": CLIP, "tensor_bytes": tensor, "crop": CROP}
     with emulator(submitted_seconds=0.0, processing_seconds=0.0, video_file=str(clip)) as emu:
         for phase in ("quiet", "loaded"):
