@@ -190,8 +190,8 @@ def resample_audio(waveform: np.ndarray, rate: int, new_rate: int) -> np.ndarray
 
 
 class Reservation:
-    """Memory for frames that do not exist yet (Kling is still making the video), taken now and
-    first-touched on a background thread, so that the decode later writes into pages the kernel has
+    """Memory for frames that do not exist yet (Kling is still making the video), mapped now and, from
+    ``start()`` on, first-touched on a background thread, so that the decode later writes into pages the kernel has
     already handed over instead of faulting gigabytes in while it decodes (slow when the kernel must
     first reclaim page cache). The touch is ``madvise(MADV_POPULATE_WRITE)``, which never changes the
     memory's contents, so it goes on while frames are written into the front. Where that call is
@@ -217,7 +217,13 @@ class Reservation:
         del anchor  # an exported buffer would keep the mapping from being closed
         self._thread = threading.Thread(target=self._touch, args=(madvise, self._mapping), name="kling-frames-touch",
                                         daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        """Begin the touch (once; e.g. when the Kling task has been created, so that it takes the wait's
+        idle time and not the request's)."""
+        with self._lock:
+            if self._thread is not None and self._mapping is not None and self._thread.ident is None:
+                self._thread.start()
 
     def _touch(self, madvise: Callable[[int, int, int], int], mapping: mmap.mmap) -> None:
         """Populate the pages chunk by chunk up to the limit (``mapping`` kept alive meanwhile), at a
@@ -259,7 +265,7 @@ class Reservation:
                 return
             self._limit = 0
             mapping, self._mapping = self._mapping, None
-        if self._thread is not None:
+        if self._thread is not None and self._thread.ident is not None:
             self._thread.join()
         mapping.close()
 

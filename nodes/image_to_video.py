@@ -168,9 +168,10 @@ class KlingImageToVideo(io.ComfyNode):
                                         external_task_id=external_id_for(base.external_task_id, index, len(starts)),
                                         **brush)
             return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
-                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index)
+                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index,
+                           on_created=lambda task: reservation.start())
 
-        aspects = [start.shape[1] / start.shape[0] for start in starts]  # the frames' memory, touched while Kling works
+        aspects = [start.shape[1] / start.shape[0] for start in starts]  # the frames' memory, touched once a task exists
         with reserve_frames(model_name, mode, duration, aspects, frame_cap, frame_stride, max_side) as reservation:
             return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency,
                                   frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side,

@@ -91,8 +91,8 @@ _FRAME_SLACK = 1.04  # frames reserved beyond the table's duration x fps (a vide
 
 def reserve_frames(model_name: str, mode: str | None, duration: str, aspects: list[float], frame_cap: int = 0,
                    frame_stride: int = 1, max_side: int = 0) -> Reservation:
-    """Memory for the IMAGE of videos Kling is still making, first-touched while it works (see
-    :class:`~kling_api.video.Reservation`): its size from the capability table's output (height = the
+    """Memory for the IMAGE of videos Kling is still making, to be first-touched while it works (call
+    ``start()`` once a task exists; see :class:`~kling_api.video.Reservation`): its size from the capability table's output (height = the
     short side, fps) and the start images' aspect ratios. Nothing is reserved when the table does not
     know the output, when ``KLING_PRETOUCH=0``, or when the machine has less than that plus 2 GB free."""
     nbytes = 0

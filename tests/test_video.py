@@ -236,6 +236,10 @@ def test_reservation_touches_ahead_and_hands_over_its_front() -> None:
     mib = 1 << 20
     before = _rss()
     reservation = Reservation(256 * mib)
+    time.sleep(0.2)
+    assert reservation.touched == 0  # mapped only, until start()
+    reservation.start()
+    reservation.start()  # once
     deadline = time.monotonic() + 30
     while reservation.touched < 256 * mib and time.monotonic() < deadline:
         time.sleep(0.01)
