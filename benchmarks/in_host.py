@@ -142,7 +142,8 @@ def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, tas
     downloads = [r["time"] for r in emulator.requests if r["path"].startswith("/_files/")]
     download_at = downloads[0] - start["data"]["timestamp"] / 1000 if downloads else None
     polls = sum(1 for r in emulator.requests if r["method"] == "GET" and r["path"].startswith("/v1/"))
-    return {"seconds": seconds, "download_started_s": download_at, "polls": polls, "queue_to_success_s": wall, "rss_before": rss_before, "peak_rss": peak,
+    return {"seconds": seconds, "download_started_s": download_at, "polls": polls, "queue_to_success_s": wall,
+            "rss_before": rss_before, "peak_rss": peak,
             "peak_growth": peak - rss_before, "peak_exact": exact, "previews": previews,
             "memory_at_start": at_start, "load_average": [round(x, 2) for x in os.getloadavg()]}
 
@@ -257,7 +258,8 @@ def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, re
                 log(f"in ComfyUI, a {WAITED_TASK_S:g} s task: {path} run {rep + 1}/{runs}")
                 done = run_prompt(path, clip, picture, emu, API_KEY, task_seconds=WAITED_TASK_S)
                 waited[path].append(done)
-                log(f"  {done['seconds']:.2f} s, {done['seconds'] - done['download_started_s']:.2f} s from the download on")
+                after = done["seconds"] - done["download_started_s"]
+                log(f"  {done['seconds']:.2f} s, {after:.2f} s from the download on")
         entry["waited"] = {"task_seconds": WAITED_TASK_S, **{
             path: {"after_download_s": median(s["seconds"] - s["download_started_s"] for s in values),
                    "after_download_all": [round(s["seconds"] - s["download_started_s"], 3) for s in values],
@@ -266,7 +268,8 @@ def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, re
         for phase in ("quiet", "loaded"):
             samples: dict[str, list[dict]] = {path: [] for path in PATHS}
             state = {"memory_at_start": meminfo(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
-            log(f"in ComfyUI, {phase}: {describe_memory(state['memory_at_start'])}; load {state['load_average_at_start']}")
+            log(f"in ComfyUI, {phase}: {describe_memory(state['memory_at_start'])}; "
+                f"load {state['load_average_at_start']}")
 
             def measure_all() -> None:
                 for rep in range(runs):
@@ -275,8 +278,10 @@ def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, re
                         samples[path].append(run_prompt(path, clip, picture, emu, API_KEY))
                         done = samples[path][-1]
                         download = ("" if done["download_started_s"] is None
-                                    else f" (download started at {done['download_started_s']:.2f} s, {done['polls']} polls)")
-                        log(f"  {done['seconds']:.2f} s{download}, peak +{done['peak_growth'] / GIB:.2f} GiB; at its start: "
+                                    else f" (download started at {done['download_started_s']:.2f} s, "
+                                         f"{done['polls']} polls)")
+                        log(f"  {done['seconds']:.2f} s{download}, peak +{done['peak_growth'] / GIB:.2f} GiB; "
+                            f"at its start: "
                             f"{describe_memory(done['memory_at_start'])}, load {done['load_average'][0]}")
 
             if phase == "quiet":
@@ -288,7 +293,8 @@ def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, re
                     state["writer_file_bytes"] = writer.file_bytes
                     state["writer_bytes_before"] = writer.written
                     state["memory_when_dirty"] = meminfo()
-                    log(f"  writer has written {writer.written / GIB:.1f} GiB: {describe_memory(state['memory_when_dirty'])}")
+                    log(f"  writer has written {writer.written / GIB:.1f} GiB: "
+                        f"{describe_memory(state['memory_when_dirty'])}")
                     measure_all()
                     state["writer_bytes_after"] = writer.written
                 # write() calls, not disk writes: most land on pages that are still dirty.
@@ -325,7 +331,8 @@ def add_rows(entry: dict, rows: list) -> None:
                  for m in data[path]["memory_at_start_all"]]
         if phase == "loaded":
             context = (f"a {data['writer_file_bytes'] / GIB:.0f} GiB file rewritten in a loop; after its first pass: "
-                       f"{describe_memory(data['memory_when_dirty'])}; dirty + writeback at each run's start {dirty} GiB")
+                       f"{describe_memory(data['memory_when_dirty'])}; dirty + writeback at each run's start "
+                       f"{dirty} GiB")
         else:
             context = f"start: {describe_memory(memory)}"
         context += f"; load average {data['load_average_at_start'][0]}"

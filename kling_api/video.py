@@ -191,11 +191,11 @@ def resample_audio(waveform: np.ndarray, rate: int, new_rate: int) -> np.ndarray
 
 class Reservation:
     """Memory for frames that do not exist yet (Kling is still making the video), mapped now and, from
-    ``start()`` on, first-touched on a background thread, so that the decode later writes into pages the kernel has
-    already handed over instead of faulting gigabytes in while it decodes (slow when the kernel must
-    first reclaim page cache). The touch is ``madvise(MADV_POPULATE_WRITE)``, which never changes the
-    memory's contents, so it goes on while frames are written into the front. Where that call is
-    missing (not Linux >= 5.14) the memory is only mapped, and the decode touches it as before.
+    ``start()`` on, first-touched on a background thread, so that the decode later writes into pages
+    the kernel has already handed over instead of faulting gigabytes in while it decodes (slow when
+    the kernel must first reclaim page cache). The touch is ``madvise(MADV_POPULATE_WRITE)``, which never changes the
+    memory's contents. It stops when the memory is taken: what it has not reached by then, the decode
+    touches as it writes. Where that call is missing (not Linux >= 5.14) the memory is only mapped.
 
     ``take(shape)`` hands the front over as a float32 array (the rest goes back to the system), or
     returns None when the frames need more than was reserved; ``release()`` gives back what was not taken.
@@ -249,9 +249,11 @@ class Reservation:
         need = int(np.prod(shape)) * 4
         with self._lock:
             if self._mapping is not None and need <= self.nbytes:
-                self._limit = _round_up(need, mmap.PAGESIZE)
-                if self._limit < self.nbytes:  # the tail back to the system, touched or not
-                    _libc_madvise()(self._address + self._limit, self.nbytes - self._limit, _MADV_DONTNEED)
+                # The touch stops here: during the decode it only competed with it (measured: slower).
+                self._limit = 0
+                used = _round_up(need, mmap.PAGESIZE)
+                if used < self.nbytes:  # the tail back to the system, touched or not
+                    _libc_madvise()(self._address + used, self.nbytes - used, _MADV_DONTNEED)
                 array = np.frombuffer(self._mapping, np.float32, count=need // 4).reshape(shape)
                 self._mapping = None  # the array (and the touch until it ends) keep the mapping alive
                 return array

@@ -171,7 +171,8 @@ class KlingImageToVideo(io.ComfyNode):
                            on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index,
                            on_created=lambda task: reservation.start())
 
-        aspects = [start.shape[1] / start.shape[0] for start in starts]  # the frames' memory, touched once a task exists
+        # The frames' memory, mapped now and touched once a task exists (while Kling works).
+        aspects = [start.shape[1] / start.shape[0] for start in starts]
         with reserve_frames(model_name, mode, duration, aspects, frame_cap, frame_stride, max_side) as reservation:
             return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency,
                                   frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side,

@@ -92,9 +92,10 @@ _FRAME_SLACK = 1.04  # frames reserved beyond the table's duration x fps (a vide
 def reserve_frames(model_name: str, mode: str | None, duration: str, aspects: list[float], frame_cap: int = 0,
                    frame_stride: int = 1, max_side: int = 0) -> Reservation:
     """Memory for the IMAGE of videos Kling is still making, to be first-touched while it works (call
-    ``start()`` once a task exists; see :class:`~kling_api.video.Reservation`): its size from the capability table's output (height = the
-    short side, fps) and the start images' aspect ratios. Nothing is reserved when the table does not
-    know the output, when ``KLING_PRETOUCH=0``, or when the machine has less than that plus 2 GB free."""
+    ``start()`` once a task exists; see :class:`~kling_api.video.Reservation`). Its size comes from the
+    capability table's output (height = the short side, fps) and the start images' aspect ratios.
+    Nothing is reserved when the table does not know the output, when ``KLING_PRETOUCH=0``, or when
+    the machine has less than that plus 2 GB available."""
     nbytes = 0
     output = capability_table().get(model_name).output_for(mode)
     short, fps = output.get("height"), output.get("fps")
@@ -133,8 +134,8 @@ def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, 
     reserved = reservation.take((capacity, height, width, 3)) if reservation is not None else None
     tensor = (torch.from_numpy(reserved) if reserved is not None
               else torch.empty((capacity, height, width, 3), dtype=torch.float32))
-    log.info("Decoding %d frames of %dx%d into %s%s", capacity, width, height, gib(tensor.numel() * 4),
-             f" (reserved during the Kling wait, {gib(reservation.touched)} touched ahead)" if reserved is not None else "")
+    ahead = "" if reserved is None else f" (reserved during the Kling wait, {gib(reservation.touched)} touched ahead)"
+    log.info("Decoding %d frames of %dx%d into %s%s", capacity, width, height, gib(tensor.numel() * 4), ahead)
     written = 0
     fps = plan.infos[0].fps / options["stride"]
     tracks: list[tuple[dict | None, float]] = []
