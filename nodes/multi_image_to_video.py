@@ -18,7 +18,9 @@ from .job_runner import run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .progress import StatusBoard
-from .shared_inputs import (PENDING_IMAGE, endpoint_model_inputs, linked_types, prompt_inputs, seed_input, task_options,
+from .spend_guard import check_before_create, queue_refusal
+from .shared_inputs import (PENDING_IMAGE, aspect_ratio_input, linked_types, model_inputs, prompt_inputs, seed_input,
+                            task_options,
                             wrong_link)
 
 IMAGE_SOCKETS = ("image_1", "image_2", "image_3", "image_4")
@@ -35,6 +37,8 @@ def build_multi_request(*, model_name: str, mode: str, duration: str, aspect_rat
 
 class KlingMultiImageToVideo(io.ComfyNode):
     """One Kling task from up to four images (all the images of all four sockets, in order)."""
+
+    RULES_ENDPOINT = "multi-image2video"  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -53,8 +57,9 @@ class KlingMultiImageToVideo(io.ComfyNode):
                 io.Image.Input("image_2", optional=True, tooltip=image_tip),
                 io.Image.Input("image_3", optional=True, tooltip=image_tip),
                 io.Image.Input("image_4", optional=True, tooltip=image_tip),
-                *prompt_inputs("What the video shows, using the images (required, max 2500 characters)"),
-                *endpoint_model_inputs("multi-image2video", "multi-image to video"),
+                *prompt_inputs("What the video shows, using the images", "required"),
+                *model_inputs(cls.RULES_ENDPOINT, "multi-image to video"),
+                aspect_ratio_input(cls.RULES_ENDPOINT),
                 seed_input(),
                 *task_options(),
             ],
@@ -73,12 +78,12 @@ class KlingMultiImageToVideo(io.ComfyNode):
             return True  # a value comes from a link: checked when the node runs
         pending = tuple(PENDING_IMAGE for name in IMAGE_SOCKETS if name in linked) or (PENDING_IMAGE,)
         try:
-            validate_multi_image_to_video(build_multi_request(model_name=model_name, mode=mode, duration=duration,
+            validated = validate_multi_image_to_video(build_multi_request(model_name=model_name, mode=mode, duration=duration,
                                                               aspect_ratio=aspect_ratio, prompt=prompt,
                                                               images=pending))
         except KlingValidationError as exc:
             return str(exc)
-        return True
+        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
 
     @classmethod
     async def execute(cls, image_1, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
@@ -91,6 +96,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
                                    images=tuple(PENDING_IMAGE for _ in pictures),
                                    external_task_id=external_task_id, callback_url=callback_url)
         validate_multi_image_to_video(base)  # refused (e.g. five images) before any image is encoded
+        cost_note = check_before_create([base])
         client = KlingClient(node_credentials())
         ledger = node_ledger()
 
@@ -100,4 +106,4 @@ class KlingMultiImageToVideo(io.ComfyNode):
                            should_cancel=board.should_cancel, on_status=board.reporter(index), ledger=ledger,
                            seed=seed, timeout=timeout)
 
-        return await run_jobs(cls.hidden.unique_id, 1, run_one)
+        return await run_jobs(cls.hidden.unique_id, 1, run_one, note=cost_note)

@@ -1,4 +1,4 @@
-"""HTTP routes under ``/kling``: the capability table for the widgets, and credential management.
+"""HTTP routes under ``/kling``: the widget plan and the capability table, and credential management.
 
 The credential routes answer only ``{configured, source}``; write routes refuse cross-origin
 requests and anything that is not JSON (so a foreign page cannot post without a CORS preflight).
@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import lru_cache
 from urllib.parse import urlparse
 
 from aiohttp import web
 from server import PromptServer
 
+from ..kling_api.account import describe_balance
 from ..kling_api.auth import delete_credentials_file, write_credentials_file
 from ..kling_api.capabilities import load_raw
 from ..kling_api.client import KlingClient
 from ..kling_api.errors import KlingCredentialsError, KlingError
+from ..kling_api.widget_plan import WidgetPlanError, plan_request
+from .cost_routes import register_cost_routes
 from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
+from .spend_guard import plan_info, remember_balance
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +41,8 @@ def _refuse_foreign(request: web.Request) -> web.Response | None:
     return None
 
 
-async def get_capabilities(request: web.Request) -> web.Response:
-    return web.json_response(load_raw())
-
-
-async def get_credentials(request: web.Request) -> web.Response:
-    return web.json_response(credentials_status())
-
-
-async def post_credentials(request: web.Request) -> web.Response:
+async def json_object(request: web.Request) -> dict | web.Response:
+    """A write route's body as a JSON object, or the answer that refuses it (foreign origin, not JSON)."""
     refused = _refuse_foreign(request)
     if refused is not None:
         return refused
@@ -54,6 +52,45 @@ async def post_credentials(request: web.Request) -> web.Response:
         return web.json_response({"error": "the body is not JSON"}, status=400)
     if not isinstance(data, dict):
         return web.json_response({"error": "send a JSON object"}, status=400)
+    return data
+
+
+async def get_capabilities(request: web.Request) -> web.Response:
+    return web.json_response(load_raw())
+
+
+@lru_cache(maxsize=1)
+def node_endpoints() -> dict[str, str | None]:
+    """Node type -> the endpoint whose table rules its widgets follow (None: no rules, e.g. Video Extend)."""
+    from . import NODES  # nodes/__init__ imports this module before it lists the nodes
+
+    return {node.define_schema().node_id: getattr(node, "RULES_ENDPOINT", None) for node in NODES}
+
+
+async def post_widget_plan(request: web.Request) -> web.Response:
+    """Which widgets a node shows, the choices of its combos, why its values are refused and the one-click
+    fix, computed by kling_api.validation (the page holds no rule)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    try:
+        plan = plan_request(body, node_endpoints())
+    except WidgetPlanError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    # The cost lines: the estimate of the current values, the spend guard, the last balance read.
+    plan["info"] = plan["info"] + await asyncio.to_thread(plan_info, body["node_type"], body.get("values") or {})
+    return web.json_response(plan)
+
+
+async def get_credentials(request: web.Request) -> web.Response:
+    return web.json_response(credentials_status())
+
+
+async def post_credentials(request: web.Request) -> web.Response:
+    data = await json_object(request)
+    if isinstance(data, web.Response):
+        return data
     try:
         write_credentials_file(credentials_path(), api_key=str(data.get("api_key") or ""),
                                access_key=str(data.get("access_key") or ""),
@@ -82,7 +119,8 @@ async def get_account(request: web.Request) -> web.Response:
         costs = await asyncio.to_thread(lambda: KlingClient(node_credentials()).account_costs())
     except KlingError as exc:
         return web.json_response({"error": str(exc)}, status=502)
-    return web.json_response(costs.to_json())
+    remember_balance(costs)  # the nodes' cost lines show it (the plan never queries Kling itself)
+    return web.json_response({**costs.to_json(), "text": describe_balance(costs)})
 
 
 def register_routes() -> None:
@@ -93,7 +131,9 @@ def register_routes() -> None:
         return
     routes = server.routes
     routes.get("/kling/capabilities")(get_capabilities)
+    routes.post("/kling/widget_plan")(post_widget_plan)
     routes.get("/kling/credentials")(get_credentials)
     routes.get("/kling/account")(get_account)
     routes.post("/kling/credentials")(post_credentials)
     routes.delete("/kling/credentials")(delete_credentials)
+    register_cost_routes(server)
