@@ -386,6 +386,25 @@ def test_video_sound_track(emu):
     assert abs(samples / audio.rate - 5) < 0.1
 
 
+def test_silent_creates_drop_the_sound_track_of_the_next_tasks(emu):
+    emu.configure(silent_creates=1)
+    sound = body(model_name="kling-v2-6", mode="pro", sound="on")
+    tracks = []
+    for _ in range(2):
+        _, mp4 = video_of(emu, sound)
+        with av.open(io.BytesIO(mp4)) as container:
+            tracks.append(len(container.streams.audio))
+    assert tracks == [0, 1]
+
+
+def test_video_file_is_served_as_every_tasks_video(emu, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"any bytes at all")
+    emu.configure(video_file=str(clip))
+    _, served = video_of(emu, body())
+    assert served == clip.read_bytes()
+
+
 def test_output_geometry_from_table():
     table = capability_table()
     assert output_geometry(table.get("kling-v2-5-turbo"), "std", 16 / 9, None) == (1280, 720, 24)  # null -> 720p
