@@ -15,19 +15,14 @@ from typing import Sequence
 
 from .auth import load_credentials
 from .capabilities import capability_table
+from .cli_progress import ProgressOutput
 from .client import DEFAULT_TIMEOUT_S, KlingClient
 from .errors import KlingCancelled, KlingError
 from .jobs import finish_task, run_job
 from .ledger import TaskLedger, default_cli_ledger_path
 from .request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, VideoExtendRequest
-from .tasks import StatusUpdate
 
 DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
-
-
-def _progress_line(update: StatusUpdate) -> None:
-    sys.stderr.write("\r\033[K" + update.describe())
-    sys.stderr.flush()
 
 
 def _client(args: argparse.Namespace) -> KlingClient:
@@ -72,11 +67,13 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
 def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExtendRequest,
                     args: argparse.Namespace) -> int:
-    result = run_job(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
-                     on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"),
+    progress: ProgressOutput = args.progress
+    result = run_job(client, request, args.out, timeout=args.timeout, on_status=progress.status,
+                     on_created=lambda t: progress.message(f"task {t.task_id} created"),
                      ledger=_ledger(args), seed=args.seed)
-    sys.stderr.write(f"task {result.task.task_id}: video reused from an earlier run, nothing sent\n"
-                     if result.reused else "\n")
+    if result.reused:
+        progress.message(f"task {result.task.task_id}: video reused from an earlier run, nothing sent")
+    progress.end_line()
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id,
                       "video": str(result.video_path)}))
     return 0
@@ -84,8 +81,8 @@ def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExt
 
 def cmd_wait(args: argparse.Namespace) -> int:
     result = finish_task(_client(args), args.task_id, args.out, endpoint=args.endpoint, timeout=args.timeout,
-                         on_status=_progress_line, ledger=_ledger(args))
-    sys.stderr.write("\n")
+                         on_status=args.progress.status, ledger=_ledger(args))
+    args.progress.end_line()
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id, "video": str(result.video_path)}))
     return 0
 
@@ -223,19 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    progress = args.progress = ProgressOutput(sys.stderr)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except KlingCancelled:
-        print("\ncancelled", file=sys.stderr)
+        progress.message("cancelled")
         return 130
     except KeyboardInterrupt:
-        print("\ninterrupted (the task, if created, keeps running at Kling: resume it with `wait`)", file=sys.stderr)
+        progress.message("interrupted (the task, if created, keeps running at Kling: resume it with `wait`)")
         return 130
     except KlingError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
+        progress.message(f"error: {exc}")
         return 2 if isinstance(exc, ValueError) else 1
     except OSError as exc:
-        print(f"\nerror: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}", file=sys.stderr)
+        progress.message(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
         return 1
