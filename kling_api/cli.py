@@ -21,8 +21,24 @@ from .errors import KlingCancelled, KlingError
 from .jobs import finish_task, run_job
 from .ledger import TaskLedger, default_cli_ledger_path
 from .request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, VideoExtendRequest
+from .tasks import StatusUpdate
 
 DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
+
+
+_progress_output: ProgressOutput | None = None
+
+
+def _progress() -> ProgressOutput:
+    """The progress writer for the current stderr (terminal-aware, see cli_progress)."""
+    global _progress_output
+    if _progress_output is None or _progress_output.stream is not sys.stderr:
+        _progress_output = ProgressOutput(sys.stderr)
+    return _progress_output
+
+
+def _progress_line(update: StatusUpdate) -> None:
+    _progress().status(update)
 
 
 def _client(args: argparse.Namespace) -> KlingClient:
@@ -67,13 +83,12 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
 def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExtendRequest,
                     args: argparse.Namespace) -> int:
-    progress: ProgressOutput = args.progress
-    result = run_job(client, request, args.out, timeout=args.timeout, on_status=progress.status,
-                     on_created=lambda t: progress.message(f"task {t.task_id} created"),
+    result = run_job(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
+                     on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"),
                      ledger=_ledger(args), seed=args.seed)
     if result.reused:
-        progress.message(f"task {result.task.task_id}: video reused from an earlier run, nothing sent")
-    progress.end_line()
+        _progress().message(f"task {result.task.task_id}: video reused from an earlier run, nothing sent")
+    _progress().end_line()
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id,
                       "video": str(result.video_path)}))
     return 0
@@ -81,8 +96,8 @@ def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExt
 
 def cmd_wait(args: argparse.Namespace) -> int:
     result = finish_task(_client(args), args.task_id, args.out, endpoint=args.endpoint, timeout=args.timeout,
-                         on_status=args.progress.status, ledger=_ledger(args))
-    args.progress.end_line()
+                         on_status=_progress_line, ledger=_ledger(args))
+    _progress().end_line()
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id, "video": str(result.video_path)}))
     return 0
 
@@ -220,20 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    progress = args.progress = ProgressOutput(sys.stderr)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except KlingCancelled:
-        progress.message("cancelled")
+        _progress().message("cancelled")
         return 130
     except KeyboardInterrupt:
-        progress.message("interrupted (the task, if created, keeps running at Kling: resume it with `wait`)")
+        _progress().message("interrupted (the task, if created, keeps running at Kling: resume it with `wait`)")
         return 130
     except KlingError as exc:
-        progress.message(f"error: {exc}")
+        _progress().message(f"error: {exc}")
         return 2 if isinstance(exc, ValueError) else 1
     except OSError as exc:
-        progress.message(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
+        _progress().message(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
         return 1
