@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from . import batch
 from .auth import load_credentials
 from .capabilities import capability_table
 from .cli_progress import ProgressOutput
@@ -49,18 +50,11 @@ def _ledger(args: argparse.Namespace) -> TaskLedger | None:
     return None if args.no_ledger else TaskLedger(args.ledger)
 
 
-def _load_image(path: str | None, field: str, fit: str | None) -> str | None:
-    if path is None:
-        return None
-    if path.startswith(("http://", "https://")):
-        return path
-    from PIL import Image  # imported here: only image commands need Pillow
+_load_image = batch.image_reference
 
-    from .images import encode_image
 
-    with Image.open(path) as img:
-        img.load()
-        return encode_image(img, field=field, fit=fit).data
+def cmd_batch(args: argparse.Namespace) -> int:
+    return batch.command(args, lambda: _client(args), _ledger(args))
 
 
 def cmd_image2video(args: argparse.Namespace) -> int:
@@ -226,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     acct = sub.add_parser("account", help="remaining resource-pack units (GET /account/costs, free)")
     acct.add_argument("--resource-pack-name", default="")
     acct.set_defaults(func=cmd_account)
+
+    batch.add_parser(sub).set_defaults(func=cmd_batch)
 
     caps = sub.add_parser("capabilities", help="print the capability table")
     caps.add_argument("--markdown", action="store_true", help="as the README's markdown table")

@@ -82,8 +82,9 @@ class KlingClient:
                     should_cancel: CancelCheck | None = None, sent_before: bool = False) -> Task:
         """POST a create; every create carries an external_task_id so that a retry can look it up first.
 
-        ``sent_before``: an earlier run may have sent this very create (its outcome unknown), so a
-        refusal of the external_task_id as a duplicate means that run made the task: it is looked up."""
+        ``sent_before``: this external_task_id may name a task already (an earlier run sent this very
+        create, or another machine did: the id is derived from the request), so a refusal of it as a
+        duplicate means that the task exists: it is looked up and returned instead."""
         body = dict(body)
         external_id = body.get("external_task_id") or new_external_task_id()
         validate_external_task_id(external_id)
@@ -96,7 +97,7 @@ class KlingClient:
             resent = True
             task = self.find_task(external_id, endpoint=endpoint, should_cancel=should_cancel)
             if task is not None:
-                log.info("Create for %s had reached Kling already (task %s); not sending it again",
+                log.info("Kling already has the task for %s (task %s, an earlier or a parallel create); resuming it",
                          external_id, task.task_id)
                 return task.raw
             return None

@@ -2,7 +2,8 @@
 
 The CLI and the ComfyUI nodes both run this; they differ only in how they show progress
 and how they cancel. With a :class:`~kling_api.ledger.TaskLedger`, a submission is recorded before
-its create request and resumed (never paid twice) when the same request and seed come again.
+its create request and resumed (never paid twice) when the same request and seed come again, on
+this machine (the ledger) or on another one (the external_task_id derived from the request).
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from .client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
 from .download import looks_like_mp4
 from .errors import (RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError, KlingTaskFailed, KlingTimeout,
                      KlingValidationError)
-from .ledger import STATUS_CREATING, STATUS_REFUSED, LedgerUnavailable, TaskLedger, request_fingerprint
+from .ledger import (STATUS_CREATING, STATUS_REFUSED, LedgerEntry, LedgerUnavailable, TaskLedger,
+                     external_task_id_for, request_fingerprint)
 from .capabilities import endpoint_facts
 from .request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, RequestBody, VideoExtendRequest
 from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task
-from .transport import CancelCheck, new_external_task_id
+from .transport import CancelCheck
 from .validation import SourceVideo, extended_seconds, validate_request
 
 log = logging.getLogger(__name__)
@@ -120,10 +122,10 @@ def _run_with_ledger(client: KlingClient, request: RequestBody, notes: list[str]
                      on_created: Callable[[Task], None] | None,
                      endpoint: str = ENDPOINT_IMAGE2VIDEO, summary: dict[str, Any] | None = None) -> JobResult:
     body = request.to_body()
-    own_external_id = body.get("external_task_id")
+    typed_id = body.get("external_task_id")  # the user's own id is used as given
     fingerprint = request_fingerprint(body, seed=seed, scope=client.base_url + endpoint, batch_index=batch_index)
     created: Task | None = None
-    with ledger.claim(fingerprint, external_task_id=own_external_id or new_external_task_id(), endpoint=endpoint,
+    with ledger.claim(fingerprint, external_task_id=typed_id or external_task_id_for(fingerprint), endpoint=endpoint,
                       base_url=client.base_url, seed=seed, summary={**body, **(summary or {})},
                       should_cancel=should_cancel) as (entry, new):
         if entry.status == STATUS_SUCCEED and entry.task_id and entry.video_path:
@@ -138,16 +140,26 @@ def _run_with_ledger(client: KlingClient, request: RequestBody, notes: list[str]
                      task_id)
         else:
             if entry.status == STATUS_FAILED:
-                # A new attempt: the failed task keeps its external_task_id, so this one needs another.
-                entry = ledger.restart(fingerprint, own_external_id or new_external_task_id())
+                if typed_id:
+                    raise KlingValidationError(
+                        "external_task_id", typed_id, "an id this account has not used yet",
+                        f"external_task_id {typed_id!r} already names the failed Kling task {entry.task_id}; "
+                        "type another one (or clear it) to try again")
+                entry = _next_attempt(ledger, fingerprint, entry)
             elif entry.status == STATUS_REFUSED:  # no task was made: the same external_task_id is free
                 entry = ledger.restart(fingerprint, entry.external_task_id)
-            elif not new and entry.status == STATUS_CREATING:
-                # A run stopped between recording and the create's answer: did the create reach Kling?
-                found = client.find_task(entry.external_task_id, endpoint=endpoint, should_cancel=should_cancel)
+            # A derived id names this job on every machine, so Kling may know it even when this ledger
+            # is new to the job (another worker made it); a typed id only when a create may have been sent.
+            if not typed_id or (not new and entry.status == STATUS_CREATING):
+                try:
+                    entry, found = _look_up_on_kling(client, ledger, fingerprint, entry, derived=not typed_id,
+                                                     endpoint=endpoint, should_cancel=should_cancel)
+                except BaseException as exc:
+                    ledger.record_error(exc, fingerprint=fingerprint)
+                    raise
                 if found is not None:
-                    log.info("Kling task %s (%s) was created by an earlier run; resuming it", found.task_id,
-                             entry.external_task_id)
+                    log.info("Kling task %s (%s) was created by an earlier run or another machine; resuming it",
+                             found.task_id, entry.external_task_id)
                     ledger.record_created(fingerprint, found)
                     task_id = found.task_id
             if not task_id:
@@ -155,8 +167,10 @@ def _run_with_ledger(client: KlingClient, request: RequestBody, notes: list[str]
                     log.info("%s", note)
                 ledger.update(fingerprint, creates=entry.creates + 1)
                 try:
+                    # With a derived id, a refusal as duplicate means another machine won the race to
+                    # create this very job: the create then resolves to that task (nothing is paid twice).
                     created = client.create_task(endpoint, {**body, "external_task_id": entry.external_task_id},
-                                                 should_cancel=should_cancel, sent_before=not new)
+                                                 should_cancel=should_cancel, sent_before=not new or not typed_id)
                 except BaseException as exc:
                     ledger.record_error(exc, fingerprint=fingerprint,
                                         status=STATUS_REFUSED if _create_refused(exc) else None)
@@ -167,6 +181,27 @@ def _run_with_ledger(client: KlingClient, request: RequestBody, notes: list[str]
         on_created(created)
     return finish_task(client, task_id, dest, endpoint=endpoint, timeout=timeout, should_cancel=should_cancel,
                        on_status=on_status, ledger=ledger, fingerprint=fingerprint)
+
+
+def _look_up_on_kling(client: KlingClient, ledger: TaskLedger, fingerprint: str, entry: LedgerEntry, *,
+                      derived: bool, endpoint: str,
+                      should_cancel: CancelCheck | None) -> tuple[LedgerEntry, Task | None]:
+    """The task Kling has under the entry's external_task_id (free to ask), or None. With a derived
+    id, a failed task there moves the entry on to the next attempt's id, as a local failure would."""
+    while True:
+        found = client.find_task(entry.external_task_id, endpoint=endpoint, should_cancel=should_cancel)
+        if found is None or not derived or found.status != STATUS_FAILED:
+            return entry, found
+        log.info("Kling task %s (%s) failed earlier; trying attempt %d", found.task_id, entry.external_task_id,
+                 entry.attempt + 1)
+        entry = _next_attempt(ledger, fingerprint, entry)
+
+
+def _next_attempt(ledger: TaskLedger, fingerprint: str, entry: LedgerEntry) -> LedgerEntry:
+    """The entry restarted as its next attempt: the failed task keeps its external_task_id, so the
+    new one takes the next attempt's (the same on every machine)."""
+    attempt = entry.attempt + 1
+    return ledger.restart(fingerprint, external_task_id_for(fingerprint, attempt), attempt=attempt)
 
 
 def _reuse_video(stored: str, task_id: str, task: Task, dest: Destination) -> Path | None:

@@ -7,6 +7,11 @@ hash, same seed) finds the row and resumes instead of paying twice: an existing 
 known task is waited for, and a create whose answer never arrived is looked up by its
 ``external_task_id`` before anything is sent.
 
+That ``external_task_id`` is derived from the fingerprint and an attempt number
+(:func:`external_task_id_for`), so every machine that sees the same job carries the same id: Kling,
+which keeps ids unique per account and answers a look-up by them for free, is then the state that
+a farm of machines shares, and a job re-queued on another machine resumes instead of paying again.
+
 Safe across threads (a lock per fingerprint) and processes (SQLite WAL, ``BEGIN IMMEDIATE``, and an
 owner lease on a row being created). Never holds a key or a token: only request facts and ids.
 """
@@ -71,7 +76,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     claimed_at REAL NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    attempt INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS submissions_task_id ON submissions(task_id);
 CREATE INDEX IF NOT EXISTS submissions_updated ON submissions(updated_at);
@@ -105,6 +111,8 @@ class LedgerEntry:
     created_at: float
     updated_at: float
     finished_at: float | None
+    #: 1 for the first task of this submission, +1 for each retry after a failed task.
+    attempt: int = 1
 
     def as_task(self) -> Task:
         """A Task good enough for a reused result (ids and status; no URL needed)."""
@@ -141,6 +149,20 @@ def request_fingerprint(body: Mapping[str, Any], *, seed: Any = None, scope: str
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: Prefix of the external_task_ids this library makes (Kling allows 64 characters; these take 45-50).
+EXTERNAL_ID_PREFIX = "comfy-kling"
+EXTERNAL_ID_DIGEST_CHARS = 32
+
+
+def external_task_id_for(fingerprint: str, attempt: int = 1) -> str:
+    """The external_task_id of ``attempt`` (1, 2, ...) of the submission ``fingerprint``: the same on
+    every machine, unique per submission and attempt, and a hash only (no prompt, no image)."""
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    digest = hashlib.sha256(f"kling-external-task-id|{fingerprint}".encode()).hexdigest()
+    return f"{EXTERNAL_ID_PREFIX}-{digest[:EXTERNAL_ID_DIGEST_CHARS]}-{attempt}"
+
+
 def default_cli_ledger_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$KLING_LEDGER``, else ``$XDG_CACHE_HOME/kling/ledger.sqlite3`` (``~/.cache`` by default)."""
     env = os.environ if environ is None else environ
@@ -173,6 +195,19 @@ def _owner_alive(owner: str, claimed_at: float, now: float) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """A ledger written by an earlier version gets the columns added since (``attempt``)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        present = {row[1] for row in conn.execute("PRAGMA table_info(submissions)")}
+        if "attempt" not in present:
+            conn.execute("ALTER TABLE submissions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class TaskLedger:
@@ -225,6 +260,7 @@ class TaskLedger:
             if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            _add_missing_columns(conn)
         finally:
             conn.close()
 
@@ -364,10 +400,11 @@ class TaskLedger:
         with self._write() as conn:
             conn.execute(f"UPDATE submissions SET {assignments} WHERE fingerprint = ?", (*changes.values(), fingerprint))
 
-    def restart(self, fingerprint: str, external_task_id: str) -> LedgerEntry:
+    def restart(self, fingerprint: str, external_task_id: str, attempt: int | None = None) -> LedgerEntry:
         """A new attempt for a submission whose task failed or whose create was refused."""
+        changes: dict[str, Any] = {} if attempt is None else {"attempt": attempt}
         self.update(fingerprint, external_task_id=external_task_id, task_id=None, status=STATUS_CREATING,
-                    video_id="", video_path="", final_unit_deduction="", finished_at=None)
+                    video_id="", video_path="", final_unit_deduction="", finished_at=None, **changes)
         entry = self.get(fingerprint)
         assert entry is not None
         return entry
@@ -416,5 +453,6 @@ class TaskLedger:
                 conn.execute(f"UPDATE submissions SET {assignments} WHERE task_id = ?", (*changes.values(), task_id))
 
 
-__all__ = ["TaskLedger", "LedgerEntry", "LedgerUnavailable", "request_fingerprint", "default_cli_ledger_path",
+__all__ = ["TaskLedger", "LedgerEntry", "LedgerUnavailable", "request_fingerprint", "external_task_id_for",
+           "default_cli_ledger_path",
            "STATUS_CREATING", "STATUS_REFUSED", "LEDGER_FILENAME"]

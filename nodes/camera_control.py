@@ -7,6 +7,7 @@ from comfy_api.latest import io
 
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.motion import CAMERA_AXES, CAMERA_TYPES, camera_control
+from ..kling_api.tooltips import camera_types_text, where_allowed
 
 CameraControl = io.Custom("KLING_CAMERA_CONTROL")
 
@@ -31,9 +32,10 @@ class KlingCameraControl(io.ComfyNode):
             category="Kling",
             description="A camera move for Kling Image to Video. 'simple': exactly one of the six axes non-zero; "
                         "the presets ignore the axes. Allowed only where the capability table says "
-                        "(kling-v1-5 pro 5 s, type simple).",
+                        f"({where_allowed('camera_control')}; type {camera_types_text()}).",
             inputs=[io.Combo.Input("type", options=list(CAMERA_TYPES), default="simple",
-                                   tooltip="simple: one axis below; the others are preset moves that take no axes")]
+                                   tooltip="simple: one axis below; the others are preset moves that take no axes "
+                                           "(not offered by every model)")]
                    + [io.Float.Input(axis, default=5.0 if axis == "zoom" else 0.0, min=-10.0, max=10.0, step=0.5,
                                      tooltip=AXIS_TOOLTIPS[axis] + "; -10..10, only one axis may be non-zero")
                       for axis in CAMERA_AXES],

@@ -8,6 +8,7 @@ from comfy_api.latest import io, ui
 
 from ..kling_api.jobs import JobResult
 from ..kling_api.tasks import Task
+from ..kling_api.tooltips import where_allowed
 from .media import decode_frames, gib, plan_frames, video_output
 from .progress import StatusBoard
 
@@ -59,11 +60,13 @@ def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame
 OUTPUTS = [
     io.Image.Output("frames", display_name="frames", tooltip="Every frame of the video (batches: concatenated in order)"),
     io.Float.Output("fps", display_name="fps", tooltip="Frames per second of the video"),
-    io.Video.Output("video", display_name="video", tooltip="The video itself (for one task: the downloaded mp4, audio kept)"),
-    io.String.Output("task_id", display_name="task_id", tooltip="Kling's task id (comma-separated for a batch)"),
+    io.Video.Output("video", display_name="video", tooltip="The video itself (for one task: the downloaded mp4, audio "
+                                                           "kept). Connect Save Video to keep it under a name of your own"),
+    io.String.Output("task_id", display_name="task_id",
+                     tooltip="Kling's task id (comma-separated for a batch); what Kling Task Result needs to resume"),
     io.String.Output("video_id", display_name="video_id", tooltip="Kling's video id, what an extend node needs"),
     # Appended last: saved workflows link outputs by index.
     io.Audio.Output("audio", display_name="audio",
-                    tooltip="The video's sound track (sound on, e.g. kling-v2-6 pro, kling-v3); None for a silent video. "
+                    tooltip=f"The video's sound track (sound on: {where_allowed('sound')}); None for a silent video. "
                             "The video output keeps the sound too"),
 ]

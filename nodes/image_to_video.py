@@ -6,14 +6,15 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.capabilities import capability_table
 from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.images import encode_image
 from ..kling_api.jobs import JobResult, run_job
 from ..kling_api.motion import MotionBrush, motion_brush_fields
 from ..kling_api.request import ImageToVideoRequest
-from ..kling_api.validation import model_capabilities, validate
+from ..kling_api.tooltips import camera_types_text, models_with, where_allowed
+from ..kling_api.validation import validate
+from ..kling_api.widget_plan import camera_stand_in
 from .camera_control import CameraControl
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
@@ -22,8 +23,8 @@ from .ledger import node_ledger
 from .media import batch_images
 from .motion_brush import MotionBrushType
 from .progress import StatusBoard
-from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, concurrency_input, linked_types, prompt_inputs,
-                            seed_input, task_options, wrong_link)
+from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, cfg_scale_input, concurrency_input, linked_types,
+                            model_inputs, prompt_inputs, seed_input, sound_input, task_options, wrong_link)
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,7 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
     ``has_camera`` without ``camera_control`` (queue time: the value comes from a link) checks the
     model/mode/duration and the exclusions with a stand-in move of a type the model offers."""
     if has_camera and camera_control is None:
-        caps = model_capabilities(model_name)
-        kind = caps.camera_types[0] if caps.camera_types else "simple"
-        camera_control = {"type": "simple", "config": {"zoom": 1.0}} if kind == "simple" else {"type": kind}
+        camera_control = camera_stand_in(model_name)
     return ImageToVideoRequest(
         model_name=model_name, image=PENDING_IMAGE, image_tail=PENDING_IMAGE if has_tail else None,
         prompt=prompt or "", negative_prompt=negative_prompt or "", mode=mode, duration=str(duration),
@@ -59,9 +58,10 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
 class KlingImageToVideo(io.ComfyNode):
     """Submits one Kling task per start image, waits (Cancel works), returns the video as frames."""
 
+    RULES_ENDPOINT = "image2video"  # its widgets follow the table (POST /kling/widget_plan)
+
     @classmethod
     def define_schema(cls) -> io.Schema:
-        table = capability_table()
         return io.Schema(
             node_id="KlingImageToVideo",
             display_name="Kling Image to Video",
@@ -69,28 +69,25 @@ class KlingImageToVideo(io.ComfyNode):
             description="Turns an image into a video with Kling AI. Credentials come from the environment or "
                         "the 'Kling > API credentials' setting, never from the workflow.",
             inputs=[
-                io.Image.Input("image", tooltip="Start frame. A batch of B images makes B tasks."),
-                *prompt_inputs("What should happen (max 2500 characters)"),
-                io.Combo.Input("model_name", options=table.model_names, default=table.default_model,
-                               tooltip="Kling model; each allows different modes, durations and features"),
-                io.Combo.Input("mode", options=["std", "pro"], default="std",
-                               tooltip="std: faster and cheaper; pro: higher quality. Ignored by models without a mode"),
-                io.Combo.Input("duration", options=table.all_durations, default="5",
-                               tooltip="Video length in seconds (5 or 10 on most models; 3-15 on kling-v3)"),
-                io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
-                               tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
+                io.Image.Input("image", tooltip="Start frame. A batch of B images makes B Kling tasks (one video each)"),
+                *prompt_inputs("What should happen in the video"),
+                *model_inputs(cls.RULES_ENDPOINT, "image to video"),
+                cfg_scale_input(cls.RULES_ENDPOINT),
                 seed_input(),
                 io.Image.Input("image_tail", optional=True,
-                               tooltip="End frame (start+end mode): only where the model/mode/duration allow it. "
-                                       "Batch of 1 (shared) or B"),
+                               tooltip="Optional end frame (start+end mode), only where the model/mode/duration allow "
+                                       f"it ({where_allowed('image_tail')}); the node warns and offers a one-click fix "
+                                       "otherwise. Batch of 1 (shared) or B"),
                 *task_options("Your own task id (unique per account); -1, -2... added for batches"),
                 concurrency_input("Tasks of a batch run at once (Kling's per-account limit applies)"),
                 CameraControl.Input("camera_control", optional=True,
-                                    tooltip="A camera move from Kling Camera Control (kling-v1-5 pro 5 s); "
-                                            "not with image_tail or motion_brush"),
+                                    tooltip="Optional camera move from Kling Camera Control, only where the table "
+                                            f"allows it ({where_allowed('camera_control')}; type {camera_types_text()}); "
+                                            "not together with image_tail or motion_brush"),
                 MotionBrushType.Input("motion_brush", optional=True,
-                                      tooltip="Masks and paths from Kling Motion Brush (kling-v1 5 s, kling-v1-5 "
-                                              "pro 5 s); not with image_tail or camera_control"),
+                                      tooltip="Optional masks and paths from Kling Motion Brush, only where the table "
+                                              f"allows it ({where_allowed('motion_brush')}); not together with "
+                                              "image_tail or camera_control"),
                 advanced(io.Int.Input("frame_cap", default=0, min=0, max=100000, optional=True,
                                       tooltip="At most this many frames per video in the frames output (0: all). "
                                               + FRAME_MEMORY)),
@@ -101,10 +98,9 @@ class KlingImageToVideo(io.ComfyNode):
                                       tooltip="Longest side of the frames output in pixels, aspect kept, resized "
                                               "while decoding (0: as generated). " + FRAME_MEMORY)),
                 # Appended last: saved workflows keep widget values by position.
-                io.Combo.Input("sound", options=["off", "on"], default="off", optional=True,
-                               tooltip="Native sound (kling-v2-6 pro, kling-v3): the video carries an audio "
-                                       "track, also given as the audio output. Not with image_tail on kling-v2-6; "
-                                       "ignored by models without sound"),
+                sound_input(cls.RULES_ENDPOINT, "the video carries an audio track, also given as the audio output; "
+                                                "not with image_tail on "
+                                                + models_with("image_tail_requires_silence", wanted=True)),
             ],
             outputs=OUTPUTS,
             hidden=[io.Hidden.unique_id],

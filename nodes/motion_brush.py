@@ -13,7 +13,7 @@ import numpy as np
 from comfy_api.latest import io
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.motion import MAX_DYNAMIC_MASKS, MotionBrush, check_path, parse_trajectories
+from ..kling_api.motion import MAX_DYNAMIC_MASKS, POINT_RULE, MotionBrush, check_path, parse_trajectories
 
 MotionBrushType = io.Custom("KLING_MOTION_BRUSH")
 DYNAMIC_INPUTS = [f"dynamic_mask_{i + 1}" for i in range(MAX_DYNAMIC_MASKS)]
@@ -48,7 +48,9 @@ class KlingMotionBrush(io.ComfyNode):
             inputs=[
                 io.String.Input("trajectories", default="[]",
                                 tooltip="JSON: one list of [x, y] points per dynamic mask, in the start image's "
-                                        "pixels (top-left origin); drawn with the editor on this node"),
+                                        "pixels (top-left origin; turned to Kling's bottom-left origin when sent); "
+                                        f"each connected dynamic mask needs {POINT_RULE}. Drawn with the editor on "
+                                        "this node: click to add a point, drag to move it, right-click to remove it"),
                 io.Mask.Input("static_mask", optional=True,
                               tooltip="Area that should stay still; same aspect ratio as the start image"),
             ] + [io.Mask.Input(name, optional=True,

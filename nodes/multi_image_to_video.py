@@ -18,7 +18,8 @@ from .job_runner import run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .progress import StatusBoard
-from .shared_inputs import (PENDING_IMAGE, endpoint_model_inputs, linked_types, prompt_inputs, seed_input, task_options,
+from .shared_inputs import (PENDING_IMAGE, aspect_ratio_input, linked_types, model_inputs, prompt_inputs, seed_input,
+                            task_options,
                             wrong_link)
 
 IMAGE_SOCKETS = ("image_1", "image_2", "image_3", "image_4")
@@ -35,6 +36,8 @@ def build_multi_request(*, model_name: str, mode: str, duration: str, aspect_rat
 
 class KlingMultiImageToVideo(io.ComfyNode):
     """One Kling task from up to four images (all the images of all four sockets, in order)."""
+
+    RULES_ENDPOINT = "multi-image2video"  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -53,8 +56,9 @@ class KlingMultiImageToVideo(io.ComfyNode):
                 io.Image.Input("image_2", optional=True, tooltip=image_tip),
                 io.Image.Input("image_3", optional=True, tooltip=image_tip),
                 io.Image.Input("image_4", optional=True, tooltip=image_tip),
-                *prompt_inputs("What the video shows, using the images (required, max 2500 characters)"),
-                *endpoint_model_inputs("multi-image2video", "multi-image to video"),
+                *prompt_inputs("What the video shows, using the images", "required"),
+                *model_inputs(cls.RULES_ENDPOINT, "multi-image to video"),
+                aspect_ratio_input(cls.RULES_ENDPOINT),
                 seed_input(),
                 *task_options(),
             ],

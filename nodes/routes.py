@@ -1,4 +1,4 @@
-"""HTTP routes under ``/kling``: the capability table for the widgets, and credential management.
+"""HTTP routes under ``/kling``: the widget plan and the capability table, and credential management.
 
 The credential routes answer only ``{configured, source}``; write routes refuse cross-origin
 requests and anything that is not JSON (so a foreign page cannot post without a CORS preflight).
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import lru_cache
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -16,6 +17,7 @@ from ..kling_api.auth import delete_credentials_file, write_credentials_file
 from ..kling_api.capabilities import load_raw
 from ..kling_api.client import KlingClient
 from ..kling_api.errors import KlingCredentialsError, KlingError
+from ..kling_api.widget_plan import WidgetPlanError, plan_request
 from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,27 @@ def _refuse_foreign(request: web.Request) -> web.Response | None:
 
 async def get_capabilities(request: web.Request) -> web.Response:
     return web.json_response(load_raw())
+
+
+@lru_cache(maxsize=1)
+def node_endpoints() -> dict[str, str | None]:
+    """Node type -> the endpoint whose table rules its widgets follow (None: no rules, e.g. Video Extend)."""
+    from . import NODES  # nodes/__init__ imports this module before it lists the nodes
+
+    return {node.define_schema().node_id: getattr(node, "RULES_ENDPOINT", None) for node in NODES}
+
+
+async def post_widget_plan(request: web.Request) -> web.Response:
+    """Which widgets a node shows, the choices of its combos, why its values are refused and the one-click
+    fix, computed by kling_api.validation (the page holds no rule)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    try:
+        return web.json_response(plan_request(body, node_endpoints()))
+    except WidgetPlanError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
 
 
 async def get_credentials(request: web.Request) -> web.Response:
@@ -93,6 +116,7 @@ def register_routes() -> None:
         return
     routes = server.routes
     routes.get("/kling/capabilities")(get_capabilities)
+    routes.post("/kling/widget_plan")(post_widget_plan)
     routes.get("/kling/credentials")(get_credentials)
     routes.get("/kling/account")(get_account)
     routes.post("/kling/credentials")(post_credentials)

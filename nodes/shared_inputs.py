@@ -7,9 +7,9 @@ from comfy_api.latest import io
 
 from ..kling_api.capabilities import capability_table, endpoint_aspect_ratios, endpoint_facts, endpoint_models
 from ..kling_api.client import DEFAULT_TIMEOUT_S
+from ..kling_api.widget_plan import PENDING_IMAGE  # noqa: F401  (the nodes' queue-time stand-in for images)
+from ..kling_api.tooltips import durations_text, models_with, models_without_mode, spoken_list, where_allowed
 
-#: Stand-in for images at queue time, when only the widget values are known.
-PENDING_IMAGE = "pending-image"
 DEFAULT_CONCURRENCY = 2
 
 SEED_TOOLTIP = ("Not sent to Kling (its results are not seeded): a new seed makes ComfyUI run the node again "
@@ -22,10 +22,12 @@ def advanced(widget: io.Input) -> io.Input:
     return widget
 
 
-def prompt_inputs(prompt_tooltip: str) -> list[io.Input]:
+def prompt_inputs(what: str, note: str = "") -> list[io.Input]:
+    """prompt and negative_prompt; ``note`` (e.g. 'required') goes before the table's length limit."""
+    limit = f"at most {capability_table().prompt_max_chars} characters"
     return [
-        io.String.Input("prompt", multiline=True, default="", tooltip=prompt_tooltip),
-        io.String.Input("negative_prompt", multiline=True, default="", tooltip="What to avoid (max 2500 characters)"),
+        io.String.Input("prompt", multiline=True, default="", tooltip=f"{what} ({note + ', ' if note else ''}{limit})"),
+        io.String.Input("negative_prompt", multiline=True, default="", tooltip=f"What to avoid ({limit})"),
     ]
 
 
@@ -34,7 +36,8 @@ def seed_input() -> io.Input:
                         tooltip=SEED_TOOLTIP)
 
 
-def timeout_input(tooltip: str = "Seconds to wait once Kling is processing (queue time not counted)") -> io.Input:
+def timeout_input(tooltip: str = "Seconds to wait once Kling is processing (time in Kling's queue is not counted). "
+                                 "The task keeps running after a timeout; resume it with Kling Task Result") -> io.Input:
     return advanced(io.Int.Input("timeout", default=int(DEFAULT_TIMEOUT_S), min=60, max=6 * 3600, optional=True,
                                  tooltip=tooltip))
 
@@ -54,25 +57,45 @@ def task_options(external_id_tooltip: str = "Your own task id (unique per accoun
     ]
 
 
-def endpoint_model_inputs(endpoint: str, what: str, duration_tooltip: str = "Video length in seconds",
-                          mode_tooltip: str = "std: faster and cheaper; pro: higher quality") -> list[io.Input]:
-    """model_name, mode, duration and aspect_ratio of an endpoint other than image2video, from the
-    capability table's ``endpoints`` entry (its model list, their durations, its aspect ratios)."""
+def model_inputs(endpoint: str, what: str) -> list[io.Input]:
+    """model_name, mode and duration of a node on ``endpoint``: its current models from the capability
+    table, their durations, and tooltips that state the table's rules."""
     table = capability_table()
     models = endpoint_models(endpoint)
-    facts = endpoint_facts(endpoint)
-    ratios = endpoint_aspect_ratios(endpoint)
     durations = sorted({d for m in models for d in table.get(m).durations}, key=int)
+    no_mode = models_without_mode(models)
     return [
         io.Combo.Input("model_name", options=models,
                        default=table.default_model if table.default_model in models else models[0],
-                       tooltip=f"Kling model (the models {what} takes)"),
-        io.Combo.Input("mode", options=["std", "pro"], default="std", tooltip=mode_tooltip),
+                       tooltip=f"Kling model (the models {what} takes); each allows different modes, durations "
+                               "and features, and the other widgets follow the model you pick"),
+        io.Combo.Input("mode", options=["std", "pro"], default="std",
+                       tooltip="std: faster and cheaper; pro: higher quality"
+                               + (f". Hidden for models without a mode choice ({no_mode})" if no_mode else "")),
         io.Combo.Input("duration", options=durations, default="5" if "5" in durations else durations[0],
-                       tooltip=duration_tooltip),
-        io.Combo.Input("aspect_ratio", options=ratios, default=facts.get("default_aspect_ratio", ratios[0]),
-                       tooltip="Width:height of the video"),
+                       tooltip=f"Video length in seconds ({durations_text(models)}); only the durations of the "
+                               "chosen model are offered"),
     ]
+
+
+def aspect_ratio_input(endpoint: str) -> io.Input:
+    ratios = endpoint_aspect_ratios(endpoint)
+    return io.Combo.Input("aspect_ratio", options=ratios,
+                          default=endpoint_facts(endpoint).get("default_aspect_ratio", ratios[0]),
+                          tooltip=f"Width:height of the video: {spoken_list(ratios)}")
+
+
+def cfg_scale_input(endpoint: str) -> io.Input:
+    takers = models_with("cfg_scale", endpoint_models(endpoint))
+    return io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
+                          tooltip=f"Prompt adherence 0-1; only {takers} take it (hidden and left out for the others)")
+
+
+def sound_input(endpoint: str, what_it_gives: str) -> io.Combo.Input:
+    """The sound switch (appended last on the image node: saved workflows keep widget positions)."""
+    return io.Combo.Input("sound", options=["off", "on"], default="off", optional=True,
+                          tooltip=f"Native sound where the model allows it ({where_allowed('sound', endpoint_models(endpoint))})"
+                                  f": {what_it_gives}. Hidden for models without sound")
 
 
 def linked_types(input_types: Any) -> dict[str, str]:

@@ -15,7 +15,8 @@ from .delivery import OUTPUTS, output_path_for
 from .job_runner import run_jobs
 from .ledger import node_ledger
 from .progress import StatusBoard
-from .shared_inputs import endpoint_model_inputs, prompt_inputs, seed_input, task_options
+from .shared_inputs import (aspect_ratio_input, cfg_scale_input, model_inputs, prompt_inputs, seed_input, sound_input,
+                            task_options)
 
 
 def build_text_request(*, model_name: str, mode: str, duration: str, prompt: str, negative_prompt: str = "",
@@ -30,6 +31,8 @@ def build_text_request(*, model_name: str, mode: str, duration: str, prompt: str
 class KlingTextToVideo(io.ComfyNode):
     """Submits one Kling text-to-video task, waits (Cancel works), returns the video as frames."""
 
+    RULES_ENDPOINT = "text2video"  # its widgets follow the table (POST /kling/widget_plan)
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -39,15 +42,12 @@ class KlingTextToVideo(io.ComfyNode):
             description="Makes a video from a text prompt with Kling AI. Credentials come from the environment or "
                         "the 'Kling > API credentials' setting, never from the workflow.",
             inputs=[
-                *prompt_inputs("What the video shows (required, max 2500 characters)"),
-                *endpoint_model_inputs("text2video", "text to video",
-                                       "Video length in seconds (5 or 10 on most models; 3-15 on kling-v3)",
-                                       "std: faster and cheaper; pro: higher quality. Ignored by models without a mode"),
-                io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
-                               tooltip="Prompt adherence 0-1; only kling-v1.x models take it (left out otherwise)"),
+                *prompt_inputs("What the video shows", "required"),
+                *model_inputs(cls.RULES_ENDPOINT, "text to video"),
+                aspect_ratio_input(cls.RULES_ENDPOINT),
+                cfg_scale_input(cls.RULES_ENDPOINT),
                 seed_input(),
-                io.Combo.Input("sound", options=["off", "on"], default="off", optional=True,
-                               tooltip="Native sound where the model allows it (kling-v2-6 pro, kling-v3)"),
+                sound_input(cls.RULES_ENDPOINT, "the video and the audio output carry it"),
                 *task_options(),
             ],
             outputs=OUTPUTS,

@@ -54,8 +54,9 @@ class KlingVideoExtend(io.ComfyNode):
                 # id "source_video_id": V3 wants input and output ids distinct, and the outputs match the other nodes.
                 io.String.Input("source_video_id", display_name="video_id", default="",
                                 tooltip="The video_id output of a Kling node (comma-separated ids extend each). "
-                                        f"Only videos made by {models} can be extended"),
-                *prompt_inputs("What happens next (optional, max 2500 characters)"),
+                                        f"Only videos made by {models} can be extended; a video this pack made "
+                                        "with another model is refused before anything is sent"),
+                *prompt_inputs("What happens next", "optional"),
                 io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Prompt adherence 0-1"),
                 seed_input(),

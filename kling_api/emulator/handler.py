@@ -157,8 +157,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise ApiError(400, 1200, "request body is not valid JSON") from None
         order = TASK_ENDPOINTS[endpoint](self.emu, body)
-        if order.external_task_id and self.emu.find_task(order.external_task_id) is not None:
-            raise bad_param(f"external_task_id({order.external_task_id}) already exists")
+        self.emu.refuse_duplicate(order.external_task_id)
         switches = self.emu.switches
         for counter, code in (("balance_depleted_creates", 1102), ("content_policy_creates", 1301),
                               ("rate_limit_creates", 1303), ("create_errors", switches.snapshot().create_error_code)):

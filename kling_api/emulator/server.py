@@ -250,7 +250,8 @@ class Emulator:
         if (config.moderation_marker and config.moderation_marker in order.prompt) \
                 or self.switches.take("moderation_fail_creates"):
             failure = MODERATION_FAILED
-        with self._lock:
+        with self._lock:  # the duplicate check and the insert are one step, as two racing creates need
+            self._refuse_duplicate_locked(order.external_task_id)
             if config.concurrency_limit and self._slots_held() >= config.concurrency_limit:
                 status, message = CREATE_ERRORS[1303]
                 raise ApiError(status, 1303, message)
@@ -264,6 +265,16 @@ class Emulator:
                   render=lambda: self._render(order, config.max_height), failure=failure,
                   on_change=self._status_changed, stop=self._stop).start()
         return task
+
+    def refuse_duplicate(self, external_task_id: str | None) -> None:
+        """1201 when the account already has a task with this external_task_id (reference 3: unique
+        within the account, so across endpoints too)."""
+        with self._lock:
+            self._refuse_duplicate_locked(external_task_id)
+
+    def _refuse_duplicate_locked(self, external_task_id: str | None) -> None:
+        if external_task_id and any(t.external_task_id == external_task_id for t in self._tasks.values()):
+            raise bad_param(f"external_task_id({external_task_id}) already exists")
 
     def _render(self, order: CreateOrder, max_height: int | None) -> bytes:
         if order.source is not None:  # an extend keeps its source's size and fps
