@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The tests that need no ComfyUI host, browser or torch (library, emulator, CLI) on the oldest and the
 # newest supported Python found here, each in its own venv with the NEWEST av, numpy, pillow, requests,
-# pyjwt and pytest that PyPI offers for that Python (so a user's fresh `pip install` is what is tested).
+# pyjwt and pytest that PyPI offers for that Python (so a user's fresh `pip install` is what is tested),
+# plus tqdm: not required, but every ComfyUI has it and the batch command draws its bar with it when present
+# (tests/test_batch.py covers both the bar and the plain lines without it).
 #
 # Venvs live under $KLING_HOST_ROOT/python-matrix/<version> (default ~/.cache/kling-comfy-host). A stamp
 # per venv records the interpreter and the package list; the venv is re-created when either changes and
@@ -14,7 +16,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 root="${KLING_HOST_ROOT:-$HOME/.cache/kling-comfy-host}/python-matrix"
 versions="${KLING_MATRIX_PYTHONS:-3.10 3.13}"
 refresh_hours="${KLING_MATRIX_REFRESH_HOURS:-24}"
-packages="av numpy pillow requests pyjwt pytest"
+packages="av numpy pillow requests pyjwt pytest tqdm"
 # Everything that needs ComfyUI, Chromium or torch carries one of these markers (tests/conftest.py adds
 # host/browser from the fixtures a test uses; torch is set by hand).
 selection="not host and not browser and not torch"
