@@ -73,21 +73,6 @@ def timed(call):
                              "system_s": after.ru_stime - usage.ru_stime}
 
 
-ENCODE_CALLS = 5  # an encode takes milliseconds: each process times it this many times (the median counts)
-
-
-def timed_calls(call, calls: int = ENCODE_CALLS):
-    """``timed`` repeated: (last result, median seconds, memory facts of the first call, every time)."""
-    import statistics
-
-    result, first, mem = timed(call)
-    times = [first]
-    for _ in range(calls - 1):
-        result, seconds, _ = timed(call)
-        times.append(seconds)
-    return result, statistics.median(times), {**mem, "calls_s": [round(t, 5) for t in times]}
-
-
 # --- decoding ------------------------------------------------------------------------------------
 
 def decode_ours(clip: str, frame_cap: int = 0, frame_stride: int = 0, max_side: int = 0) -> dict:
@@ -155,121 +140,58 @@ def _image_input(photo: str):
     return image.numpy()[0]
 
 
-def encode_ours(photo: str, source: str = "image") -> dict:
-    """encode_image on the node's input (``source="image"``: the float32 IMAGE) or on a PIL image."""
-    sys.path.insert(0, str(ROOT))
-    from kling_api.images import MAX_BYTES, encode_image
-
-    if source == "pil":
-        import numpy as np
-        from PIL import Image
-
-        array = Image.fromarray(np.load(photo))
-    else:
-        array = _image_input(photo)
-    # Warm up on the same input, as every side is: the node runs in a long-lived process, and a fresh
-    # process's first-call costs (imports, lazily loaded codecs) are not the image's.
-    encode_image(array, field="image")
-    encoded, seconds, mem = timed_calls(lambda: encode_image(array, field="image"))
-    return {"seconds": seconds, **mem, "quality": encoded.quality, "scale": encoded.scale,
-            "base64_bytes": encoded.nbytes, "within_limit": encoded.nbytes <= MAX_BYTES,
-            "size": [encoded.width, encoded.height]}
+def wall_and_cpu(call) -> tuple[float, float]:
+    """Seconds of wall time and of this thread's CPU time (the steadier reading on a busy machine)."""
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.thread_time()
+    call()
+    return time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def encode_pillow(photo: str, quality: int, scale: float = 1.0) -> dict:
-    """The baseline: ONE Pillow JPEG encode of the same picture (already a PIL RGB image, so no
-    conversion, no base64) at the quality our encoder finally chose."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    picture = Image.fromarray(np.load(photo))
-    if scale != 1.0:
-        picture = picture.resize((round(picture.width * scale), round(picture.height * scale)),
-                                 Image.Resampling.BICUBIC)
-    picture.save(io.BytesIO(), "JPEG", quality=quality)  # warm-up on the same input
-
-    def save() -> int:
-        buffer = io.BytesIO()
-        picture.save(buffer, "JPEG", quality=quality)
-        return buffer.tell()
-
-    size, seconds, mem = timed_calls(save)
-    return {"seconds": seconds, **mem, "jpeg_bytes": size}
+ENCODE_CALLS = 7  # an encode takes milliseconds: each side is timed this many times, in turns
+ENCODE_WARM_UP = 3
 
 
-def _floor_conversions():
-    """Plain NumPy float32 IMAGE -> uint8 (H, W, 3) pixels, one thread, as code commonly writes it."""
-    import numpy as np
-
-    def multiply_into_uint8(array):  # one pass: scale and store; truncates, no clipping (IMAGE is 0..1)
-        return np.multiply(array, np.float32(255.0), out=np.empty(array.shape, np.uint8), casting="unsafe")
-
-    def comfyui_save_image(array):  # ComfyUI's SaveImage: np.clip(255. * i, 0, 255).astype(np.uint8)
-        return np.clip(255.0 * array, 0, 255).astype(np.uint8)
-
-    def round_and_clip(array):  # scale, round half up and clip in a float32 temporary, then one cast
-        tmp = np.multiply(array, np.float32(255.0))
-        np.add(tmp, np.float32(0.5), out=tmp)
-        np.clip(tmp, 0.0, 255.0, out=tmp)
-        return tmp.astype(np.uint8)
-
-    return {f.__name__: f for f in (multiply_into_uint8, comfyui_save_image, round_and_clip)}
-
-
-def encode_floor(photo: str, quality: int, scale: float = 1.0) -> dict:
-    """The floor of encoding the float32 IMAGE, like the decode floor (which includes its unavoidable
-    type conversion): the fastest of the plain one-thread NumPy conversions above (timed here, each
-    with its own output allocation, as every call needs one), then Image.fromarray, then ONE Pillow JPEG
-    save at the quality (and size) our encoder chose. No base64 (ours includes it)."""
+def encode(photo: str) -> dict:
+    """encode_image on the node's input, the float32 IMAGE, to the base64 text, and ONE Pillow JPEG
+    save of the same picture (already an RGB image in memory: no conversion, no base64) at the quality
+    and size ours chose, timed in turns in this process, so that a busy machine slows both alike.
+    Memory from ours' first call (nothing kept from an earlier one); times are medians after warm-up."""
     import io
     import statistics
 
+    import numpy as np
     from PIL import Image
 
-    array = _image_input(photo)
-    conversions = _floor_conversions()
-    candidates = {}
-    for name, convert in conversions.items():
-        convert(array)  # warm-up
-        runs = []
-        for _ in range(3):
-            started = time.perf_counter()
-            convert(array)
-            runs.append(time.perf_counter() - started)
-        candidates[name] = statistics.median(runs)
-    fastest = min(candidates, key=candidates.get)
-    convert = conversions[fastest]
-    size = None
-    if scale != 1.0:
-        height, width = array.shape[:2]
-        size = (round(width * scale), round(height * scale))
-    stages: dict[str, list[float]] = {"conversion_s": [], "fromarray_s": [], "save_s": [], "resize_s": []}
+    sys.path.insert(0, str(ROOT))
+    from kling_api.images import MAX_BYTES, encode_image
 
-    def floor() -> int:
-        started = time.perf_counter()
-        pixels = convert(array)
-        converted = time.perf_counter()
-        picture = Image.fromarray(pixels)
-        made = time.perf_counter()
-        if size is not None:  # outside the floor's time, as for the Pillow baseline
-            picture = picture.resize(size, Image.Resampling.BICUBIC)
-        resized = time.perf_counter()
+    array = _image_input(photo)
+    picture = Image.fromarray(np.load(photo))
+    encoded, _, mem = timed(lambda: encode_image(array, field="image"))
+    if picture.size != (encoded.width, encoded.height):
+        picture = picture.resize((encoded.width, encoded.height), Image.Resampling.BICUBIC)
+
+    def save() -> int:
         buffer = io.BytesIO()
-        picture.save(buffer, "JPEG", quality=quality)
-        for name, value in (("conversion_s", converted - started), ("fromarray_s", made - converted),
-                            ("save_s", time.perf_counter() - resized), ("resize_s", resized - made)):
-            stages[name].append(value)
+        picture.save(buffer, "JPEG", quality=encoded.quality)
         return buffer.tell()
 
-    floor()  # warm-up on the same input
-    for values in stages.values():
-        values.clear()
-    size_bytes, seconds, mem = timed_calls(floor)
-    middle = {name: statistics.median(values) for name, values in stages.items()}
-    return {"seconds": seconds - middle["resize_s"], **mem, **middle, "jpeg_bytes": size_bytes,
-            "conversion": fastest, "conversion_candidates_s": candidates}
+    for _ in range(ENCODE_WARM_UP):  # the node runs in a long-lived process, whose heap has grown already
+        encode_image(array, field="image")
+        jpeg_bytes = save()
+
+    ours, pillow = [], []
+    for _ in range(ENCODE_CALLS):
+        ours.append(wall_and_cpu(lambda: encode_image(array, field="image")))
+        pillow.append(wall_and_cpu(save))
+    return {"seconds": statistics.median(t for t, _ in ours), "pillow_seconds": statistics.median(t for t, _ in pillow),
+            "cpu_seconds": statistics.median(c for _, c in ours),
+            "pillow_cpu_seconds": statistics.median(c for _, c in pillow),
+            "ours_s": [round(t, 5) for t, _ in ours], "pillow_s": [round(t, 5) for t, _ in pillow], **mem,
+            "quality": encoded.quality, "size": [encoded.width, encoded.height], "jpeg_bytes": jpeg_bytes,
+            "base64_bytes": len(encoded.data), "within_limit": len(encoded.data) <= MAX_BYTES,
+            "uint8_bytes": array.shape[0] * array.shape[1] * 3}
 
 
 # --- waiting and many tasks (against an emulator run by the parent process) ----------------------
@@ -339,30 +261,7 @@ def many_tasks(url: str, api_key: str, photo: str, count: int, concurrency: int,
             "videos": sum(1 for r in results if r.video_path.is_file())}
 
 
-def encode_pillow_pipeline(photo: str, quality: int) -> dict:
-    """For reference: the least any encoder of the float IMAGE does, written plainly: float -> uint8
-    (NumPy), Image.fromarray, ONE Pillow save at the chosen quality, base64."""
-    import binascii
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    array = _image_input(photo)
-
-    def pipeline() -> int:
-        pixels = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
-        return len(binascii.b2a_base64(buffer.getvalue(), newline=False))
-
-    pipeline()
-    size, seconds, mem = timed_calls(pipeline)
-    return {"seconds": seconds, **mem, "base64_bytes": size}
-
-
-KINDS = {f.__name__: f for f in (decode_ours, decode_floor, decode_comfyui, encode_ours, encode_pillow,
-                                 encode_floor, encode_pillow_pipeline,
+KINDS = {f.__name__: f for f in (decode_ours, decode_floor, decode_comfyui, encode,
                                  wait_task, many_tasks)}
 
 

@@ -11,10 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import KlingError
+
 ENDPOINT_ACCOUNT_COSTS = "/account/costs"
 MIN_INTERVAL_S = 1.0
 #: Default window of the query: the last 365 days (Kling requires start_time and end_time, in ms).
 DEFAULT_WINDOW_S = 365 * 24 * 3600
+BALANCE_LAG = "Kling may report the remaining units up to 12 hours late"
 
 _lock = threading.Lock()
 _last_sent = [float("-inf")]
@@ -91,3 +94,20 @@ def query_params(start_time_ms: int | None = None, end_time_ms: int | None = Non
     if resource_pack_name:
         params["resource_pack_name"] = resource_pack_name
     return params
+
+
+def describe_balance(costs: AccountCosts) -> str:
+    online = [p for p in costs.packs if p.status in ("", "online")]
+    if not online:
+        return f"No online resource pack (0 units remaining; {BALANCE_LAG})"
+    """The balance in words, with Kling's lag (an error message or a status line shows it)."""
+    return (f"{costs.remaining:g} units remaining in {len(online)} online resource "
+            f"pack{'s' if len(online) != 1 else ''} ({BALANCE_LAG})")
+
+
+def explain_depleted(error: KlingError, costs: AccountCosts | None) -> KlingError:
+    """A 1102 (resource pack depleted or expired) with the balance added to its hint."""
+    if costs is not None:
+        error.hint = f"{error.hint}. Balance: {describe_balance(costs)}" if error.hint else describe_balance(costs)
+        error.args = (error._compose(),)
+    return error

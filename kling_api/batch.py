@@ -28,6 +28,7 @@ from .capabilities import capability_table
 from .client import DEFAULT_TIMEOUT_S, KlingClient
 from .errors import KlingCancelled, KlingError, KlingValidationError
 from .jobs import JobResult, run_job
+from .costs import SpendLimits, add_spend_options, preflight
 from .ledger import TaskLedger
 from .request import ImageToVideoRequest
 from .tasks import StatusUpdate, Task
@@ -102,12 +103,12 @@ def image_reference(path: str | None, field: str, fit: str | None) -> str | None
     """An image file as Kling takes it (bare base64, fitted when ``fit`` says so); a URL passes as is."""
     if path is None:
         return None
-    if path.startswith(("http://", "https://")):
-        return path
     from PIL import Image  # imported here: only image commands need Pillow
 
     from .images import encode_image
 
+    if path.startswith(("http://", "https://")):
+        return encode_image(path, field=field).data  # passed through, after the URL check
     with Image.open(path) as img:
         img.load()
         return encode_image(img, field=field, fit=fit).data
@@ -465,6 +466,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> ar
                         help="rows at once; Kling's account limit (1303) is waited out with backoff")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help="seconds of processing to wait per row (a row's own timeout wins)")
+    add_spend_options(parser)
     return parser
 
 
@@ -475,9 +477,12 @@ def command(args: argparse.Namespace, client: Callable[[], KlingClient], ledger:
         raise KlingValidationError("--concurrency", args.concurrency, "1 or more")
     kling = client()  # credentials first: no point reading images for a batch that cannot be sent
     rows = load_manifest(args.manifest, out_dir=args.out_dir, default_timeout=args.timeout)
+    stream = stream or sys.stderr
+    # The whole manifest's estimate before anything is created; the spend guard counts every row.
+    preflight([row.request for row in rows], SpendLimits.from_args(args),
+              ledger=ledger or TaskLedger(args.ledger), write=lambda line: stream.write(line + "\n"))
     out_dir = default_out_dir(args.manifest) if args.out_dir is None else Path(args.out_dir)
     results = Path(args.results) if args.results else out_dir / "results.jsonl"
-    stream = stream or sys.stderr
     summary = run_batch(kling, rows, ledger=ledger, concurrency=args.concurrency, results=results,
                         progress=BatchProgress(len(rows), stream))
     print(json.dumps({"rows": len(rows), "succeeded": summary.succeeded, "failed": summary.failed,

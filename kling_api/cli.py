@@ -16,13 +16,16 @@ from typing import Sequence
 from . import batch
 from .auth import load_credentials
 from .capabilities import capability_table
+from .account import describe_balance
 from .cli_progress import ProgressOutput
 from .client import DEFAULT_TIMEOUT_S, KlingClient
+from .costs import SpendLimits, add_spend_options, preflight, spent_today
 from .errors import KlingCancelled, KlingError
 from .jobs import finish_task, run_job
 from .ledger import TaskLedger, default_cli_ledger_path
 from .request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, VideoExtendRequest
 from .tasks import StatusUpdate
+from .validation import validate_request
 
 DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
 
@@ -75,8 +78,19 @@ def cmd_extend(args: argparse.Namespace) -> int:
     return _run_and_report(_client(args), request, args)
 
 
+def _check_cost(request: ImageToVideoRequest | VideoExtendRequest, args: argparse.Namespace) -> None:
+    """Print the estimate before anything is created; the spend guard refuses a prompt over its limit."""
+    validate_request(request)  # a refused request says only why (the estimate of it would mislead)
+    preflight([request], SpendLimits.from_args(args), ledger=TaskLedger(args.ledger), write=_stderr_line)
+
+
+def _stderr_line(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
 def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExtendRequest,
                     args: argparse.Namespace) -> int:
+    _check_cost(request, args)
     result = run_job(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
                      on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"),
                      ledger=_ledger(args), seed=args.seed)
@@ -116,6 +130,7 @@ def cmd_account(args: argparse.Namespace) -> int:
     """Remaining resource-pack units (GET /account/costs; Kling may lag up to 12 hours) as JSON."""
     costs = _client(args).account_costs(resource_pack_name=args.resource_pack_name or None)
     print(json.dumps(costs.to_json(), indent=2))
+    sys.stderr.write(f"# {describe_balance(costs)}; spent today (ledger): {spent_today(TaskLedger(args.ledger)):g}\n")
     return 0
 
 
@@ -180,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     i2v.add_argument("--seed", default="0", help="the same inputs and seed resume the earlier task (or reuse its "
                                                  "video) instead of paying again; another seed makes a new task")
     i2v.add_argument("--out", required=True, help="where to write the mp4")
+    add_spend_options(i2v)
     i2v.set_defaults(func=cmd_image2video)
 
     wait = sub.add_parser("wait", help="wait for an existing task and download its video (no new charge)")
@@ -200,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds of processing to wait")
     ext.add_argument("--seed", default="0", help="as for image2video")
     ext.add_argument("--out", required=True, help="where to write the whole, extended mp4")
+    add_spend_options(ext)
     ext.set_defaults(func=cmd_extend)
 
     get = sub.add_parser("get", help="print one task as JSON")

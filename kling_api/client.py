@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import requests
 
-from .account import ENDPOINT_ACCOUNT_COSTS, AccountCosts, query_params, throttle
+from .account import ENDPOINT_ACCOUNT_COSTS, AccountCosts, explain_depleted, query_params, throttle
 from .auth import Credentials, load_credentials
 from .capabilities import capability_table
 from .config import resolve_base_url
@@ -37,6 +37,8 @@ MIN_POLL_S = 1.0
 #: How long a create answered 1303 (all of the account's slots busy) keeps waiting for a free slot.
 SLOT_WAIT_S = 30 * 60
 SLOT_RETRY_S = 5.0
+#: Resource pack depleted or expired (reference 6.1): explained with the balance.
+DEPLETED_CODE = 1102
 DEFAULT_TIMEOUT_S = 30 * 60
 STATUS_TICK_S = 1.0
 LOOKUP_PAGE_SIZE = 50
@@ -114,6 +116,8 @@ class KlingClient:
                     raise
                 data = found
             except KlingAPIError as exc:
+                if exc.code == DEPLETED_CODE:
+                    raise self._with_balance(exc, should_cancel) from None
                 # 1303: every slot of the account is taken (a task holds one until it ends) and the
                 # transport's backoff ran out. No task was made, so waiting for a slot is safe.
                 if exc.code != 1303 or time.monotonic() >= slot_deadline:
@@ -132,6 +136,16 @@ class KlingClient:
         return task
 
     # -- account ----------------------------------------------------------------------------
+    def _with_balance(self, error: KlingAPIError, should_cancel: CancelCheck | None) -> KlingAPIError:
+        """A 1102 (pack depleted or expired) explained with the balance (the query is free)."""
+        try:
+            costs = self.account_costs(should_cancel=should_cancel)
+        except KlingError as exc:
+            log.info("The balance could not be read to explain a 1102: %s", exc)
+            costs = None
+        explain_depleted(error, costs)
+        return error
+
     def account_costs(self, start_time_ms: int | None = None, end_time_ms: int | None = None,
                       resource_pack_name: str | None = None, *,
                       should_cancel: CancelCheck | None = None) -> AccountCosts:

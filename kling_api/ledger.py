@@ -77,7 +77,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     finished_at REAL,
-    attempt INTEGER NOT NULL DEFAULT 1
+    attempt INTEGER NOT NULL DEFAULT 1,
+    sound TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS submissions_task_id ON submissions(task_id);
 CREATE INDEX IF NOT EXISTS submissions_updated ON submissions(updated_at);
@@ -113,6 +114,8 @@ class LedgerEntry:
     finished_at: float | None
     #: 1 for the first task of this submission, +1 for each retry after a failed task.
     attempt: int = 1
+    #: "on", "off" or "" (not sent): part of what a cost estimate matches on.
+    sound: str = ""
 
     def as_task(self) -> Task:
         """A Task good enough for a reused result (ids and status; no URL needed)."""
@@ -198,12 +201,14 @@ def _owner_alive(owner: str, claimed_at: float, now: float) -> bool:
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """A ledger written by an earlier version gets the columns added since (``attempt``)."""
+    """A ledger written by an earlier version gets the columns added since (``attempt``, ``sound``)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         present = {row[1] for row in conn.execute("PRAGMA table_info(submissions)")}
         if "attempt" not in present:
             conn.execute("ALTER TABLE submissions ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
+        if "sound" not in present:  # cost estimates match on it
+            conn.execute("ALTER TABLE submissions ADD COLUMN sound TEXT NOT NULL DEFAULT ''")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -333,6 +338,29 @@ class TaskLedger:
                                "FROM submissions WHERE final_unit_deduction != ''").fetchone()
         return float(row[0]), int(row[1])
 
+    def latest_deduction(self, endpoint: str, match: Mapping[str, str]) -> LedgerEntry | None:
+        """The newest succeeded task of ``endpoint`` whose columns equal ``match`` (sound compared as
+        on/off, a missing sound being off) and that reported a final_unit_deduction: what a cost
+        estimate is based on."""
+        query = ["SELECT * FROM submissions WHERE endpoint = ? AND status = ? AND final_unit_deduction != ''"]
+        args: list[Any] = [endpoint, STATUS_SUCCEED]
+        for column, value in match.items():
+            if column not in ("model_name", "mode", "duration", "sound"):
+                raise KeyError(f"cannot match the ledger on {column!r}")
+            query.append("AND (CASE WHEN sound = 'on' THEN 'on' ELSE 'off' END) = ?" if column == "sound"
+                         else f"AND {column} = ?")
+            args.append(value)
+        with self._conn() as conn:
+            return self._entry(conn.execute(" ".join(query) + " ORDER BY updated_at DESC LIMIT 1", args).fetchone())
+
+    def units_since(self, since: float) -> tuple[float, int]:
+        """(units deducted, tasks) for the submissions created at or after ``since`` (Unix seconds)."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT COALESCE(SUM(CAST(final_unit_deduction AS REAL)), 0), COUNT(*) "
+                               "FROM submissions WHERE final_unit_deduction != '' AND created_at >= ?",
+                               (since,)).fetchone()
+        return float(row[0]), int(row[1])
+
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
     def claim(self, fingerprint: str, *, external_task_id: str, endpoint: str, base_url: str,
@@ -372,12 +400,13 @@ class TaskLedger:
                 if row is None:
                     conn.execute(
                         "INSERT INTO submissions (fingerprint, endpoint, base_url, seed, model_name, mode, duration,"
-                        " prompt, external_task_id, status, owner, claimed_at, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " prompt, external_task_id, status, owner, claimed_at, created_at, updated_at, sound)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (fingerprint, endpoint, base_url, "" if seed is None else str(seed),
                          str(summary.get("model_name") or ""), str(summary.get("mode") or ""),
                          str(summary.get("duration") or ""), str(summary.get("prompt") or "")[:200],
-                         external_task_id, STATUS_CREATING, self._me(), now, now, now))
+                         external_task_id, STATUS_CREATING, self._me(), now, now, now,
+                         str(summary.get("sound") or "")))
                     fresh = conn.execute("SELECT * FROM submissions WHERE fingerprint = ?", (fingerprint,)).fetchone()
                     return self._entry(fresh), True  # type: ignore[return-value]
                 busy = row.status == STATUS_CREATING and not row.task_id and _owner_alive(row.owner, row.claimed_at, now)

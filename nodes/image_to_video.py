@@ -23,6 +23,7 @@ from .ledger import node_ledger
 from .media import batch_images
 from .motion_brush import MotionBrushType
 from .progress import StatusBoard
+from .spend_guard import check_before_create, queue_refusal
 from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, cfg_scale_input, concurrency_input, linked_types,
                             model_inputs, prompt_inputs, seed_input, sound_input, task_options, wrong_link)
 
@@ -118,7 +119,7 @@ class KlingImageToVideo(io.ComfyNode):
         if None in (model_name, mode, duration):
             return True  # a value comes from a link: checked when the node runs
         try:
-            validate(build_request(model_name=model_name, mode=mode, duration=duration,
+            validated = validate(build_request(model_name=model_name, mode=mode, duration=duration,
                                    prompt=prompt if isinstance(prompt, str) else "",
                                    negative_prompt=negative_prompt if isinstance(negative_prompt, str) else "",
                                    has_tail="image_tail" in linked, has_camera="camera_control" in linked,
@@ -128,7 +129,7 @@ class KlingImageToVideo(io.ComfyNode):
                                    sound=sound if isinstance(sound, str) else None))
         except KlingValidationError as exc:
             return str(exc)
-        return True
+        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
 
     @classmethod
     async def execute(cls, image, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
@@ -149,6 +150,7 @@ class KlingImageToVideo(io.ComfyNode):
                                       has_motion_brush=motion_brush is not None, sound=sound)).request
         if motion_brush is not None:
             motion_brush.check()
+        cost_note = check_before_create([base] * len(starts))  # B images cost B tasks
         client = KlingClient(node_credentials())
         ledger = node_ledger()  # the same inputs and seed again resume the recorded task, never pay twice
 
@@ -166,5 +168,5 @@ class KlingImageToVideo(io.ComfyNode):
             return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
                            on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index)
 
-        return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency,
+        return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency, note=cost_note,
                               frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side)

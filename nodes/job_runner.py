@@ -31,11 +31,12 @@ def external_id_for(base: str | None, index: int, count: int) -> str | None:
     return base if count == 1 else f"{base}-{index + 1}"
 
 
-async def run_jobs(unique_id: str | None, count: int, job: Job, *, concurrency: int = 1,
+async def run_jobs(unique_id: str | None, count: int, job: Job, *, concurrency: int = 1, note: str = "",
                    **delivery: Any) -> io.NodeOutput:
     """``count`` jobs, at most ``concurrency`` at once; the first failure is raised once all have
-    ended (finished videos stay saved and are named in the log), Cancel interrupts the prompt."""
-    board = StatusBoard(unique_id, count)
+    ended (finished videos stay saved and are named in the log), Cancel interrupts the prompt.
+    ``note`` stays under the status lines (the cost estimate, a balance warning)."""
+    board = StatusBoard(unique_id, count, pinned=note)
     limit = asyncio.Semaphore(max(1, int(concurrency)))
 
     def run_one(index: int) -> JobResult:

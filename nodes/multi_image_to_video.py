@@ -18,6 +18,7 @@ from .job_runner import run_jobs
 from .ledger import node_ledger
 from .media import batch_images
 from .progress import StatusBoard
+from .spend_guard import check_before_create, queue_refusal
 from .shared_inputs import (PENDING_IMAGE, aspect_ratio_input, linked_types, model_inputs, prompt_inputs, seed_input,
                             task_options,
                             wrong_link)
@@ -77,12 +78,12 @@ class KlingMultiImageToVideo(io.ComfyNode):
             return True  # a value comes from a link: checked when the node runs
         pending = tuple(PENDING_IMAGE for name in IMAGE_SOCKETS if name in linked) or (PENDING_IMAGE,)
         try:
-            validate_multi_image_to_video(build_multi_request(model_name=model_name, mode=mode, duration=duration,
+            validated = validate_multi_image_to_video(build_multi_request(model_name=model_name, mode=mode, duration=duration,
                                                               aspect_ratio=aspect_ratio, prompt=prompt,
                                                               images=pending))
         except KlingValidationError as exc:
             return str(exc)
-        return True
+        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
 
     @classmethod
     async def execute(cls, image_1, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
@@ -95,6 +96,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
                                    images=tuple(PENDING_IMAGE for _ in pictures),
                                    external_task_id=external_task_id, callback_url=callback_url)
         validate_multi_image_to_video(base)  # refused (e.g. five images) before any image is encoded
+        cost_note = check_before_create([base])
         client = KlingClient(node_credentials())
         ledger = node_ledger()
 
@@ -104,4 +106,4 @@ class KlingMultiImageToVideo(io.ComfyNode):
                            should_cancel=board.should_cancel, on_status=board.reporter(index), ledger=ledger,
                            seed=seed, timeout=timeout)
 
-        return await run_jobs(cls.hidden.unique_id, 1, run_one)
+        return await run_jobs(cls.hidden.unique_id, 1, run_one, note=cost_note)

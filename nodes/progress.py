@@ -35,9 +35,10 @@ def raise_interrupted() -> None:
 class StatusBoard:
     """Latest status of each task of one node run, written from threads, read by the ticker."""
 
-    def __init__(self, node_id: str | None, total: int) -> None:
+    def __init__(self, node_id: str | None, total: int, pinned: str = "") -> None:
         self.node_id = node_id
         self.total = total
+        self.pinned = pinned  # shown under the status until the run ends (the cost estimate)
         self._lock = threading.Lock()
         self._updates: dict[int, StatusUpdate] = {}
         self._extra: str = ""
@@ -82,6 +83,8 @@ class StatusBoard:
             lines += [f"[{i + 1}] {u.describe()}" for i, u in sorted(updates.items())]
         if extra:
             lines.append(extra)
+        if self.pinned:
+            lines.append(self.pinned)
         return "\n".join(lines)
 
     def fraction(self) -> float:

@@ -13,12 +13,15 @@ from urllib.parse import urlparse
 from aiohttp import web
 from server import PromptServer
 
+from ..kling_api.account import describe_balance
 from ..kling_api.auth import delete_credentials_file, write_credentials_file
 from ..kling_api.capabilities import load_raw
 from ..kling_api.client import KlingClient
 from ..kling_api.errors import KlingCredentialsError, KlingError
 from ..kling_api.widget_plan import WidgetPlanError, plan_request
+from .cost_routes import register_cost_routes
 from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
+from .spend_guard import plan_info, remember_balance
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,20 @@ def _refuse_foreign(request: web.Request) -> web.Response | None:
     if request.content_type != "application/json" and request.method == "POST":
         return web.json_response({"error": "send JSON (Content-Type: application/json)"}, status=415)
     return None
+
+
+async def json_object(request: web.Request) -> dict | web.Response:
+    """A write route's body as a JSON object, or the answer that refuses it (foreign origin, not JSON)."""
+    refused = _refuse_foreign(request)
+    if refused is not None:
+        return refused
+    try:
+        data = await request.json()
+    except ValueError:
+        return web.json_response({"error": "the body is not JSON"}, status=400)
+    if not isinstance(data, dict):
+        return web.json_response({"error": "send a JSON object"}, status=400)
+    return data
 
 
 async def get_capabilities(request: web.Request) -> web.Response:
@@ -58,9 +75,12 @@ async def post_widget_plan(request: web.Request) -> web.Response:
     except ValueError:
         return web.json_response({"error": "the body is not JSON"}, status=400)
     try:
-        return web.json_response(plan_request(body, node_endpoints()))
+        plan = plan_request(body, node_endpoints())
     except WidgetPlanError as exc:
         return web.json_response({"error": str(exc)}, status=400)
+    # The cost lines: the estimate of the current values, the spend guard, the last balance read.
+    plan["info"] = plan["info"] + await asyncio.to_thread(plan_info, body["node_type"], body.get("values") or {})
+    return web.json_response(plan)
 
 
 async def get_credentials(request: web.Request) -> web.Response:
@@ -68,15 +88,9 @@ async def get_credentials(request: web.Request) -> web.Response:
 
 
 async def post_credentials(request: web.Request) -> web.Response:
-    refused = _refuse_foreign(request)
-    if refused is not None:
-        return refused
-    try:
-        data = await request.json()
-    except ValueError:
-        return web.json_response({"error": "the body is not JSON"}, status=400)
-    if not isinstance(data, dict):
-        return web.json_response({"error": "send a JSON object"}, status=400)
+    data = await json_object(request)
+    if isinstance(data, web.Response):
+        return data
     try:
         write_credentials_file(credentials_path(), api_key=str(data.get("api_key") or ""),
                                access_key=str(data.get("access_key") or ""),
@@ -105,7 +119,8 @@ async def get_account(request: web.Request) -> web.Response:
         costs = await asyncio.to_thread(lambda: KlingClient(node_credentials()).account_costs())
     except KlingError as exc:
         return web.json_response({"error": str(exc)}, status=502)
-    return web.json_response(costs.to_json())
+    remember_balance(costs)  # the nodes' cost lines show it (the plan never queries Kling itself)
+    return web.json_response({**costs.to_json(), "text": describe_balance(costs)})
 
 
 def register_routes() -> None:
@@ -121,3 +136,4 @@ def register_routes() -> None:
     routes.get("/kling/account")(get_account)
     routes.post("/kling/credentials")(post_credentials)
     routes.delete("/kling/credentials")(delete_credentials)
+    register_cost_routes(server)

@@ -15,6 +15,7 @@ from .delivery import OUTPUTS, output_path_for
 from .job_runner import run_jobs
 from .ledger import node_ledger
 from .progress import StatusBoard
+from .spend_guard import check_before_create, queue_refusal
 from .shared_inputs import (aspect_ratio_input, cfg_scale_input, model_inputs, prompt_inputs, seed_input, sound_input,
                             task_options)
 
@@ -60,12 +61,12 @@ class KlingTextToVideo(io.ComfyNode):
         if None in (model_name, mode, duration, prompt, aspect_ratio):
             return True  # a value comes from a link: checked when the node runs
         try:
-            validate_text_to_video(build_text_request(model_name=model_name, mode=mode, duration=duration,
+            validated = validate_text_to_video(build_text_request(model_name=model_name, mode=mode, duration=duration,
                                                       prompt=prompt, aspect_ratio=aspect_ratio,
                                                       sound=sound if isinstance(sound, str) else None))
         except KlingValidationError as exc:
             return str(exc)
-        return True
+        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
 
     @classmethod
     async def execute(cls, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
@@ -75,6 +76,7 @@ class KlingTextToVideo(io.ComfyNode):
                                      negative_prompt=negative_prompt, aspect_ratio=aspect_ratio, cfg_scale=cfg_scale,
                                      sound=sound, external_task_id=external_task_id, callback_url=callback_url)
         validate_text_to_video(request)  # refused before anything is sent
+        cost_note = check_before_create([request])
         client = KlingClient(node_credentials())
         ledger = node_ledger()
 
@@ -82,4 +84,4 @@ class KlingTextToVideo(io.ComfyNode):
             return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
                            on_status=board.reporter(index), ledger=ledger, seed=seed)
 
-        return await run_jobs(cls.hidden.unique_id, 1, run_one)
+        return await run_jobs(cls.hidden.unique_id, 1, run_one, note=cost_note)

@@ -16,6 +16,7 @@ from .delivery import OUTPUTS, output_path_for
 from .job_runner import external_id_for, run_jobs
 from .ledger import node_ledger
 from .progress import StatusBoard
+from .spend_guard import check_before_create, queue_refusal
 from .shared_inputs import DEFAULT_CONCURRENCY, concurrency_input, prompt_inputs, seed_input, task_options
 
 
@@ -73,13 +74,14 @@ class KlingVideoExtend(io.ComfyNode):
         if not isinstance(source_video_id, str):
             return True  # comes from a link: checked when the node runs
         try:
-            for request in extend_requests(source_video_id, prompt=_text(prompt),
+            requests = extend_requests(source_video_id, prompt=_text(prompt),
                                            negative_prompt=_text(negative_prompt),
-                                           external_task_id=_text(external_task_id), callback_url=_text(callback_url)):
+                                       external_task_id=_text(external_task_id), callback_url=_text(callback_url))
+            for request in requests:
                 validate_video_extend(request)
         except KlingValidationError as exc:
             return str(exc)
-        return True
+        return queue_refusal(requests, cls.hidden.unique_id) or True  # spend guard
 
     @classmethod
     async def execute(cls, source_video_id: str, prompt: str, negative_prompt: str, cfg_scale: float, seed: int,
@@ -89,6 +91,7 @@ class KlingVideoExtend(io.ComfyNode):
                                    cfg_scale=cfg_scale, external_task_id=external_task_id, callback_url=callback_url)
         for request in requests:
             validate_video_extend(request)  # refused before anything is sent
+        cost_note = check_before_create(requests)
         client = KlingClient(node_credentials())
         ledger = node_ledger()
 
@@ -97,4 +100,4 @@ class KlingVideoExtend(io.ComfyNode):
                            on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index,
                            timeout=timeout)
 
-        return await run_jobs(cls.hidden.unique_id, len(requests), run_one, concurrency=concurrency)
+        return await run_jobs(cls.hidden.unique_id, len(requests), run_one, concurrency=concurrency, note=cost_note)

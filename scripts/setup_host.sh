@@ -73,6 +73,24 @@ PY
   rm -f "$host_root/.stamp-v1"
 fi
 
+# The newest frontend, for the browser tests' second setup (tests/conftest.py FRONTENDS): the wheel is
+# only unzipped next to the host and served with --front-end-root; the venv keeps the frontend ComfyUI
+# pins. Idempotent, and outside the stamp-guarded install so a new pin never re-installs the venv.
+newest_frontend="$(cat "$here/tests/support/newest_frontend.txt")"
+frontend_dir="$host_root/frontends/$newest_frontend"
+if [ ! -f "$frontend_dir/comfyui_frontend_package/static/index.html" ]; then
+  log "fetching comfyui-frontend-package==$newest_frontend (unzipped into $frontend_dir)"
+  tmp="$(mktemp -d)"
+  pip_q download --no-deps -d "$tmp" "comfyui-frontend-package==$newest_frontend"
+  "$py" - "$tmp" "$frontend_dir" <<'PY'
+import glob, sys, zipfile
+wheel = glob.glob(f"{sys.argv[1]}/comfyui_frontend_package-*.whl")[0]
+with zipfile.ZipFile(wheel) as zf:
+    zf.extractall(sys.argv[2])
+PY
+  rm -rf "$tmp"
+fi
+
 if [ "$with_browser" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   log "installing Debian's chromium"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2

@@ -7,8 +7,10 @@ A test that needs the host FAILS (it does not skip) when the host is not install
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -23,8 +25,45 @@ EMULATOR_API_KEY = "emulator-test-key"
 # full-size output can emulator_process.set_config(max_height=None).
 EMULATOR_ARGS = ["--max-height", "128"]
 
-HOST_FIXTURES = {"comfy_host", "comfy_install"}
-BROWSER_FIXTURES = {"browser_session", "comfy_page"}
+HOST_FIXTURES = {"comfy_host", "comfy_install", "ui_host"}
+BROWSER_FIXTURES = {"browser_session", "comfy_page", "ui_setup", "open_ui"}
+
+
+class UiSetup(NamedTuple):
+    """One of the four setups every browser test runs in: a frontend version x a canvas."""
+
+    frontend: str  # version of comfyui-frontend-package
+    canvas: str    # "litegraph" or "vue" (Nodes 2.0, setting Comfy.VueNodes.Enabled)
+    pinned: bool   # the frontend the host's ComfyUI pins (installed in the venv), else an unzipped newer one
+
+    @property
+    def id(self) -> str:
+        return f"fe{self.frontend}-{self.canvas}"
+
+    @property
+    def vue(self) -> bool:
+        return self.canvas == "vue"
+
+    @property
+    def static_vue_widgets(self) -> bool:
+        """Nodes 2.0 of frontend 1.32.9 and earlier draw a node's widget list once, when the node is added:
+        no extension can hide or show a widget there afterwards (the node falls back to its warning + fix)."""
+        return self.vue and tuple(int(p) for p in re.findall(r"\d+", self.frontend)[:3]) <= (1, 32, 9)
+
+    def front_end_root(self):
+        return None if self.pinned else _ch.frontend_root(self.frontend)
+
+
+def _pinned_frontend() -> str:
+    try:
+        return _ch.pinned_frontend(_ch.find_comfyui().comfyui_dir) or "pinned"
+    except _ch.HostNotInstalled:
+        return "pinned"  # the host fixtures fail with the setup hint
+
+
+UI_SETUPS = [UiSetup(version, canvas, pinned)
+             for version, pinned in ((_pinned_frontend(), True), (_ch.newest_frontend(), False))
+             for canvas in ("litegraph", "vue")]
 
 
 def pytest_configure(config):
@@ -119,12 +158,66 @@ def browser_session():
     session.close()
 
 
+@pytest.fixture(scope="session", params=UI_SETUPS, ids=[s.id for s in UI_SETUPS])
+def ui_setup(request) -> UiSetup:
+    """The setup a browser test runs in (every browser test runs in all four)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def frontend_hosts(comfy_host):
+    """Session hosts per frontend version: the pinned one is ``comfy_host``; a newer frontend gets its own
+    ComfyUI (same environment) serving it with --front-end-root. Started on first use."""
+    hosts: dict[str, _ch.ComfyHost] = {}
+
+    def host_for(setup: UiSetup) -> _ch.ComfyHost:
+        if setup.pinned:
+            return comfy_host
+        if setup.frontend not in hosts:
+            host = _ch.ComfyHost(env=comfy_host.extra_env, install=comfy_host.install,
+                                 front_end_root=setup.front_end_root())
+            hosts[setup.frontend] = host
+            host.start()
+        return hosts[setup.frontend]
+
+    yield host_for
+    for host in hosts.values():
+        host.stop()
+
+
+@pytest.fixture(scope="session")
+def ui_host(ui_setup, frontend_hosts):
+    """The ComfyUI serving this setup's frontend (the emulator as Kling)."""
+    problem = None
+    try:
+        return frontend_hosts(ui_setup)
+    except _ch.HostError as e:  # HostNotInstalled too
+        problem = str(e)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+
+
 @pytest.fixture
-def comfy_page(browser_session, comfy_host):
-    """A fresh browser context on the session host, ready (app, graph, LiteGraph) with dialogs closed."""
-    page = browser_session.open_comfy(comfy_host.url)
-    yield page
-    page.close()
+def open_ui(browser_session, ui_setup):
+    """``open_ui(host)``: a fresh page on ``host`` in this setup's canvas (closed after the test)."""
+    import browser as _br
+    pages = []
+
+    def open_page(host) -> "_br.ComfyPage":
+        page = browser_session.open_comfy(host.url, canvas=ui_setup.canvas)
+        page.setup = ui_setup
+        pages.append(page)
+        return page
+
+    yield open_page
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture
+def comfy_page(open_ui, ui_host):
+    """A fresh browser context on this setup's host, ready (app, graph, LiteGraph) with dialogs closed."""
+    return open_ui(ui_host)
 
 
 @pytest.fixture(scope="session")

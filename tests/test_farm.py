@@ -154,6 +154,7 @@ def test_a_ledger_from_before_attempt_numbers_gets_the_column_and_keeps_its_rows
                      "created_at, updated_at) VALUES ('f1', 'e', 'b', 'comfy-kling-old', 't1', 'succeed', 1, 1)")
     (row,) = TaskLedger(path).entries()
     assert row.task_id == "t1" and row.attempt == 1 and row.external_task_id == "comfy-kling-old"
+    assert row.sound == ""  # the sound column (cost estimates) is added too
 
 
 # -- the CLI on two "machines": separate ledgers (XDG_CACHE_HOME), one emulator ---------------------------

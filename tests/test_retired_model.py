@@ -51,11 +51,10 @@ def retired_table(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def retired_host(comfy_install, emulator_process, retired_table, tmp_path_factory):
+def start_retired_host(install, emulator, table: Path, tmp_path_factory, front_end_root=None) -> ch.ComfyHost:
     """A ComfyUI whose pack reads the table with kling-v1-5 retired (the emulator as Kling)."""
-    host = ch.ComfyHost(env={"KLING_API_BASE": emulator_process.url, "KLING_API_KEY": emulator_process.api_key,
-                             TABLE_FILE_ENV: str(retired_table)}, install=comfy_install)
+    host = ch.ComfyHost(env={"KLING_API_BASE": emulator.url, "KLING_API_KEY": emulator.api_key,
+                             TABLE_FILE_ENV: str(table)}, install=install, front_end_root=front_end_root)
     problem = None
     try:
         host.start()
@@ -68,6 +67,21 @@ def retired_host(comfy_install, emulator_process, retired_table, tmp_path_factor
     if problem:
         host.stop()
         pytest.fail(problem, pytrace=False)
+    return host
+
+
+@pytest.fixture(scope="module")
+def retired_host(comfy_install, emulator_process, retired_table, tmp_path_factory):
+    host = start_retired_host(comfy_install, emulator_process, retired_table, tmp_path_factory)
+    yield host
+    host.stop()
+
+
+@pytest.fixture(scope="module")
+def retired_ui_host(comfy_install, emulator_process, retired_table, tmp_path_factory, ui_setup):
+    """The retired-model host serving the browser setup's frontend."""
+    host = start_retired_host(comfy_install, emulator_process, retired_table, tmp_path_factory,
+                              ui_setup.front_end_root())
     yield host
     host.stop()
 
@@ -104,37 +118,36 @@ def test_queueing_a_workflow_saved_with_the_retired_model_is_refused_naming_the_
 
 @pytest.mark.browser
 def test_a_workflow_saved_with_the_retired_model_loads_names_the_successor_and_one_click_switches(
-        browser_session, retired_host):
-    page = browser_session.open_comfy(retired_host.url)
-    try:
+        open_ui, retired_ui_host):
+    page = open_ui(retired_ui_host)
+    kf.install(page.page)
+    kf.clear_graph(page)
+    for name, kind in (("kling_image_to_video", IMAGE_NODE), ("kling_text_to_video", TEXT_NODE)):
+        workflow = saved_workflow(name)
+        saved_values = next(n for n in workflow["nodes"] if n["type"] == kind)["widgets_values"]
+        kf.load_workflow(page, workflow)
         kf.install(page.page)
-        kf.clear_graph(page)
-        for name, kind in (("kling_image_to_video", IMAGE_NODE), ("kling_text_to_video", TEXT_NODE)):
-            workflow = saved_workflow(name)
-            saved_values = next(n for n in workflow["nodes"] if n["type"] == kind)["widgets_values"]
-            kf.load_workflow(page, workflow)
-            kf.install(page.page)
-            node = kling_node(workflow, kind)
-            kf.frame_node(page, [node], zoom=0.9)
-            st = kf.state(page, node)
-            # loaded as saved: the value is kept, nothing rewritten
-            assert st["widgets"]["model_name"]["value"] == RETIRED
-            assert RETIRED not in st["widgets"]["model_name"]["values"]
-            again = next(n for n in kf.serialize_graph(page)["nodes"] if n["type"] == kind)
-            assert again["widgets_values"] == saved_values
-            # ... and says which model to pick instead, with one button that does it
-            w = st["widgets"]
-            assert not w["kling_constraints"]["hidden"] and MESSAGE in (w["kling_constraints"]["text"] or ""), w
-            assert not w["kling_fix"]["hidden"] and SUCCESSOR in w["kling_fix"]["label"], w["kling_fix"]
-            page.screenshot(f"frontend_retired_model_{kind}")
+        node = kling_node(workflow, kind)
+        kf.frame_node(page, [node], zoom=0.9)
+        kf.settle(page)
+        st = kf.state(page, node)
+        # loaded as saved: the value is kept, nothing rewritten
+        assert st["widgets"]["model_name"]["value"] == RETIRED
+        assert RETIRED not in st["widgets"]["model_name"]["values"]
+        again = next(n for n in kf.serialize_graph(page)["nodes"] if n["type"] == kind)
+        assert again["widgets_values"] == saved_values
+        # ... and says which model to pick instead, with one button that does it
+        assert RETIRED in kf.problems_text(st) and SUCCESSOR in kf.problems_text(st), st["panel"]
+        assert SUCCESSOR in kf.fix_label(st), st["panel"]
+        page.screenshot(f"frontend_retired_model_{kind}_{page.setup.id}")
 
-            kf.click_widget(page, node, "kling_fix")  # ONE real click
-            st = kf.state(page, node)
-            assert st["widgets"]["model_name"]["value"] == SUCCESSOR
-            assert st["widgets"]["kling_constraints"]["hidden"] and st["widgets"]["kling_fix"]["hidden"]
-            queued = kf.graph_to_prompt(page)["output"][str(node)]["inputs"]
-            assert queued["model_name"] == SUCCESSOR
-            page.screenshot(f"frontend_retired_model_{kind}_fixed")
-        assert page.unexpected_errors() == []
-    finally:
-        page.close()
+        kf.click_fix(page, node)  # ONE real click
+        st = kf.state(page, node)
+        assert st["widgets"]["model_name"]["value"] == SUCCESSOR
+        assert kf.problems_text(st) == "" and kf.fix_label(st) == ""
+        if st["dom"] is not None:  # Nodes 2.0: the node's own combo shows the switched model
+            assert SUCCESSOR in page.evaluate(f"() => document.querySelector('[data-node-id=\"{node}\"]').innerText")
+        queued = kf.graph_to_prompt(page)["output"][str(node)]["inputs"]
+        assert queued["model_name"] == SUCCESSOR
+        page.screenshot(f"frontend_retired_model_{kind}_fixed_{page.setup.id}")
+    assert page.unexpected_errors() == []

@@ -101,8 +101,12 @@ function toast(severity, summary, detail) {
   }
 }
 
-/** The dialog; resolves with the server's status after a save, or null when cancelled. */
-export function openCredentialsDialog() {
+/**
+ * The dialog; resolves with the server's status after a save, or null when cancelled. `host`: the element
+ * it is placed in: opened from the settings dialog, inside that dialog (newer frontends close their
+ * settings dialog on any pointer or focus outside it, a modal of ours on document.body included).
+ */
+export function openCredentialsDialog(host = document.body) {
   injectStyle();
   return new Promise((resolve) => {
     let kind = "api_key";
@@ -186,7 +190,7 @@ export function openCredentialsDialog() {
     });
     for (const type of ["keyup", "keypress"]) dialog.addEventListener(type, (e) => e.stopPropagation());
 
-    document.body.appendChild(dialog);
+    (host && host.isConnected ? host : document.body).appendChild(dialog);
     dialog.showModal();
     choose("api_key");
   });
@@ -225,7 +229,7 @@ function renderCredentialsSetting() {
   };
 
   set.addEventListener("click", async () => {
-    const result = await openCredentialsDialog();
+    const result = await openCredentialsDialog(row.closest("[role=dialog]") || document.body);
     if (result) show(result);
     else await update();
   });

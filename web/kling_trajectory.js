@@ -139,7 +139,9 @@ class TrajectoryEditor {
 
     const root = document.createElement("div");
     root.dataset.klingTrajectory = "";
-    root.style.cssText = "display:flex;flex-direction:column;gap:4px;width:100%;height:100%;box-sizing:border-box;" +
+    // min-height: Nodes 2.0 gives a DOM widget its content's height, not the node's
+    root.style.cssText = `display:flex;flex-direction:column;gap:4px;width:100%;height:100%;min-height:${EDITOR_HEIGHT}px;` +
+      "box-sizing:border-box;" +
       "font:12px Arial,sans-serif;color:#ddd;";
     const bar = document.createElement("div");
     bar.style.cssText = "display:flex;gap:3px;flex-wrap:wrap;align-items:center;";
@@ -172,14 +174,31 @@ class TrajectoryEditor {
       this.commit(paths);
     });
     bar.appendChild(clear);
+    // The canvas fills a box whose size never depends on the canvas: sized from its bitmap (a flex item
+    // with height auto, as some frontends' CSS makes it), it changed height with each redraw and the
+    // points drawn drifted from the clicks.
+    const stage = document.createElement("div");
+    stage.style.cssText = "flex:1 1 0;min-height:120px;position:relative;";
     this.canvas = document.createElement("canvas");
-    this.canvas.style.cssText = "flex:1 1 auto;min-height:120px;width:100%;background:#111;border-radius:4px;" +
-      "cursor:crosshair;touch-action:none;";
+    this.canvas.style.cssText = "position:absolute;left:0;top:0;width:100%;height:100%;max-width:none;" +
+      "display:block;background:#111;border-radius:4px;cursor:crosshair;touch-action:none;";
+    stage.appendChild(this.canvas);
     this.status = document.createElement("div");
     this.status.dataset.klingStatus = "";
-    this.status.style.cssText = "min-height:15px;color:#aaa;font-size:11px;";
-    root.append(bar, this.canvas, this.status);
+    this.status.style.cssText = "height:28px;overflow:hidden;color:#aaa;font-size:11px;";
+    root.append(bar, stage, this.status);
     this.root = root;
+    // Nodes 2.0 never calls onDrawForeground: re-resolve the start image (another file picked, a new
+    // link, a workflow whose links were configured after this node) and the value there too.
+    this.poll = setInterval(() => {
+      if (!this.root.isConnected) return;
+      this.refreshImage();
+      const value = this.valueWidget()?.value;
+      if (value !== this.lastValue) {
+        this.lastValue = value;
+        this.render();
+      }
+    }, 500);
 
     const stop = (e) => e.stopPropagation();
     for (const type of ["pointerdown", "pointermove", "pointerup", "wheel", "dblclick", "mousedown", "mouseup"]) {
@@ -418,6 +437,7 @@ class TrajectoryEditor {
 
   destroy() {
     this.resizeObserver?.disconnect();
+    clearInterval(this.poll);
   }
 }
 

@@ -1,129 +1,147 @@
-// The Kling video nodes: widgets that follow the capability table (GET /kling/capabilities).
+// The pack's nodes render the widget plan the server computes (POST /kling/widget_plan): which widgets
+// show, the choices of each combo, why the current values are refused, the one-click fix and extra
+// info lines. The rules live in Python only (kling_api/validation.py + the capability table); this file
+// holds none: it sends the node type, the widget values and the linked inputs, and draws the answer.
 //
-// - cfg_scale is hidden for models that do not take it, mode for models without a mode choice, sound
-//   for models without sound (while it is off);
-// - the duration list offers only the model's durations;
-// - when the combination is invalid (an end frame connected where the model/mode/duration refuses it,
-//   a duration the model does not make, sound on where the model/mode has none, a model Kling retired,
-//   ...) the node says why and offers the nearest valid combination (for a retired model: its
-//   successor) as ONE button. Nothing is ever changed without that click: a workflow saved with an
-//   invalid combination loads as saved and shows the problem.
+// Nothing is changed without the user's click on the fix: a workflow saved with refused values loads
+// as saved and shows why. Works in the LiteGraph canvas and in Nodes 2.0 (Vue nodes), from frontend
+// 1.32.9 on:
+// - a pick is noticed through the widget's own callback (Vue nodes call it; they do not call
+//   node.onWidgetChanged), wrapped when the node is created, before the canvas captures it;
+// - visibility is written to widget.hidden and widget.options.hidden, combo choices to
+//   widget.options.values (each node's own array, also updated in place: see setChoices);
+// - the panel (warning, fix button, info lines) is a DOM widget created with the node, so every canvas
+//   has it from the first render; its content is plain DOM, updated in place.
+// Frontend 1.32.9's Vue nodes render a snapshot of each node's widget list taken when the node is added
+// (useGraphNodeManager: later changes reach it only for values): there a widget cannot be hidden or
+// shown after the first render. The node still shows the warning and its fix, the choices of an open
+// dropdown follow (same array), and the queue-time check still refuses.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import {
-  describeChange,
-  nearestValid,
-  problems,
-  widgetPlan,
-} from "./kling_constraints.js";
 
-/**
- * Which widgets and inputs the table decides, per node. A node without model_name (Kling Video Extend:
- * the source video's model and mode apply) has nothing to follow. The models a node offers are its
- * model_name choices (the server builds them from the table: current models of the node's endpoint).
- */
-export const NODE_WIDGETS = {
-  KlingImageToVideo: ["model_name", "mode", "duration", "cfg_scale", "sound", "image_tail", "camera_control",
-    "motion_brush"],
-  KlingTextToVideo: ["model_name", "mode", "duration", "cfg_scale", "sound"],
-  KlingMultiImageToVideo: ["model_name", "mode", "duration"],
-  KlingVideoExtend: [],
-};
-const RULE_WIDGETS = ["model_name", "mode", "duration", "sound"]; // a change of these re-checks the node
-const WARNING_WIDGET = "kling_constraints";
-const FIX_WIDGET = "kling_fix";
+const PACK = new URL(import.meta.url).pathname.split("/").slice(-2, -1)[0];
+const PACK_MODULE = `custom_nodes.${PACK}`; // nodeData.python_module of this pack's nodes
+const PANEL = "kling_plan"; // the node's panel: info lines, the warning and the fix button
+const CAMERA_INPUT = "camera_control"; // the plan also looks at the linked camera move's type
 const HIDDEN_SIZE = () => [0, -4]; // the core's own idiom for a widget that takes no room (groupNode.ts)
+const PANEL_WIDTH_MARGIN = 20;
+const LINE_HEIGHT = 16;
+const BUTTON_HEIGHT = 30;
+const FONT = "12px Arial, sans-serif";
 
-let table = null;
-let tableError = null;
-let tablePromise = null;
-
-/** The capability table, fetched once per page from the route that serves kling_api/capabilities.json. */
-export function loadCapabilities() {
-  if (!tablePromise) {
-    tablePromise = api
-      .fetchApi("/kling/capabilities", { cache: "no-store" })
-      .then((res) => {
-        if (!res.ok) throw new Error(`GET /kling/capabilities answered HTTP ${res.status}`);
-        return res.json();
-      })
-      .then((data) => {
-        table = data;
-        tableError = null;
-        return data;
-      })
-      .catch((err) => {
-        tableError = String((err && err.message) || err);
-        tablePromise = null; // try again on the next node
-        console.warn("[Kling] capability table not loaded; widgets are not checked:", tableError);
-        return null;
-      });
-  }
-  return tablePromise;
-}
-
-function applies(node, name) {
-  return (NODE_WIDGETS[node.type] || NODE_WIDGETS[node.comfyClass] || []).includes(name);
-}
-
-/** A widget the table decides on this node (undefined when the node has no such widget or rule). */
-function findWidget(node, name) {
-  if (!applies(node, name)) return undefined;
+function widgetOf(node, name) {
   return (node.widgets || []).find((w) => w && w.name === name);
 }
 
-function anyWidget(node, name) {
-  return (node.widgets || []).find((w) => w && w.name === name);
+function isPackNode(nodeData) {
+  return nodeData?.python_module === PACK_MODULE;
 }
 
-function inputConnected(node, name) {
-  if (!applies(node, name)) return false;
-  const slot = (node.inputs || []).find((s) => s && s.name === name);
-  return !!slot && slot.link != null;
-}
+// --- what the page sends ----------------------------------------------------------------------------
 
-function tailConnected(node) {
-  return inputConnected(node, "image_tail");
-}
-
-/** The `type` of the Kling Camera Control feeding camera_control (through Reroutes), when known. */
-function cameraType(node) {
-  const slot = node.findInputSlot ? node.findInputSlot("camera_control") : -1;
+/** The node feeding input `name`, through Reroutes. */
+function sourceOf(node, name) {
+  const slot = node.findInputSlot ? node.findInputSlot(name) : -1;
   let source = slot >= 0 && node.getInputNode ? node.getInputNode(slot) : null;
   for (let hops = 0; source && source.type === "Reroute" && hops < 20; hops++) source = source.getInputNode(0);
-  const widget = source && source.type === "KlingCameraControl" ? anyWidget(source, "type") : null;
-  return widget ? widget.value : undefined;
+  return source;
 }
 
-/** The widget state the rules look at. */
-export function widgetState(node) {
-  const value = (name) => {
-    const w = findWidget(node, name);
-    return w ? w.value : undefined;
-  };
-  return {
-    model_name: value("model_name"),
-    mode: value("mode"),
-    duration: value("duration") == null ? "" : String(value("duration")),
-    image_tail: tailConnected(node),
-    camera_control: inputConnected(node, "camera_control"),
-    motion_brush: inputConnected(node, "motion_brush"),
-    camera_type: inputConnected(node, "camera_control") ? cameraType(node) : undefined,
-    sound: value("sound") === "on",
-  };
+/** The request body: the node type, its widget values and its linked optional inputs. */
+export function planRequest(node) {
+  const values = {};
+  for (const w of node.widgets || []) {
+    if (!w || !w.name || w.name === PANEL || w.serialize === false) continue;
+    const v = w.value;
+    if (v === null || ["string", "number", "boolean"].includes(typeof v)) values[w.name] = v;
+  }
+  const linked = (node.inputs || []).filter((s) => s && s.link != null).map((s) => s.name);
+  if (linked.includes(CAMERA_INPUT)) {
+    const type = widgetOf(sourceOf(node, CAMERA_INPUT) || {}, "type")?.value;
+    if (typeof type === "string") values.camera_type = type;
+  }
+  return { node_type: node.comfyClass || node.type, values, linked };
 }
 
-/** The models the node offers: its model_name choices (as the server built them from the table). */
-function nodeScope(node) {
-  const values = findWidget(node, "model_name")?.options?.values;
-  return Array.isArray(values) ? { models: values.slice() } : undefined;
+// --- the panel (a DOM widget: a real control in both canvases) ----------------------------------------
+
+let measureCtx = null;
+function textWidth(text) {
+  if (!measureCtx) measureCtx = document.createElement("canvas").getContext("2d");
+  measureCtx.font = FONT;
+  return measureCtx.measureText(text).width;
+}
+
+function wrappedLineCount(text, width) {
+  let count = 0;
+  for (const paragraph of String(text).split("\n")) {
+    let line = "";
+    count++;
+    for (const word of paragraph.split(/\s+/).filter(Boolean)) {
+      const candidate = line ? `${line} ${word}` : word;
+      if (line && textWidth(candidate) > width) {
+        count++;
+        line = word;
+      } else line = candidate;
+    }
+  }
+  return count;
+}
+
+function makePanel(node) {
+  const root = document.createElement("div");
+  root.className = "kling-plan";
+  root.style.cssText = `box-sizing:border-box;width:100%;padding:4px 6px;font:${FONT};display:none;` +
+    "flex-direction:column;gap:4px;overflow:hidden;";
+  const info = document.createElement("div");
+  info.dataset.klingInfo = "";
+  info.style.cssText = "color:var(--descrip-text,#bbb);white-space:pre-wrap;";
+  const warning = document.createElement("div");
+  warning.dataset.klingWarning = "";
+  warning.setAttribute("role", "alert");
+  warning.style.cssText = "color:#fde68a;background:rgba(120,53,15,0.85);border:1px solid #f59e0b;" +
+    "border-radius:4px;padding:4px 6px;white-space:pre-wrap;";
+  const fix = document.createElement("button");
+  fix.type = "button";
+  fix.dataset.klingFix = "";
+  fix.style.cssText = `font:${FONT};height:${BUTTON_HEIGHT - 4}px;cursor:pointer;border-radius:4px;` +
+    "border:1px solid #f59e0b;background:#78350f;color:#fff;";
+  fix.addEventListener("click", (event) => {
+    event.stopPropagation();
+    applyFix(node);
+  });
+  // keep pointer gestures on the button from dragging the node
+  for (const type of ["pointerdown", "mousedown"]) fix.addEventListener(type, (e) => e.stopPropagation());
+  root.append(info, warning, fix);
+
+  const widget = node.addDOMWidget(PANEL, "kling_plan", root, {
+    serialize: false,
+    hideOnZoom: false,
+    getValue: () => undefined,
+    setValue: () => {},
+  });
+  widget.serialize = false; // not in widgets_values (LGraphNode.serialize)
+  widget.parts = { root, info, warning, fix };
+  widget.computeSize = function (width) {
+    if (this.hidden) return [0, -4];
+    const w = Math.max(60, (width || node.size[0]) - 2 * PANEL_WIDTH_MARGIN);
+    const plan = node.__klingPlan || {};
+    let height = 10;
+    if (plan.info?.length) height += wrappedLineCount(plan.info.join("\n"), w) * LINE_HEIGHT + 4;
+    if (plan.warning) height += wrappedLineCount(`⚠ ${plan.warning}`, w - 12) * LINE_HEIGHT + 14;
+    if (plan.fix) height += BUTTON_HEIGHT + 4;
+    return [width || node.size[0], height];
+  };
+  return widget;
 }
 
 function setHidden(widget, hidden) {
   if (!widget) return false;
   const changed = !!widget.hidden !== hidden;
   widget.hidden = hidden;
-  if (hidden && widget.computeSize !== HIDDEN_SIZE) {
+  // (not for the panel: 1.32.9's Vue nodes drop a widget whose options.hidden is set for good)
+  if (widget.options && widget.name !== PANEL) widget.options.hidden = hidden;
+  if (hidden && widget.computeSize !== HIDDEN_SIZE && widget.name !== PANEL) {
     widget.__klingSizeDescriptor = Object.getOwnPropertyDescriptor(widget, "computeSize") || null;
     widget.computeSize = HIDDEN_SIZE;
   } else if (!hidden && widget.computeSize === HIDDEN_SIZE) {
@@ -135,206 +153,174 @@ function setHidden(widget, hidden) {
   return changed;
 }
 
-// --- the warning drawn on the node ------------------------------------------------------------------
-
-const LINE_HEIGHT = 15;
-const FONT = "12px Arial, sans-serif";
-let measureCtx = null;
-
-function measure(text) {
-  if (!measureCtx) measureCtx = document.createElement("canvas").getContext("2d");
-  measureCtx.font = FONT;
-  return measureCtx.measureText(text).width;
+function sameList(a, b) {
+  return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => String(v) === String(b[i]));
 }
 
-function wrapLines(text, width) {
-  const lines = [];
-  for (const paragraph of String(text).split("\n")) {
-    let line = "";
-    for (const word of paragraph.split(/\s+/).filter(Boolean)) {
-      const candidate = line ? `${line} ${word}` : word;
-      if (line && measure(candidate) > width) {
-        lines.push(line);
-        line = word;
-      } else {
-        line = candidate;
-      }
+/** Give each combo of the node its own choices array (a node definition's list may be shared). */
+function ownChoices(node) {
+  for (const widget of node.widgets || []) {
+    if (widget?.type === "combo" && Array.isArray(widget.options?.values) && !widget.__klingChoices) {
+      widget.__klingChoices = widget.options.values.slice();
+      widget.options.values = widget.__klingChoices;
     }
-    if (line) lines.push(line);
   }
-  return lines;
 }
 
-function makeWarningWidget(node) {
-  const margin = 15;
-  const widget = {
-    type: "kling_warning",
-    name: WARNING_WIDGET,
-    value: "",
-    text: "",
-    hidden: true,
-    serialize: false, // not in widgets_values (LGraphNode.serialize)
-    options: { serialize: false }, // not in the API prompt (graphToPrompt)
-    lines(width) {
-      return wrapLines(this.text, Math.max(40, width - 2 * margin - 16));
-    },
-    computeSize(width) {
-      if (this.hidden || !this.text) return [0, -4];
-      const w = width || node.size[0];
-      return [w, this.lines(w).length * LINE_HEIGHT + 10];
-    },
-    draw(ctx, _node, width, y) {
-      if (this.hidden || !this.text) return;
-      const lines = this.lines(width);
-      const height = lines.length * LINE_HEIGHT + 10;
-      ctx.save();
-      ctx.fillStyle = "rgba(120, 53, 15, 0.85)";
-      ctx.strokeStyle = "#f59e0b";
-      ctx.lineWidth = 1;
-      ctx.beginPath();
-      if (ctx.roundRect) ctx.roundRect(margin, y, width - 2 * margin, height, 4);
-      else ctx.rect(margin, y, width - 2 * margin, height);
-      ctx.fill();
-      ctx.stroke();
-      ctx.fillStyle = "#fde68a";
-      ctx.font = FONT;
-      ctx.textAlign = "left";
-      ctx.textBaseline = "alphabetic";
-      lines.forEach((line, i) => ctx.fillText(line, margin + 8, y + 5 + (i + 1) * LINE_HEIGHT - 4));
-      ctx.restore();
-    },
-    mouse() {
-      return false;
-    },
-  };
-  return node.addCustomWidget(widget) || widget;
+/** New combo choices: a new array for the canvases that watch the option, and the same array updated in
+ * place for 1.32.9's Vue nodes, whose snapshot holds the array the node was first drawn with. */
+function setChoices(widget, choices) {
+  if (widget.__klingChoices) widget.__klingChoices.splice(0, widget.__klingChoices.length, ...choices);
+  widget.options.values = choices.slice();
 }
 
-function ensureExtraWidgets(node) {
-  // Added last, after every widget of the node definition: widgets_values stays index-aligned because
-  // these two are never serialised (a non-serialised widget in the middle would leave a hole).
-  let warning = anyWidget(node, WARNING_WIDGET);
-  if (!warning) warning = makeWarningWidget(node);
-  let fix = anyWidget(node, FIX_WIDGET);
-  if (!fix) {
-    fix = node.addWidget("button", FIX_WIDGET, null, () => applyFix(node), { serialize: false });
-    fix.serialize = false;
-    fix.label = "Fix";
-    setHidden(fix, true);
+/** Draw a plan on the node: widget visibility, combo choices, the panel. Never changes a value. */
+export function applyPlan(node, plan, how = "edit") {
+  const before = node.computeSize ? node.computeSize()[1] : node.size[1];
+  node.__klingPlan = plan;
+  for (const [name, state] of Object.entries(plan.widgets || {})) {
+    const widget = widgetOf(node, name);
+    if (!widget) continue;
+    if (typeof state.visible === "boolean") setHidden(widget, !state.visible);
+    if (Array.isArray(state.choices) && widget.options && !sameList(widget.options.values, state.choices)) {
+      setChoices(widget, state.choices);
+    }
   }
-  return { warning, fix };
+  const shown = !!(plan.warning || plan.fix || plan.info?.length);
+  const panel = widgetOf(node, PANEL);
+  if (panel) {
+    const { info, warning, fix } = panel.parts;
+    panel.parts.root.dataset.klingPlan = String(node.id); // which node's panel (tests and styles find it)
+    info.textContent = (plan.info || []).join("\n");
+    info.style.display = plan.info?.length ? "" : "none";
+    warning.textContent = plan.warning ? `⚠ ${plan.warning}` : "";
+    warning.style.display = plan.warning ? "" : "none";
+    fix.textContent = plan.fix ? plan.fix.label : "";
+    fix.style.display = plan.fix ? "" : "none";
+    panel.parts.root.style.display = shown ? "flex" : "none";
+    setHidden(panel, !shown);
+  }
+  const after = node.computeSize ? node.computeSize()[1] : before;
+  if (how === "load") {
+    if (node.size[1] < after) node.setSize([node.size[0], after]);
+  } else if (after !== before) {
+    node.setSize([node.size[0], Math.max(after, node.size[1] + (after - before))]);
+  }
+  node.setDirtyCanvas?.(true, true);
 }
 
-// --- applying the table -----------------------------------------------------------------------------
+// --- asking the server ------------------------------------------------------------------------------
 
-function stateKey(node) {
-  const durationWidget = findWidget(node, "duration");
-  return JSON.stringify([widgetState(node), !!table, tableError]) +
-    (durationWidget && durationWidget.options && durationWidget.options.values === node.__klingDurations ? "" : "*");
-}
-
-/**
- * Bring the widgets in line with the table for the current values. Never changes a value.
- * how: "create" (new node), "edit" (a value or a link changed: keep the user's extra height),
- *      "load" (the saved size already fits the saved state: only grow if needed).
- */
-export function refresh(node, how = "edit") {
-  if (!node || node.__klingRefreshing) return;
-  node.__klingRefreshing = true;
+/** Ask for the node's plan and draw it; the latest request of a node wins. */
+export async function refresh(node, how = "edit") {
+  if (!node || node.__klingConfiguring) return;
+  const body = planRequest(node);
+  const key = JSON.stringify(body);
+  if (how === "edit" && key === node.__klingPlanKey) return; // nothing changed since the last answer
+  node.__klingPlanKey = key;
+  const ticket = (node.__klingPlanTicket || 0) + 1;
+  node.__klingPlanTicket = ticket;
+  node.__klingPlanPending = (node.__klingPlanPending || 0) + 1;
   try {
-    const { warning, fix } = ensureExtraWidgets(node);
-    const before = node.computeSize()[1];
-    const state = widgetState(node);
-    const scope = nodeScope(node);
-    let found = [];
-    let fixTo = null;
-
-    if (table) {
-      const plan = widgetPlan(table, state.model_name);
-      if (plan) {
-        const duration = findWidget(node, "duration");
-        if (duration && duration.options) {
-          duration.options.values = plan.durations;
-          node.__klingDurations = plan.durations;
-        }
-        const mode = findWidget(node, "mode");
-        if (mode && mode.options && plan.showMode) mode.options.values = plan.modes;
-        setHidden(mode, !plan.showMode);
-        setHidden(findWidget(node, "cfg_scale"), !plan.showCfgScale);
-        // sound stays visible while it is on, so the warning below points at a widget the user can see
-        setHidden(findWidget(node, "sound"), !plan.showSound && !state.sound);
-      } else {
-        // unknown model (e.g. an old workflow): show everything, say so below
-        for (const name of ["mode", "cfg_scale", "sound"]) setHidden(findWidget(node, name), false);
-      }
-      found = problems(table, state, scope);
-      if (found.length) fixTo = nearestValid(table, state, scope);
-    } else if (tableError) {
-      found = [{ field: "", message: `Kling capability table not loaded (${tableError}); widgets are not checked` }];
+    let plan;
+    try {
+      const res = await api.fetchApi("/kling/widget_plan", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: key,
+      });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+      plan = data;
+      node.__klingPlanError = null;
+    } catch (err) {
+      node.__klingPlanError = String((err && err.message) || err);
+      console.warn("[Kling] widget plan not available:", node.__klingPlanError);
+      plan = { widgets: {}, warning: `The Kling widget rules could not be loaded (${node.__klingPlanError}); ` +
+        "the values are still checked when the workflow is queued.", fix: null, info: [] };
     }
-
-    warning.text = found.map((p) => `⚠ ${p.message}`).join("\n");
-    if (found.length && !fixTo && table) {
-      const inputs = ["image_tail", "camera_control", "motion_brush"].filter((name) => state[name]);
-      warning.text += `\nNo valid combination in the table fits; disconnect ${inputs.join(" or ") || "image_tail"}` +
-        (state.camera_type && state.camera_type !== "simple" ? " or use camera type simple." : ".");
-    }
-    setHidden(warning, !found.length);
-    warning.value = warning.text;
-    node.__klingProblems = found;
-    node.__klingFix = fixTo;
-    if (fixTo) fix.label = `Fix: use ${describeChange(table, state, fixTo) || "the nearest valid combination"}`;
-    setHidden(fix, !fixTo);
-
-    const after = node.computeSize()[1];
-    if (how === "load") {
-      if (node.size[1] < after) node.setSize([node.size[0], after]);
-    } else if (after !== before) {
-      node.setSize([node.size[0], Math.max(after, node.size[1] + (after - before))]);
-    }
-    node.__klingKey = stateKey(node);
-    node.setDirtyCanvas?.(true, true);
+    if (ticket === node.__klingPlanTicket && node.graph) applyPlan(node, plan, how);
   } finally {
-    node.__klingRefreshing = false;
+    node.__klingPlanPending--;
   }
 }
 
 function setValue(node, name, value) {
-  const widget = findWidget(node, name);
+  const widget = widgetOf(node, name);
   if (!widget || widget.value === value) return;
   const old = widget.value;
   widget.value = value;
-  widget.callback?.(value, app.canvas, node);
-  node.onWidgetChanged?.(name, value, old, widget);
+  node.__klingApplying = true;
+  try {
+    widget.callback?.(value, app.canvas, node);
+    node.onWidgetChanged?.(name, value, old, widget);
+  } finally {
+    node.__klingApplying = false;
+  }
 }
 
-/** The one-click fix: set the nearest valid model/mode/duration/sound the warning offered. */
-export function applyFix(node) {
-  if (!table) return false;
-  const fix = nearestValid(table, widgetState(node), nodeScope(node));
+/** The one-click fix: the values the server's plan offered. */
+export async function applyFix(node) {
+  const fix = node.__klingPlan?.fix;
   if (!fix) return false;
-  setValue(node, "model_name", fix.model_name);
-  setValue(node, "mode", fix.mode);
-  setValue(node, "duration", fix.duration);
-  if (findWidget(node, "sound")) setValue(node, "sound", fix.sound ? "on" : "off");
-  refresh(node, "edit");
+  for (const [name, value] of Object.entries(fix.values || {})) if (value != null) setValue(node, name, value);
   node.graph?.setDirtyCanvas?.(true, true);
+  await refresh(node, "edit");
   return true;
+}
+
+/** Pack nodes fed by this node's outputs (their plan may read this node, e.g. a camera move's type). */
+function downstream(node) {
+  const out = [];
+  for (const output of node.outputs || []) {
+    for (const id of output.links || []) {
+      const link = node.graph?.links?.[id] ?? node.graph?.links?.get?.(id);
+      const target = link && node.graph.getNodeById(link.target_id);
+      if (target?.__klingPlanned) out.push(target);
+    }
+  }
+  return out;
+}
+
+function changed(node) {
+  if (node.__klingConfiguring || node.__klingApplying) return;
+  refresh(node, "edit");
+  for (const target of downstream(node)) refresh(target, "edit");
+}
+
+/** Wrap every widget's own callback: the one path a pick takes in both canvases. */
+function watchWidgets(node) {
+  for (const widget of node.widgets || []) {
+    if (!widget || widget.__klingWatched || widget.name === PANEL) continue;
+    widget.__klingWatched = true;
+    const callback = widget.callback;
+    widget.callback = function () {
+      const r = callback?.apply(this, arguments);
+      queueMicrotask(() => changed(node));
+      return r;
+    };
+  }
 }
 
 app.registerExtension({
   name: "Kling.ImageToVideo.Constraints", // the name predates the other nodes; kept for saved settings
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (!(NODE_WIDGETS[nodeData?.name] || []).includes("model_name")) return;
-    await loadCapabilities();
+    if (!isPackNode(nodeData)) return;
     const proto = nodeType.prototype;
+    const makesVideo = (nodeData.output || []).includes("VIDEO");
 
     const onNodeCreated = proto.onNodeCreated;
     proto.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
-      refresh(this, "create");
-      if (!table) loadCapabilities().then(() => refresh(this, "edit"));
+      // The mp4 the node saves plays on the node: the canvases pick the preview by this core field
+      // (1.32.9's Nodes 2.0 would otherwise show it as a broken image).
+      if (makesVideo) this.previewMediaType = "video";
+      this.__klingPlanned = true;
+      ownChoices(this);
+      setHidden(makePanel(this), true); // with the node, before any canvas draws it
+      watchWidgets(this);
+      queueMicrotask(() => refresh(this, "create"));
       return r;
     };
 
@@ -345,6 +331,8 @@ app.registerExtension({
         return configure.apply(this, arguments);
       } finally {
         this.__klingConfiguring = false;
+        ownChoices(this);
+        watchWidgets(this);
         refresh(this, "load");
       }
     };
@@ -352,25 +340,25 @@ app.registerExtension({
     const onConnectionsChange = proto.onConnectionsChange;
     proto.onConnectionsChange = function () {
       const r = onConnectionsChange?.apply(this, arguments);
-      if (!this.__klingConfiguring) refresh(this, "edit");
+      if (!this.__klingConfiguring) queueMicrotask(() => refresh(this, "edit"));
       return r;
     };
 
+    // The canvas's own path (LiteGraph menus, script setValue) calls this besides the callback; the
+    // request is sent once (refresh skips an unchanged body).
     const onWidgetChanged = proto.onWidgetChanged;
-    proto.onWidgetChanged = function (name) {
+    proto.onWidgetChanged = function () {
       const r = onWidgetChanged?.apply(this, arguments);
-      if (!this.__klingConfiguring && RULE_WIDGETS.includes(name)) refresh(this, "edit");
+      queueMicrotask(() => changed(this));
       return r;
     };
 
-    // Values can also change without a widget event (a script, a paste, "refresh node definitions"):
-    // re-check when the drawn state differs from the state the widgets were last fitted to.
+    // Values can also change without any event (a paste, "refresh node definitions", a script setting
+    // widget.value): the LiteGraph canvas re-checks while it draws; refresh() sends nothing unchanged.
     const onDrawForeground = proto.onDrawForeground;
     proto.onDrawForeground = function () {
       const r = onDrawForeground?.apply(this, arguments);
-      if (!this.__klingConfiguring && !this.__klingRefreshing && this.__klingKey !== stateKey(this)) {
-        refresh(this, "edit");
-      }
+      if (!this.__klingConfiguring && !this.__klingPlanPending) refresh(this, "edit");
       return r;
     };
   },

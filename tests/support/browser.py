@@ -44,6 +44,12 @@ KNOWN_NOISE = [
     # on every page load, bare ComfyUI included.
     re.compile(r"TypeError: Cannot read properties of undefined \(reading 'id'\)\s+at onChange "),
 ]
+# A newer frontend (tests/support/newest_frontend.txt) against ComfyUI 0.3.75, exact patterns only:
+NEWER_FRONTEND_NOISE = [
+    # it lists the queue and history through GET /api/jobs, which 0.3.75 does not have (404)
+    re.compile(r"^\[Jobs API\] Error fetching jobs: JobsApiError: Failed to fetch jobs: 404\n"),
+    re.compile(r"^Failed to fetch queue: JobsApiError: Failed to fetch jobs: 404\n"),
+]
 
 
 class BrowserNotInstalled(RuntimeError):
@@ -70,6 +76,8 @@ class ComfyPage:
         self.context = context
         self.url = url.rstrip("/")
         self.page = context.new_page()
+        self.canvas = "litegraph"
+        self.setup = None  # the conftest UiSetup, when opened through open_ui
         self.console: list[dict[str, Any]] = []     # every console message: {type, text, url}
         self.page_errors: list[str] = []            # uncaught exceptions in the page
         self.page.on("console", self._on_console)
@@ -80,16 +88,24 @@ class ComfyPage:
         self.console.append({"type": msg.type, "text": msg.text, "url": loc.get("url", "")})
 
     # -- loading ---------------------------------------------------------------------------
-    def open(self, timeout: float = 60.0) -> "ComfyPage":
+    def open(self, timeout: float = 60.0, canvas: str = "litegraph") -> "ComfyPage":
         self.page.goto(self.url + "/", wait_until="domcontentloaded", timeout=timeout * 1000)
         self.wait_ready(timeout)
         self.dismiss_dialogs()
+        if canvas == "vue":  # what "Try it out" does; 1.32.9 ignores the stored value at page load
+            self.evaluate("async () => await window.app.extensionManager.setting.set('Comfy.VueNodes.Enabled', true)")
+            self.page.wait_for_timeout(300)
+            # 1.32.9 then offers "Prefer the legacy design? Switch back" in a toast over the canvas: close it
+            close = self.page.locator(".p-toast .p-toast-close-button, .p-toast button:has(i.pi-times)")
+            if close.count():
+                close.first.click()
+                self.page.wait_for_timeout(200)
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         self.page.wait_for_function(READY_JS, timeout=timeout * 1000)
 
-    def dismiss_dialogs(self, appear_timeout: float = 3.0) -> int:
+    def dismiss_dialogs(self, appear_timeout: float = 1.5) -> int:
         """Close modal dialogs (the first-run Templates dialog opens ~1.5 s after the app is ready).
 
         Waits up to ``appear_timeout`` s for one to appear. In frontend 1.32.9 Escape does NOT close
@@ -158,7 +174,7 @@ class ComfyPage:
 
     def unexpected_errors(self, extra_noise: list[str] = ()) -> list[str]:
         """Console errors and page exceptions, minus KNOWN_NOISE and ``extra_noise`` regexes."""
-        noise = KNOWN_NOISE + [re.compile(p) for p in extra_noise]
+        noise = KNOWN_NOISE + NEWER_FRONTEND_NOISE + [re.compile(p) for p in extra_noise]
         return [e for e in self.errors() if not any(n.search(e) for n in noise)]
 
     def screenshot(self, name: str, *, full_page: bool = False) -> Path:
@@ -212,11 +228,19 @@ class BrowserSession:
     def new_context(self):
         return self.browser.new_context(viewport=self.viewport, service_workers="block")
 
-    def open_comfy(self, url: str, timeout: float = 60.0) -> ComfyPage:
-        """Open ComfyUI at ``url`` in a fresh context, wait until ready, dismiss the Templates dialog."""
+    def open_comfy(self, url: str, timeout: float = 60.0, *, canvas: str = "litegraph") -> ComfyPage:
+        """Open ComfyUI at ``url`` in a fresh context, wait until ready, dismiss the Templates dialog.
+
+        ``canvas``: "litegraph" or "vue" (Nodes 2.0). It is a stored user setting: it is stored off on the
+        server before the page loads (POST /settings/<id>) and, for "vue", switched on in the page as a
+        user does; the first-run tutorial is marked done the same way."""
+        from comfy_host import http_request
+        for key, value in (("Comfy.VueNodes.Enabled", False), ("Comfy.TutorialCompleted", True)):
+            http_request("POST", f"{url.rstrip('/')}/settings/{key}", json_body=value)
         page = ComfyPage(self.new_context(), url)
+        page.canvas = canvas
         self._pages.append(page)
-        return page.open(timeout)
+        return page.open(timeout, canvas)
 
     def close(self) -> None:
         for p in self._pages:

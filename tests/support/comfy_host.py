@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -126,6 +127,32 @@ def find_comfyui() -> ComfyInstall:
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
         raise HostNotInstalled(f"the Python to run ComfyUI with is missing ({python}): {SETUP_HINT}")
     return ComfyInstall(comfy.resolve(), python)
+
+
+NEWEST_FRONTEND_FILE = Path(__file__).resolve().parent / "newest_frontend.txt"  # the one pin of it
+
+
+def newest_frontend() -> str:
+    """The newest ``comfyui-frontend-package`` the browser tests also run against (setup_host.sh fetches it)."""
+    return NEWEST_FRONTEND_FILE.read_text().strip()
+
+
+def pinned_frontend(comfyui_dir: str | os.PathLike) -> str:
+    """The frontend version the ComfyUI at ``comfyui_dir`` pins in its requirements.txt ("" if none)."""
+    try:
+        text = (Path(comfyui_dir) / "requirements.txt").read_text()
+    except OSError:
+        return ""
+    match = re.search(r"^comfyui-frontend-package==(\S+)", text, re.M)
+    return match.group(1) if match else ""
+
+
+def frontend_root(version: str) -> Path:
+    """The unzipped frontend ``version`` next to the host, for ``ComfyHost(front_end_root=...)``."""
+    root = host_root() / "frontends" / version / "comfyui_frontend_package" / "static"
+    if not (root / "index.html").is_file():
+        raise HostNotInstalled(f"frontend {version} is not unpacked at {root}: {SETUP_HINT}")
+    return root
 
 
 def free_port() -> int:
@@ -257,13 +284,15 @@ class ComfyHost(_Process):
       boot_timeout   seconds to wait for GET /system_stats == 200.
       keep_base      keep the temp base dir after stop() (also ``KLING_KEEP_HOST_DIR=1``).
       install        a ``ComfyInstall``; default ``find_comfyui()``.
+      front_end_root serve this unpacked frontend (``frontend_root(version)``) instead of the pinned one.
     """
 
     def __init__(self, *, env: Mapping[str, str] | None = None, pack_dir: str | os.PathLike | None = REPO_ROOT,
                  link_name: str = PACK_LINK_NAME, extra_custom_nodes: Iterable[str | os.PathLike] = (),
                  base_dir: str | os.PathLike | None = None, port: int | None = None,
                  extra_args: Iterable[str] = (), boot_timeout: float = 60.0, keep_base: bool = False,
-                 inherit_kling_env: bool = False, install: ComfyInstall | None = None):
+                 inherit_kling_env: bool = False, install: ComfyInstall | None = None,
+                 front_end_root: str | os.PathLike | None = None):
         self.install = install or find_comfyui()
         self.extra_env = dict(env or {})
         self.pack_dir = Path(pack_dir).resolve() if pack_dir is not None else None
@@ -273,6 +302,8 @@ class ComfyHost(_Process):
         self.base_dir = Path(base_dir).resolve() if base_dir else Path(tempfile.mkdtemp(prefix="kling-comfy-"))
         self.port = port or free_port()
         self.extra_args = list(extra_args)
+        if front_end_root is not None:
+            self.extra_args += ["--front-end-root", str(front_end_root)]
         self.boot_timeout = boot_timeout
         self.keep_base = keep_base or os.environ.get("KLING_KEEP_HOST_DIR") == "1"
         self.inherit_kling_env = inherit_kling_env

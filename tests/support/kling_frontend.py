@@ -1,8 +1,12 @@
 """Helpers for driving the Kling node in the real ComfyUI frontend (used by tests/test_frontend.py).
 
-Everything goes through a ``browser.ComfyPage``; node ids are LiteGraph node ids. Real mouse clicks are
-used where the point is the user's gesture (combo menus, the one-click fix, the settings dialog);
-plain JS where only the resulting state matters.
+Everything goes through a ``browser.ComfyPage``; node ids are LiteGraph node ids. The node is driven
+the way a user drives it in the page's canvas (``page.canvas``):
+- Nodes 2.0 ("vue"): real clicks on the node's own DOM controls (``[data-node-id=..]``: the combo's
+  button, then its ``role=option``), and what is shown is read from the node's DOM;
+- LiteGraph: the canvas's combo menu (a real click) or the widget's own setValue (callback +
+  onWidgetChanged, what the canvas calls on a pick).
+The one-click fix is always a real click on the node's fix button.
 """
 from __future__ import annotations
 
@@ -24,8 +28,29 @@ _HELPERS = r"""
     return n;
   };
   const widget = (n, name) => (n.widgets || []).find((w) => w.name === name);
+  const shownInDom = (el) => !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
   window.__kt = {
     node, widget,
+    // names of the widgets a Vue node (Nodes 2.0) renders: each row's label or its control's aria-label
+    domWidgets(id) {
+      const el = document.querySelector(`[data-node-id="${id}"]`);
+      if (!el) return null;
+      const names = new Set();
+      for (const row of el.querySelectorAll('.lg-node-widget')) {
+        if (!shownInDom(row)) continue;
+        const first = (row.innerText || '').split('\n').map((t) => t.trim()).find(Boolean);
+        if (first) names.add(first);
+        for (const a of row.querySelectorAll('[aria-label]')) names.add(a.getAttribute('aria-label'));
+      }
+      return Array.from(names);
+    },
+    panel(id) {
+      const root = document.querySelector(`[data-kling-plan="${id}"]`);
+      const part = (sel) => root?.querySelector(sel);
+      const text = (el) => (shownInDom(root) && shownInDom(el) ? el.textContent : '');
+      return { shown: shownInDom(root), warning: text(part('[data-kling-warning]')),
+               fix: text(part('[data-kling-fix]')), info: text(part('[data-kling-info]')) };
+    },
     state(id) {
       const n = node(id);
       const ws = {};
@@ -40,7 +65,8 @@ _HELPERS = r"""
       }
       const tail = (n.inputs || []).find((s) => s.name === 'image_tail');
       return { widgets: ws, size: [n.size[0], n.size[1]], pos: [n.pos[0], n.pos[1]],
-               tail_connected: !!tail && tail.link != null, order: (n.widgets || []).map((w) => w.name) };
+               tail_connected: !!tail && tail.link != null, order: (n.widgets || []).map((w) => w.name),
+               dom: this.domWidgets(id), panel: this.panel(id), plan: n.__klingPlan ?? null };
     },
     // the path the canvas takes when a user picks a value (BaseWidget.setValue: callback + onWidgetChanged)
     setValue(id, name, value) {
@@ -103,17 +129,92 @@ def add_node(page, node_type: str, pos: tuple[float, float]) -> int:
 
 
 def state(page, node_id: int) -> dict:
-    return js(page, "window.__kt.state(arg)", node_id)
+    st = js(page, "window.__kt.state(arg)", node_id)
+    st["static_dom"] = bool(getattr(getattr(page, "setup", None), "static_vue_widgets", False))
+    if is_vue(page) and st["dom"] is None:
+        raise AssertionError(f"Nodes 2.0 is on but node {node_id} is not rendered as [data-node-id]")
+    return st
 
 
-def set_value(page, node_id: int, name: str, value: Any) -> None:
+def visible(st: dict, name: str) -> bool:
+    """Whether the user sees widget ``name``: in Nodes 2.0 read from the node's DOM, else its hidden flag.
+    Where Nodes 2.0 draws the widget list only once (``UiSetup.static_vue_widgets``; see
+    test_frontend.test_early_nodes2_keeps_its_first_widget_list) the widget's own flag is read."""
+    if st.get("dom") is not None and not st.get("static_dom"):
+        return name in st["dom"]
+    return not st["widgets"][name]["hidden"]
+
+
+def problems_text(st: dict) -> str:
+    """The warning the node shows ("" when none)."""
+    return st["panel"]["warning"]
+
+
+def fix_label(st: dict) -> str:
+    """The label of the node's one-click fix button ("" when none is shown)."""
+    return st["panel"]["fix"]
+
+
+def is_vue(page) -> bool:
+    return getattr(page, "canvas", "litegraph") == "vue"
+
+
+def set_value(page, node_id: int, name: str, value: Any, *, script: bool = False) -> None:
+    """Set a widget as a user does: in Nodes 2.0 a combo is picked with real clicks on the node; else the
+    widget's own setValue (callback + onWidgetChanged, the canvas's path). ``script=True`` always takes
+    the latter (a value no menu offers, as a loaded workflow or another node may hold)."""
+    if not script and is_vue(page) and js(page, "(() => { const w = window.__kt.widget(window.__kt.node(arg[0]), arg[1]);"
+                                            " return w.type === 'combo' && String(w.value) !== String(arg[2]) &&"
+                                            " (window.__kt.domWidgets(arg[0]) || []).includes(arg[1]); })()",
+                                          [node_id, name, value]):
+        # (a combo the node does not show cannot be clicked: its value is set as a script would)
+        choose_combo(page, node_id, name, str(value))
+        return
     js(page, "window.__kt.setValue(arg[0], arg[1], arg[2])", [node_id, name, value])
     settle(page)
 
 
 def settle(page, ms: int = 150) -> None:
-    """Let the canvas draw a frame or two (widget layout happens while drawing)."""
+    """Wait for the nodes' widget-plan requests to be answered, then let the canvas draw a frame or two."""
+    page.page.wait_for_function("() => (window.app?.graph?._nodes || []).every((n) => !n.__klingPlanPending)",
+                                timeout=10_000)
     page.page.wait_for_timeout(ms)
+
+
+def bring_into_view(page, selector: str, margin: float = 60) -> None:
+    """Pan the canvas (as a user drags it) until the element is inside the window."""
+    moved = page.evaluate("""([selector, margin]) => {
+        const el = document.querySelector(selector);
+        if (!el) return false;
+        const r = el.getBoundingClientRect();
+        const ds = window.app.canvas.ds;
+        let dy = 0, dx = 0;
+        if (r.bottom > window.innerHeight - margin) dy = window.innerHeight - margin - r.bottom;
+        if (r.top + dy < margin) dy = margin - r.top;
+        if (r.right > window.innerWidth - margin) dx = window.innerWidth - margin - r.right;
+        if (!dx && !dy) return false;
+        ds.offset[0] += dx / ds.scale;
+        ds.offset[1] += dy / ds.scale;
+        window.app.canvas.setDirty(true, true);
+        return true;
+    }""", [selector, margin])
+    if moved:
+        page.page.wait_for_timeout(250)
+
+
+def vue_node(page, node_id: int):
+    return page.page.locator(f'[data-node-id="{node_id}"]')
+
+
+def click_fix(page, node_id: int) -> None:
+    """ONE real click on the node's fix button (a DOM control in both canvases)."""
+    settle(page)
+    selector = f'[data-kling-plan="{node_id}"] [data-kling-fix]'
+    button = page.page.locator(selector)
+    button.wait_for(state="visible", timeout=5000)
+    bring_into_view(page, selector)
+    button.click()
+    settle(page, 250)
 
 
 def widget_center(page, node_id: int, name: str, fraction: float = 0.5) -> tuple[float, float]:
@@ -129,8 +230,26 @@ def click_widget(page, node_id: int, name: str, fraction: float = 0.5) -> None:
     settle(page)
 
 
+def _vue_options(page, node_id: int, name: str) -> Any:
+    settle(page)
+    bring_into_view(page, f'[data-node-id="{node_id}"] [role=combobox][aria-label="{name}"]')
+    vue_node(page, node_id).get_by_role("combobox", name=name, exact=True).click()
+    options = page.page.get_by_role("option")
+    options.first.wait_for(timeout=5000)
+    return options
+
+
 def choose_combo(page, node_id: int, name: str, value: str, timeout: float = 5.0) -> None:
-    """Pick a combo value the way a user does: click the widget, then the entry of LiteGraph's menu."""
+    """Pick a combo value the way a user does: click the widget, then the entry of the menu it opens."""
+    if is_vue(page):
+        options = _vue_options(page, node_id, name)
+        texts = [options.nth(i).inner_text().strip() for i in range(options.count())]
+        if value not in texts:
+            page.page.keyboard.press("Escape")
+            raise AssertionError(f"{value!r} not offered by {name}: {texts}")
+        options.nth(texts.index(value)).click()
+        settle(page)
+        return
     click_widget(page, node_id, name)
     menu = page.page.locator(".litecontextmenu .litemenu-entry", has_text=value)
     deadline = time.monotonic() + timeout
@@ -153,7 +272,10 @@ def combo_menu_entries(page) -> list[str]:
 
 
 def open_combo_menu(page, node_id: int, name: str) -> list[str]:
-    """Open a combo's menu with a real click and return what it offers (close it with Escape)."""
+    """Open a combo's menu with a real click and return what it offers (close it with close_menus)."""
+    if is_vue(page):
+        options = _vue_options(page, node_id, name)
+        return [options.nth(i).inner_text().strip() for i in range(options.count())]
     click_widget(page, node_id, name)
     page.page.locator(".litecontextmenu .litemenu-entry").first.wait_for(timeout=5000)
     return combo_menu_entries(page)
