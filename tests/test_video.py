@@ -137,6 +137,7 @@ def test_allocate_callback_memory_is_the_result(clip: Path) -> None:
     assert decoded.frames is given[0] or np.shares_memory(decoded.frames, given[0])
 
 
+@pytest.mark.torch
 def test_allocate_with_a_torch_tensor(clip: Path) -> None:
     import torch  # the test venv is ComfyUI's, which always has torch
     tensors = []
