@@ -99,7 +99,8 @@ def test_every_row_is_checked_before_anything_is_sent_and_bad_rows_are_named(emu
 
 def test_rows_run_concurrently_1303_is_waited_out_and_a_failed_and_a_refused_row_are_reported(
         emu, tmp_path, images, capsys):
-    emu.configure(concurrency_limit=1, processing_seconds=1.5)  # one task at a time: the others get 1303 first
+    # one task at a time, each long enough that the other rows' creates surely meet it: 1303 first
+    emu.configure(concurrency_limit=1, processing_seconds=4.0)
     start, end = images
     manifest = write_jsonl(tmp_path / "jobs.jsonl", [
         {"image": start.name, "prompt": "first", "seed": 1},
@@ -158,7 +159,7 @@ def batch_process(emu, tmp_path: Path, manifest: Path, *extra: str, stderr=subpr
 
 
 def test_ctrl_c_leaves_created_tasks_resumable_and_a_rerun_creates_only_the_rest(emu, tmp_path, images):
-    emu.configure(processing_seconds=4.0)
+    emu.configure(processing_seconds=12.0)  # the interrupt surely comes while both tasks run, even on a busy machine
     start, end = images
     manifest = write_jsonl(tmp_path / "jobs.jsonl", [{"image": start.name, "seed": n} for n in range(3)])
     proc = batch_process(emu, tmp_path, manifest, "--concurrency", "2")

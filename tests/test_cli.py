@@ -72,7 +72,7 @@ def test_image2video_writes_the_mp4_and_reports_progress(emulator, tmp_path):
     result = json.loads(done.stdout)
     assert result["video"] == str(out) and result["task_id"] and result["video_id"]
     assert probe_video(out).frame_count == 240
-    assert "elapsed" in done.stderr and "created" in done.stderr
+    assert f"task {result['task_id']} created" in done.stderr and "Kling task done in " in done.stderr
 
 
 def test_progress_off_a_terminal_is_one_plain_line_per_status_change(slow_emulator, tmp_path):
@@ -83,9 +83,9 @@ def test_progress_off_a_terminal_is_one_plain_line_per_status_change(slow_emulat
     assert "\r" not in done.stderr and "\033" not in done.stderr
     lines = done.stderr.splitlines()
     task_id = json.loads(done.stdout)["task_id"]
-    assert lines[0] == f"task {task_id} created"
-    assert [line.split(" ")[2] for line in lines[1:]] == ["submitted", "processing", "done"], lines
-    assert all(line.startswith("Kling task ") for line in lines[1:])
+    assert lines[0].startswith("Estimated cost: ") and lines[1] == f"task {task_id} created"
+    assert [line.split(" ")[2] for line in lines[2:]] == ["submitted", "processing", "done"], lines
+    assert all(line.startswith("Kling task ") for line in lines[2:])
 
 
 def test_progress_on_a_terminal_rewrites_one_line_in_place(slow_emulator, tmp_path):
@@ -95,7 +95,8 @@ def test_progress_on_a_terminal_rewrites_one_line_in_place(slow_emulator, tmp_pa
     task_id = json.loads(stdout)["task_id"]
     # the terminal shows "\n" as "\r\n"; each update returns to the line's start and clears it
     before, *updates = shown.split("\r\033[K")
-    assert before == f"task {task_id} created\r\n"
+    estimate, created, rest = before.split("\r\n")
+    assert estimate.startswith("Estimated cost: ") and created == f"task {task_id} created" and rest == ""
     assert updates[-1].startswith("Kling task done in ") and updates[-1].endswith("\r\n")
     assert all("\n" not in update for update in updates[:-1])  # one line, rewritten
     processing = [u for u in updates if u.startswith("Kling task processing")]
