@@ -1,6 +1,6 @@
 """The benchmark: ours and the baselines side by side, in one run, on clips and pictures made here.
 
-    python -m benchmarks [--runs 3] [--only decode,encode,wait,many] [--quick]
+    python -m benchmarks [--runs 3] [--only decode,encode,wait,many,in_host] [--quick]
 
 Every measurement runs in a fresh process (``benchmarks/measure.py``) so that its peak RSS is its
 own; repetitions are interleaved (floor, ours, ComfyUI, floor, ours, ...) so that a noisy machine
@@ -308,7 +308,7 @@ def render(rows: list) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="repetitions per measurement (median reported)")
-    parser.add_argument("--only", default="decode,encode,wait,many", help="comma-separated scenarios")
+    parser.add_argument("--only", default="decode,encode,wait,many,in_host", help="comma-separated scenarios")
     parser.add_argument("--quick", action="store_true",
                         help="ComfyUI baseline once, waiting for tasks of at most 20 s (not for the README)")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
@@ -326,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         bench_decode(args.runs, clips, rows, report, args.quick)
     if "encode" in only:
         bench_encode(args.runs, rows, report)
+    if "in_host" in only:  # in a real ComfyUI, quiet and loaded (benchmarks/in_host.py)
+        from .in_host import bench_in_host
+
+        bench_in_host(args.runs, ensure_clips(WORK, log)["1080p_10s"], ensure_photo(WORK, 1024), WORK, rows, report)
     if "many" in only:
         bench_many(args.runs, rows, report)
     if "wait" in only:

@@ -17,6 +17,7 @@ from . import batch
 from .auth import load_credentials
 from .capabilities import capability_table
 from .account import describe_balance
+from .cli_progress import ProgressOutput
 from .client import DEFAULT_TIMEOUT_S, KlingClient
 from .costs import SpendLimits, add_spend_options, preflight, spent_today
 from .errors import KlingCancelled, KlingError
@@ -29,9 +30,19 @@ from .validation import validate_request
 DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
 
 
+_progress_output: ProgressOutput | None = None
+
+
+def _progress() -> ProgressOutput:
+    """The progress writer for the current stderr (terminal-aware, see cli_progress)."""
+    global _progress_output
+    if _progress_output is None or _progress_output.stream is not sys.stderr:
+        _progress_output = ProgressOutput(sys.stderr)
+    return _progress_output
+
+
 def _progress_line(update: StatusUpdate) -> None:
-    sys.stderr.write("\r\033[K" + update.describe())
-    sys.stderr.flush()
+    _progress().status(update)
 
 
 def _client(args: argparse.Namespace) -> KlingClient:
@@ -83,8 +94,9 @@ def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExt
     result = run_job(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
                      on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"),
                      ledger=_ledger(args), seed=args.seed)
-    sys.stderr.write(f"task {result.task.task_id}: video reused from an earlier run, nothing sent\n"
-                     if result.reused else "\n")
+    if result.reused:
+        _progress().message(f"task {result.task.task_id}: video reused from an earlier run, nothing sent")
+    _progress().end_line()
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id,
                       "video": str(result.video_path)}))
     return 0
@@ -93,7 +105,7 @@ def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExt
 def cmd_wait(args: argparse.Namespace) -> int:
     result = finish_task(_client(args), args.task_id, args.out, endpoint=args.endpoint, timeout=args.timeout,
                          on_status=_progress_line, ledger=_ledger(args))
-    sys.stderr.write("\n")
+    _progress().end_line()
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id, "video": str(result.video_path)}))
     return 0
 
@@ -241,14 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except KlingCancelled:
-        print("\ncancelled", file=sys.stderr)
+        _progress().message("cancelled")
         return 130
     except KeyboardInterrupt:
-        print("\ninterrupted (the task, if created, keeps running at Kling: resume it with `wait`)", file=sys.stderr)
+        _progress().message("interrupted (the task, if created, keeps running at Kling: resume it with `wait`)")
         return 130
     except KlingError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
+        _progress().message(f"error: {exc}")
         return 2 if isinstance(exc, ValueError) else 1
     except OSError as exc:
-        print(f"\nerror: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}", file=sys.stderr)
+        _progress().message(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}")
         return 1

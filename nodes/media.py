@@ -6,6 +6,7 @@ of its memory), so a clip is held once, never as a list of frames plus a stacked
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -15,7 +16,9 @@ import torch
 from comfy_api.latest import InputImpl, Types
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.video import VideoInfo, decode_video, output_size, planned_frame_count, probe_video
+from ..kling_api.capabilities import capability_table
+from ..kling_api.video import (Reservation, VideoInfo, decode_video, output_size, planned_frame_count, probe_video,
+                               resample_audio)
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +84,58 @@ def plan_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, ma
     return FramePlan(frames=count, width=out_w, height=out_h, infos=infos)
 
 
+#: ``KLING_PRETOUCH=0``: take the frames' memory only when the video is there, not during the Kling wait.
+PRETOUCH_ENV = "KLING_PRETOUCH"
+_FRAME_SLACK = 1.04  # frames reserved beyond the table's duration x fps (a video a frame or two longer)
+
+
+def reserve_frames(model_name: str, mode: str | None, duration: str, aspects: list[float], frame_cap: int = 0,
+                   frame_stride: int = 1, max_side: int = 0) -> Reservation:
+    """Memory for the IMAGE of videos Kling is still making, to be first-touched while it works (call
+    ``start()`` once a task exists; see :class:`~kling_api.video.Reservation`). Its size comes from the
+    capability table's output (height = the short side, fps) and the start images' aspect ratios.
+    Nothing is reserved when the table does not know the output, when ``KLING_PRETOUCH=0``, or when
+    the machine has less than that plus 2 GB available."""
+    nbytes = 0
+    output = capability_table().get(model_name).output_for(mode)
+    short, fps = output.get("height"), output.get("fps")
+    if short and fps and os.environ.get(PRETOUCH_ENV, "1") != "0":
+        options = decode_options(frame_cap, frame_stride, max_side)
+        frames = planned_frame_count(int(float(duration) * fps * _FRAME_SLACK) + 1, 0, options["stride"],
+                                     options["max_frames"])
+        for aspect in aspects:
+            width, height = (short * aspect, short) if aspect >= 1 else (short, short / aspect)
+            width, height = output_size(round(width / 2) * 2, round(height / 2) * 2, options["max_side"])
+            nbytes += frames * height * width * 3 * 4
+        if nbytes + (2 << 30) > _available_memory():
+            nbytes = 0
+    return Reservation(nbytes)
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as info:
+            return next(int(line.split()[1]) * 1024 for line in info if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return 0
+
+
 def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, max_side: int = 0,
-                  plan: FramePlan | None = None) -> DecodedFrames:
+                  plan: FramePlan | None = None, reservation: Reservation | None = None) -> DecodedFrames:
     """The frames of every video, concatenated in order, in one float32 tensor [N, H, W, 3].
 
     ``frame_cap`` (frames per video), ``frame_stride`` (every n-th frame) and ``max_side`` (longest
     side, aspect kept) are applied while decoding, never after: the tensor is allocated at the
-    reduced size and skipped frames are never converted. 0 turns an option off."""
+    reduced size and skipped frames are never converted. 0 turns an option off. The tensor is the
+    front of ``reservation`` when that is large enough (memory touched while Kling worked)."""
     options = decode_options(frame_cap, frame_stride, max_side)
     plan = plan or plan_frames(paths, frame_cap, frame_stride, max_side)
     capacity, width, height = plan.frames, plan.width, plan.height
-    tensor = torch.empty((capacity, height, width, 3), dtype=torch.float32)
-    log.info("Decoding %d frames of %dx%d into %s", capacity, width, height, gib(tensor.numel() * 4))
+    reserved = reservation.take((capacity, height, width, 3)) if reservation is not None else None
+    tensor = (torch.from_numpy(reserved) if reserved is not None
+              else torch.empty((capacity, height, width, 3), dtype=torch.float32))
+    ahead = "" if reserved is None else f" (reserved during the Kling wait, {gib(reservation.touched)} touched ahead)"
+    log.info("Decoding %d frames of %dx%d into %s%s", capacity, width, height, gib(tensor.numel() * 4), ahead)
     written = 0
     fps = plan.infos[0].fps / options["stride"]
     tracks: list[tuple[dict | None, float]] = []
@@ -112,26 +155,32 @@ def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, 
 
 
 def join_audio(spans: list[tuple[dict | None, float]]) -> dict | None:
-    """The audio of every video (track, seconds) in order as one ComfyUI AUDIO ``[1, C, T]``; a
-    silent video of a batch with sound becomes silence of its length. None when no video has sound."""
+    """The audio of every video (track, seconds of its frames) in order, as one ComfyUI AUDIO
+    ``{"waveform": float32 [1, C, T], "sample_rate": int}``; None when no video has sound.
+
+    Each track fills exactly its frames' time span (trimmed, or padded with silence; a silent video
+    of a batch with sound is silence of its length), so the sound stays in step with the IMAGE
+    frames and the AUDIO lasts as long as they do. Tracks at another rate are resampled to the
+    first one's; a mono track in a stereo batch plays on both channels."""
     present = [t for t, _ in spans if t is not None]
     if not present:
         return None
     rate = int(present[0]["sample_rate"])
     channels = max(int(np.asarray(t["waveform"]).shape[0]) for t in present)
-    parts = []
-    for track, seconds in spans:
-        if track is None:
-            parts.append(torch.zeros((channels, int(round(seconds * rate)))))
-            continue
-        wave = torch.from_numpy(np.ascontiguousarray(track["waveform"], dtype=np.float32))
-        if int(track["sample_rate"]) != rate:
-            log.warning("audio of a batch at %s Hz and %s Hz: later tracks left out", rate, track["sample_rate"])
-            break
-        if wave.shape[0] < channels:
-            wave = wave.repeat(channels // wave.shape[0], 1)[:channels]
-        parts.append(wave)
-    return {"waveform": torch.cat(parts, dim=1).unsqueeze(0), "sample_rate": rate}
+    # Boundaries from the running total of seconds, so that rounding never drifts over a batch.
+    ends = [round(end * rate) for end in np.cumsum([seconds for _, seconds in spans])]
+    waveform = torch.zeros((1, channels, ends[-1] if ends else 0), dtype=torch.float32)
+    start = 0
+    for (track, _), end in zip(spans, ends):
+        if track is not None:
+            wave = np.asarray(track["waveform"], dtype=np.float32)
+            if int(track["sample_rate"]) != rate:
+                wave = resample_audio(wave, int(track["sample_rate"]), rate)
+            count = min(end - start, wave.shape[1])
+            for channel in range(channels):
+                waveform[0, channel, start:start + count] = torch.from_numpy(wave[channel % wave.shape[0], :count])
+        start = end
+    return {"waveform": waveform, "sample_rate": rate}
 
 
 def video_output(paths: list[Path], decoded: DecodedFrames):

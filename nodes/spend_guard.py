@@ -94,8 +94,10 @@ def on_prompt(json_data: Any) -> Any:
     """ComfyUI's on_prompt hook (it runs just before a queued prompt is validated): notes, for each Kling
     node, the estimate of the prompt's other Kling nodes, so that the limit per prompt counts them all."""
     try:
-        parts = _node_estimates(json_data.get("prompt") if isinstance(json_data, dict) else None)
-    except KlingError as exc:  # a bad rate card: each node's validation says so
+        # Without a limit nothing is checked, so nothing is estimated either.
+        parts = _node_estimates(json_data.get("prompt") if isinstance(json_data, dict) else None) \
+            if node_limits().any else {}
+    except KlingError as exc:  # a bad rate card or limit: each node's validation says so
         log.warning("Kling cost estimate of the prompt: %s", exc)
         parts = {}
     with _lock:

@@ -1,5 +1,7 @@
 """The CLI end to end against the emulator in another process, as a user runs it."""
 import json
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +23,44 @@ def emulator(tmp_path_factory):
         yield emu
 
 
+@pytest.fixture(scope="module")
+def slow_emulator(tmp_path_factory):
+    """Tasks process for 3 s, so the progress ticks several times within one status."""
+    with EmulatorProcess(api_key="cli-key", extra_args=["--max-height", "96", "--processing-seconds", "3"]) as emu:
+        emu.ledger_cache = str(tmp_path_factory.mktemp("cli-cache"))
+        yield emu
+
+
+def cli_env(emulator, key="cli-key"):
+    return {"PATH": "/usr/bin:/bin", "KLING_API_BASE": emulator.url, "KLING_API_KEY": key, "HOME": "/nonexistent",
+            "XDG_CACHE_HOME": emulator.ledger_cache}
+
+
 def cli(emulator, *args, key="cli-key"):
-    env = {"PATH": "/usr/bin:/bin", "KLING_API_BASE": emulator.url, "KLING_API_KEY": key, "HOME": "/nonexistent",
-           "XDG_CACHE_HOME": emulator.ledger_cache}
-    return subprocess.run([sys.executable, "-m", "kling_api", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "kling_api", *args], cwd=ROOT, env=cli_env(emulator, key),
+                          capture_output=True, text=True, timeout=120)
+
+
+def cli_on_a_terminal(emulator, *args) -> tuple[str, str]:
+    """Runs the CLI with stderr on a pseudo-terminal (as in a shell); returns (stderr as shown, stdout)."""
+    main, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "kling_api", *args], cwd=ROOT, env=cli_env(emulator),
+                                stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL)
+    finally:
+        os.close(follower)
+    shown = bytearray()
+    try:
+        while chunk := os.read(main, 4096):
+            shown += chunk
+    except OSError:  # EIO: the CLI closed its end
+        pass
+    finally:
+        os.close(main)
+    stdout = proc.stdout.read().decode()
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0, shown.decode(errors="replace")
+    return shown.decode(), stdout
 
 
 def test_image2video_writes_the_mp4_and_reports_progress(emulator, tmp_path):
@@ -38,6 +73,33 @@ def test_image2video_writes_the_mp4_and_reports_progress(emulator, tmp_path):
     assert result["video"] == str(out) and result["task_id"] and result["video_id"]
     assert probe_video(out).frame_count == 240
     assert "elapsed" in done.stderr and "created" in done.stderr
+
+
+def test_progress_off_a_terminal_is_one_plain_line_per_status_change(slow_emulator, tmp_path):
+    start, _ = write_sample_images(tmp_path)
+    done = cli(slow_emulator, "image2video", "--image", str(start), "--prompt", "to a log file",
+               "--out", str(tmp_path / "out.mp4"))
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "\033" not in done.stderr
+    lines = done.stderr.splitlines()
+    task_id = json.loads(done.stdout)["task_id"]
+    assert lines[0] == f"task {task_id} created"
+    assert [line.split(" ")[2] for line in lines[1:]] == ["submitted", "processing", "done"], lines
+    assert all(line.startswith("Kling task ") for line in lines[1:])
+
+
+def test_progress_on_a_terminal_rewrites_one_line_in_place(slow_emulator, tmp_path):
+    start, _ = write_sample_images(tmp_path)
+    shown, stdout = cli_on_a_terminal(slow_emulator, "image2video", "--image", str(start), "--prompt", "to a terminal",
+                                      "--out", str(tmp_path / "out.mp4"))
+    task_id = json.loads(stdout)["task_id"]
+    # the terminal shows "\n" as "\r\n"; each update returns to the line's start and clears it
+    before, *updates = shown.split("\r\033[K")
+    assert before == f"task {task_id} created\r\n"
+    assert updates[-1].startswith("Kling task done in ") and updates[-1].endswith("\r\n")
+    assert all("\n" not in update for update in updates[:-1])  # one line, rewritten
+    processing = [u for u in updates if u.startswith("Kling task processing")]
+    assert len(processing) >= 2 and len(set(processing)) >= 2  # ticks within one status: elapsed time moves
 
 
 def test_refused_combination_exits_non_zero_with_one_line_and_sends_nothing(emulator, tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
 import sys
 from pathlib import Path
@@ -17,6 +18,27 @@ def _tiny_save_prompt(prefix: str, size: int = 64) -> dict:
               "inputs": {"width": size, "height": size, "batch_size": 1, "color": 0x3366CC}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}},
     }
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def installed_comfyui_version(comfyui_dir: Path) -> str:
+    """The version the install declares (comfyui_version.py, the module ComfyUI reports from)."""
+    match = re.search(r'^__version__\s*=\s*"([0-9.]+)"', (comfyui_dir / "comfyui_version.py").read_text(), re.M)
+    assert match, f"no __version__ in {comfyui_dir / 'comfyui_version.py'}"
+    return match.group(1)
+
+
+def oldest_supported_comfyui() -> str:
+    """pyproject's ``requires-comfyui = ">=X.Y.Z"``."""
+    match = re.search(r'^requires-comfyui\s*=\s*">=([0-9.]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert match, "pyproject.toml has no requires-comfyui"
+    return match.group(1)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +110,9 @@ def test_core_nodes_registered(bare_host):
     for node in ("LoadImage", "CreateVideo", "SaveVideo", "GetVideoComponents", "LoadVideo"):
         assert node in info, node
     assert bare_host.object_info("SaveVideo")["SaveVideo"]["output_node"] is True
-    assert bare_host.system_stats()["system"]["comfyui_version"] == "0.3.75"
+    running = bare_host.system_stats()["system"]["comfyui_version"]  # any supported ComfyUI (COMFYUI_DIR)
+    assert running == installed_comfyui_version(bare_host.install.comfyui_dir)
+    assert version_tuple(running) >= version_tuple(oldest_supported_comfyui()), running
     assert bare_host.import_failures() == []  # nothing in custom_nodes/
     assert bare_host.boot_seconds is not None and bare_host.boot_seconds < 60
 

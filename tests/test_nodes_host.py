@@ -99,7 +99,7 @@ def test_sound_on_kling_v2_6_pro_gives_audio_output_and_keeps_it_in_the_video(ho
                                                                           emulator_process):
     prompt, kling = api_prompt("kling_image_to_video", object_info, model_name="kling-v2-6", mode="pro",
                                duration="5", sound="on")
-    # The audio output into CreateVideo (SaveAudio needs torchaudio, absent from the test host).
+    # The audio output into CreateVideo (Save Audio and Preview Audio: tests/test_audio_host.py).
     prompt["990"] = {"class_type": "CreateVideo", "inputs": {"images": [kling, 0], "fps": [kling, 1],
                                                              "audio": [kling, 5]}}
     prompt["991"] = {"class_type": "SaveVideo", "inputs": {"video": ["990", 0], "filename_prefix": "kling_sound",

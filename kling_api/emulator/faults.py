@@ -69,6 +69,11 @@ class EmulatorConfig:
     non_mp4_downloads: int = 0
     #: POST the section 5.4 payload to a task's callback_url on each status change.
     callbacks: bool = True
+    #: The next N tasks created with sound on get a video without a sound track (a batch with one silent video).
+    silent_creates: int = 0
+    #: The path of an mp4 served as every new task's video instead of one made from the request
+    #: (benchmarks: a known clip). None: made from the request.
+    video_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.server_error_code not in SERVER_ERROR_STATUS:
@@ -97,7 +102,7 @@ def coerce(name: str, value: Any) -> Any:
         if isinstance(value, str):
             return value.strip().lower() in ("1", "true", "yes", "on")
         return bool(value)
-    if kind == "str":
+    if kind.startswith("str"):
         return str(value)
     if kind.startswith("float"):
         return float(value)

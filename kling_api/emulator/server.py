@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from email.message import Message
 from http.server import ThreadingHTTPServer
 from typing import Any, Iterable, Mapping
@@ -250,6 +250,8 @@ class Emulator:
         if (config.moderation_marker and config.moderation_marker in order.prompt) \
                 or self.switches.take("moderation_fail_creates"):
             failure = MODERATION_FAILED
+        if order.sound and self.switches.take("silent_creates"):
+            order = replace(order, sound=False)
         with self._lock:  # the duplicate check and the insert are one step, as two racing creates need
             self._refuse_duplicate_locked(order.external_task_id)
             if config.concurrency_limit and self._slots_held() >= config.concurrency_limit:
@@ -262,7 +264,7 @@ class Emulator:
             self._tasks[task_id] = task
         log.info("task %s created on %s (%s%s)", task_id, endpoint, order.combo, ", will fail" if failure else "")
         Lifecycle(task, submitted_s=config.submitted_seconds, processing_s=config.processing_seconds,
-                  render=lambda: self._render(order, config.max_height), failure=failure,
+                  render=lambda: self._render(order, config), failure=failure,
                   on_change=self._status_changed, stop=self._stop).start()
         return task
 
@@ -276,10 +278,13 @@ class Emulator:
         if external_task_id and any(t.external_task_id == external_task_id for t in self._tasks.values()):
             raise bad_param(f"external_task_id({external_task_id}) already exists")
 
-    def _render(self, order: CreateOrder, max_height: int | None) -> bytes:
+    def _render(self, order: CreateOrder, config: EmulatorConfig) -> bytes:
+        if config.video_file:
+            with open(config.video_file, "rb") as clip:
+                return clip.read()
         if order.source is not None:  # an extend keeps its source's size and fps
             return extend_mp4(order.source.data, order.added_seconds)
-        return render_mp4(self._video_spec(order, max_height))
+        return render_mp4(self._video_spec(order, config.max_height))
 
     def _slots_held(self) -> int:
         """Tasks of the account that hold a concurrency slot: not yet succeed or failed (lock held)."""
