@@ -850,24 +850,24 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
 
     # click three points of path 1 (the sun rises to the right), then drag the middle one
     for x, y in ((160, 250), (300, 150), (480, 80)):
-        mouse.click(*at( x, y))
+        mouse.click(*at(x, y))
         kf.settle(kling_page, 80)
-    mouse.move(*at( 300, 150))
+    mouse.move(*at(300, 150))
     mouse.down()
     for step in range(1, 6):
-        mouse.move(*at( 300 + 12 * step, 150 - 8 * step))
+        mouse.move(*at(300 + 12 * step, 150 - 8 * step))
     mouse.up()
     kf.settle(kling_page, 200)
     # path 2 (green): a single point is kept while drawing, but a path needs 2-77 points
     kf.js(kling_page.page, "window.__kt.node(arg).__klingTrajectory.root.querySelector('[data-path=\"1\"]').click()",
           brush)
-    mouse.click(*at( 500, 300))
-    mouse.click(*at( 520, 300), button="right")  # right-click off a point: nothing
+    mouse.click(*at(500, 300))
+    mouse.click(*at(520, 300), button="right")  # right-click off a point: nothing
     kf.settle(kling_page, 150)
     value = _brush_value(kling_page, brush)
     assert _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
     assert _close(value[1], [[500, 300]]), value
-    mouse.click(*at( *value[1][0]), button="right")  # right-click the point: removed
+    mouse.click(*at(*value[1][0]), button="right")  # right-click the point: removed
     kf.settle(kling_page, 150)
     value = _brush_value(kling_page, brush)
     assert len(value) == 1 and _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
@@ -888,10 +888,10 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     kf.frame_node(kling_page, [brush], zoom=0.75, top=60, left=300)
     box = _editor_box(kling_page, brush)
     assert box["width"] < box["cw"]  # the editor really is scaled with the canvas
-    mouse.move(*at( *value[0][2]))
+    mouse.move(*at(*value[0][2]))
     mouse.down()
     for step in range(1, 5):
-        mouse.move(*at( value[0][2][0] + 5 * step, value[0][2][1] + 5 * step))
+        mouse.move(*at(value[0][2][0] + 5 * step, value[0][2][1] + 5 * step))
     mouse.up()
     kf.settle(kling_page, 200)
     moved = _brush_value(kling_page, brush)
