@@ -643,7 +643,10 @@ def test_credentials_dialog_sets_and_clears_keys_that_never_reach_the_page(open_
                 assert secret not in text, f"a key leaked into {where}"
         settings = json.loads(settings_body)
         assert settings.get("Kling.Credentials", "") == ""  # the setting's own value is never a key
-        assert_no_page_errors(page)
+        # Settings > Kling > Costs asks for the balance; this host's Kling is a closed port, so the route
+        # answers 502 (shown in the panel as the server's words): that one error is expected here.
+        assert page.unexpected_errors([r"^Failed to load resource: the server responded with a status of 502 "
+                                       r"\(Bad Gateway\) \(http://127\.0\.0\.1:\d+/api/kling/account\)$"]) == []
     finally:
         keyless_host.request("DELETE", "/kling/credentials")
 
@@ -835,33 +838,36 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     kf.load_workflow(kling_page, workflow)
     kf.install(kling_page.page)
     brush = brush_entry["id"]
-    kf.frame_node(kling_page, [brush], zoom=1.0, top=60, left=300)
+    kf.frame_node(kling_page, [brush], zoom=1.0, top=150, left=300)  # room for the selection toolbox
     kling_page.page.wait_for_function(
         f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.image === '640x384'", timeout=15_000)
-    box = _editor_box(kling_page, brush)
     size = (640, 384)
     mouse = kling_page.page.mouse
 
+    def at(x: float, y: float) -> tuple[float, float]:
+        """Where image pixel (x, y) is on screen now (a user aims at what they see)."""
+        return _client_point(_editor_box(kling_page, brush), size, x, y)
+
     # click three points of path 1 (the sun rises to the right), then drag the middle one
     for x, y in ((160, 250), (300, 150), (480, 80)):
-        mouse.click(*_client_point(box, size, x, y))
+        mouse.click(*at(x, y))
         kf.settle(kling_page, 80)
-    mouse.move(*_client_point(box, size, 300, 150))
+    mouse.move(*at(300, 150))
     mouse.down()
     for step in range(1, 6):
-        mouse.move(*_client_point(box, size, 300 + 12 * step, 150 - 8 * step))
+        mouse.move(*at(300 + 12 * step, 150 - 8 * step))
     mouse.up()
     kf.settle(kling_page, 200)
     # path 2 (green): a single point is kept while drawing, but a path needs 2-77 points
     kf.js(kling_page.page, "window.__kt.node(arg).__klingTrajectory.root.querySelector('[data-path=\"1\"]').click()",
           brush)
-    mouse.click(*_client_point(box, size, 500, 300))
-    mouse.click(*_client_point(box, size, 520, 300), button="right")  # right-click off a point: nothing
+    mouse.click(*at(500, 300))
+    mouse.click(*at(520, 300), button="right")  # right-click off a point: nothing
     kf.settle(kling_page, 150)
     value = _brush_value(kling_page, brush)
     assert _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
     assert _close(value[1], [[500, 300]]), value
-    mouse.click(*_client_point(box, size, *value[1][0]), button="right")  # right-click the point: removed
+    mouse.click(*at(*value[1][0]), button="right")  # right-click the point: removed
     kf.settle(kling_page, 150)
     value = _brush_value(kling_page, brush)
     assert len(value) == 1 and _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
@@ -882,10 +888,10 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     kf.frame_node(kling_page, [brush], zoom=0.75, top=60, left=300)
     box = _editor_box(kling_page, brush)
     assert box["width"] < box["cw"]  # the editor really is scaled with the canvas
-    mouse.move(*_client_point(box, size, *value[0][2]))
+    mouse.move(*at(*value[0][2]))
     mouse.down()
     for step in range(1, 5):
-        mouse.move(*_client_point(box, size, value[0][2][0] + 5 * step, value[0][2][1] + 5 * step))
+        mouse.move(*at(value[0][2][0] + 5 * step, value[0][2][1] + 5 * step))
     mouse.up()
     kf.settle(kling_page, 200)
     moved = _brush_value(kling_page, brush)
