@@ -2,6 +2,7 @@
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,10 @@ def emulator(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slow_emulator(tmp_path_factory):
-    """Tasks process for 3 s, so the progress ticks several times within one status."""
-    with EmulatorProcess(api_key="cli-key", extra_args=["--max-height", "96", "--processing-seconds", "3"]) as emu:
+    """Tasks queue for 3 s and process for 5 s, so the progress ticks (once a second) several times per status,
+    even when the ledger's writes after the create take seconds on a busy disk."""
+    with EmulatorProcess(api_key="cli-key", extra_args=["--max-height", "96", "--submitted-seconds", "3",
+                                                        "--processing-seconds", "5"]) as emu:
         emu.ledger_cache = str(tmp_path_factory.mktemp("cli-cache"))
         yield emu
 
@@ -83,9 +86,12 @@ def test_progress_off_a_terminal_is_one_plain_line_per_status_change(slow_emulat
     assert "\r" not in done.stderr and "\033" not in done.stderr
     lines = done.stderr.splitlines()
     task_id = json.loads(done.stdout)["task_id"]
-    assert lines[0].startswith("Estimated cost: ") and lines[1] == f"task {task_id} created"
-    assert [line.split(" ")[2] for line in lines[2:]] == ["submitted", "processing", "done"], lines
-    assert all(line.startswith("Kling task ") for line in lines[2:])
+    after_create = lines[lines.index(f"task {task_id} created") + 1:]  # the cost estimate comes before
+    assert all(line.startswith("Kling task ") for line in after_create), lines
+    statuses = [line.split(" ")[2] for line in after_create]
+    # one line per status, in order, although the wait lasted several one-second ticks
+    assert statuses in (["submitted", "processing", "done"], ["processing", "done"]), lines
+    assert int(re.search(r"done in (\d+)s", after_create[-1]).group(1)) >= 3, lines
 
 
 def test_progress_on_a_terminal_rewrites_one_line_in_place(slow_emulator, tmp_path):
@@ -95,8 +101,7 @@ def test_progress_on_a_terminal_rewrites_one_line_in_place(slow_emulator, tmp_pa
     task_id = json.loads(stdout)["task_id"]
     # the terminal shows "\n" as "\r\n"; each update returns to the line's start and clears it
     before, *updates = shown.split("\r\033[K")
-    estimate, created, rest = before.split("\r\n")
-    assert estimate.startswith("Estimated cost: ") and created == f"task {task_id} created" and rest == ""
+    assert before.endswith(f"task {task_id} created\r\n") and "\033" not in before  # after the cost estimate
     assert updates[-1].startswith("Kling task done in ") and updates[-1].endswith("\r\n")
     assert all("\n" not in update for update in updates[:-1])  # one line, rewritten
     processing = [u for u in updates if u.startswith("Kling task processing")]
