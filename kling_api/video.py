@@ -205,7 +205,8 @@ class Reservation:
         self.nbytes = _round_up(max(0, int(nbytes)), mmap.PAGESIZE)
         self.touched = 0
         self._limit = self.nbytes
-        self._lock = threading.Lock()
+        self._busy = False  # a chunk is being populated (outside the lock)
+        self._lock = threading.Condition()
         self._mapping: mmap.mmap | None = None
         self._thread: threading.Thread | None = None
         madvise = _libc_madvise()
@@ -227,21 +228,33 @@ class Reservation:
 
     def _touch(self, madvise: Callable[[int, int, int], int], mapping: mmap.mmap) -> None:
         """Populate the pages chunk by chunk up to the limit (``mapping`` kept alive meanwhile), at a
-        lower priority: it should use idle time (the Kling wait), not slow the request or the decode."""
+        lower priority: it should use idle time (the Kling wait), not slow the request or the decode.
+        The lock is not held during a chunk, so take() never waits for more than the one in flight."""
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _TOUCH_NICE)  # this thread only (Linux)
         except (AttributeError, OSError):
             pass
         while True:
-            with self._lock:  # take() and release() move the limit only between chunks
+            with self._lock:
                 start, end = self.touched, min(self._limit, self.touched + _TOUCH_CHUNK)
                 if start >= end:
                     return
-                if madvise(self._address + start, end - start, _MADV_POPULATE_WRITE) != 0:
+                self._busy = True
+            failed = madvise(self._address + start, end - start, _MADV_POPULATE_WRITE) != 0
+            with self._lock:
+                self._busy = False
+                self._lock.notify_all()
+                if failed:
                     logger.debug("MADV_POPULATE_WRITE refused (errno %d): the decode touches the frames",
                                  ctypes.get_errno())
                     return
                 self.touched = end
+
+    def _stop_touching(self) -> None:
+        """(lock held) No chunk after the one in flight, which is waited for."""
+        self._limit = 0
+        while self._busy:
+            self._lock.wait()
 
     def take(self, shape: tuple[int, ...]) -> np.ndarray | None:
         """The first ``prod(shape)`` float32 of the reservation as a C-contiguous array of ``shape``, or
@@ -250,12 +263,12 @@ class Reservation:
         with self._lock:
             if self._mapping is not None and need <= self.nbytes:
                 # The touch stops here: during the decode it only competed with it (measured: slower).
-                self._limit = 0
+                self._stop_touching()
                 used = _round_up(need, mmap.PAGESIZE)
                 if used < self.nbytes:  # the tail back to the system, touched or not
                     _libc_madvise()(self._address + used, self.nbytes - used, _MADV_DONTNEED)
                 array = np.frombuffer(self._mapping, np.float32, count=need // 4).reshape(shape)
-                self._mapping = None  # the array (and the touch until it ends) keep the mapping alive
+                self._mapping = None  # the array keeps the mapping alive from now on
                 return array
         self.release()
         return None
@@ -265,7 +278,7 @@ class Reservation:
         with self._lock:
             if self._mapping is None:  # given out, or released already
                 return
-            self._limit = 0
+            self._stop_touching()
             mapping, self._mapping = self._mapping, None
         if self._thread is not None and self._thread.ident is not None:
             self._thread.join()
