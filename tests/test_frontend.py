@@ -861,7 +861,10 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     # path 2 (green): a single point is kept while drawing, but a path needs 2-77 points
     kf.js(kling_page.page, "window.__kt.node(arg).__klingTrajectory.root.querySelector('[data-path=\"1\"]').click()",
           brush)
+    kling_page.page.wait_for_function(
+        f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.active === '1'", timeout=5000)
     mouse.click(*at(500, 300))
+    kf.settle(kling_page, 100)
     mouse.click(*at(520, 300), button="right")  # right-click off a point: nothing
     kf.settle(kling_page, 150)
     value = _brush_value(kling_page, brush)
