@@ -14,11 +14,6 @@ same while a background process keeps rewriting a file as large as the free memo
 that the page cache fills the machine's free memory and stays dirty (the kernel must write it back
 and reclaim it while the prompt takes fresh memory); the file is deleted afterwards.
 
-A third path is ours with ``KLING_PRETOUCH=0`` (the frames' memory taken only once the video is
-there), and, for reference, both of ours also run against a 15 s Kling task on the quiet machine,
-where the touch has the whole wait: the time from the download to ``execution_success`` shows what
-it saves.
-
     python -m benchmarks --only in_host [--runs 3]
 """
 from __future__ import annotations
@@ -41,9 +36,7 @@ CROP = {"width": 64, "height": 64, "x": 928, "y": 508}
 WRITER_MIN_BYTES, WRITER_MAX_BYTES = 4 * GIB, 12 * GIB  # the file's size: the disk holds at most this much
 WRITER_CHUNK = 16 * MB
 PROMPT_TIMEOUT_S = 900
-#: ours; ours with KLING_PRETOUCH=0 (the frames' memory taken only once the video is downloaded); core.
-PATHS = ("ours", "ours_no_pretouch", "core")
-WAITED_TASK_S = 15.0  # the reference runs' Kling task (the two "ours" paths only)
+PATHS = ("ours", "core")
 
 
 def meminfo() -> dict[str, int]:
@@ -112,14 +105,12 @@ def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, tas
     import comfy_host as ch
 
     env = {"KLING_API_BASE": emulator.url, "KLING_API_KEY": api_key}
-    if path == "ours_no_pretouch":  # the frames' memory taken only once the video is there
-        env["KLING_PRETOUCH"] = "0"
     emulator.reset()
     emulator.configure(processing_seconds=task_seconds)
     at_start = meminfo()
     with ch.ComfyHost(env=env, pack_dir=ROOT, boot_timeout=180) as host:
         host.require_nodes("KlingImageToVideo", "GetVideoComponents", "ImageCrop")
-        if path.startswith("ours"):
+        if path == "ours":
             name = host.upload_image(picture)["name"]
             prompt = prompt_ours(name)
         else:
@@ -241,8 +232,7 @@ def _png(photo: Path) -> Path:
 
 
 def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, report: dict) -> None:
-    """A 15 s task (ours, both ways), then quiet, then loaded: ``runs`` of each path, interleaved (in PATHS'
-    order, then reversed, ...)."""
+    """Quiet, then loaded: ``runs`` of each path, interleaved (in PATHS' order, then reversed, ...)."""
     from kling_api.video import estimate_decoded_bytes, probe_video
 
     from .run import API_KEY, _emulator as emulator, log, median
@@ -251,20 +241,6 @@ def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, re
     tensor = estimate_decoded_bytes(probe_video(clip))
     entry: dict = {"clip": CLIP, "tensor_bytes": tensor, "crop": CROP}
     with emulator(submitted_seconds=0.0, processing_seconds=0.0, video_file=str(clip)) as emu:
-        # For reference, a Kling task of WAITED_TASK_S: what the touch during the wait saves once the video is there.
-        waited: dict[str, list[dict]] = {path: [] for path in PATHS[:2]}
-        for rep in range(runs):
-            for path in (PATHS[:2] if rep % 2 == 0 else PATHS[1::-1]):
-                log(f"in ComfyUI, a {WAITED_TASK_S:g} s task: {path} run {rep + 1}/{runs}")
-                done = run_prompt(path, clip, picture, emu, API_KEY, task_seconds=WAITED_TASK_S)
-                waited[path].append(done)
-                after = done["seconds"] - done["download_started_s"]
-                log(f"  {done['seconds']:.2f} s, {after:.2f} s from the download on")
-        entry["waited"] = {"task_seconds": WAITED_TASK_S, **{
-            path: {"after_download_s": median(s["seconds"] - s["download_started_s"] for s in values),
-                   "after_download_all": [round(s["seconds"] - s["download_started_s"], 3) for s in values],
-                   "seconds": median(s["seconds"] for s in values),
-                   "peak_growth": median(s["peak_growth"] for s in values)} for path, values in waited.items()}}
         for phase in ("quiet", "loaded"):
             samples: dict[str, list[dict]] = {path: [] for path in PATHS}
             state = {"memory_at_start": meminfo(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
@@ -302,9 +278,7 @@ def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, re
                     (state["writer_bytes_after"] - state["writer_bytes_before"]) / GIB, 1)
             phase_entry = {**state}
             for path, values in samples.items():
-                after = [s["seconds"] - s["download_started_s"] for s in values if s["download_started_s"] is not None]
                 phase_entry[path] = {"seconds": median(s["seconds"] for s in values),
-                                     "after_download_s": median(after) if after else None,
                                      "seconds_all": [round(s["seconds"], 3) for s in values],
                                      "peak_growth": median(s["peak_growth"] for s in values),
                                      "peak_growth_all": [s["peak_growth"] for s in values],
@@ -341,22 +315,6 @@ def add_rows(entry: dict, rows: list) -> None:
                      f"core LoadVideo + Get Video Components {data['core']['seconds']:.2f} s "
                      f"(all {data['core']['seconds_all']}); {context}",
                      f"{data['speedup']:.1f}x faster", f">= {target:g}x", data["speedup"] >= target))
-    for phase in ("quiet", "loaded"):
-        data = entry[phase]
-        untouched = data["ours_no_pretouch"]["seconds"]
-        rows.append((f"in ComfyUI, {phase}: frames' memory touched during the Kling wait",
-                     f"{data['ours']['seconds']:.2f} s; from the download on {data['ours']['after_download_s']:.2f} s",
-                     f"KLING_PRETOUCH=0 {untouched:.2f} s (all {data['ours_no_pretouch']['seconds_all']}); from the "
-                     f"download on {data['ours_no_pretouch']['after_download_s']:.2f} s",
-                     f"{untouched / data['ours']['seconds']:.2f}x", "(reference)", None))
-    if "waited" in entry:
-        waited = entry["waited"]
-        touched, untouched = waited["ours"]["after_download_s"], waited["ours_no_pretouch"]["after_download_s"]
-        rows.append((f"in ComfyUI, quiet, a {waited['task_seconds']:g} s Kling task: from the download to success",
-                     f"{touched:.2f} s (all {waited['ours']['after_download_all']}), peak "
-                     f"+{waited['ours']['peak_growth'] / 1e9:.2f} GB",
-                     f"KLING_PRETOUCH=0 {untouched:.2f} s (all {waited['ours_no_pretouch']['after_download_all']})",
-                     f"{untouched / touched:.2f}x", "(reference)", None))
     rows.append(("in ComfyUI: what each path loses under load",
                  f"ours +{loaded['ours']['seconds'] - quiet['ours']['seconds']:.2f} s "
                  f"({loaded['ours']['seconds'] / quiet['ours']['seconds']:.2f}x)",

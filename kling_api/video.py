@@ -8,14 +8,11 @@ worker thread while the main thread decodes the next ones.
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import logging
 import math
 import mmap
 import os
 import queue
-import sys
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -187,135 +184,6 @@ def resample_audio(waveform: np.ndarray, rate: int, new_rate: int) -> np.ndarray
     frame.sample_rate, frame.pts = rate, 0
     parts = [out.to_ndarray() for out in (*resampler.resample(frame), *resampler.resample(None))]
     return np.concatenate(parts, axis=1) if parts else np.zeros((waveform.shape[0], 0), np.float32)
-
-
-class Reservation:
-    """Memory for frames that do not exist yet (Kling is still making the video), mapped now and, from
-    ``start()`` on, first-touched on a background thread, so that the decode later writes into pages
-    the kernel has already handed over instead of faulting gigabytes in while it decodes (slow when
-    the kernel must first reclaim page cache). The touch is ``madvise(MADV_POPULATE_WRITE)``, which never changes the
-    memory's contents. It stops when the memory is taken: what it has not reached by then, the decode
-    touches as it writes. Where that call is missing (not Linux >= 5.14) the memory is only mapped.
-
-    ``take(shape)`` hands the front over as a float32 array (the rest goes back to the system), or
-    returns None when the frames need more than was reserved; ``release()`` gives back what was not taken.
-    """
-
-    def __init__(self, nbytes: int) -> None:
-        self.nbytes = _round_up(max(0, int(nbytes)), mmap.PAGESIZE)
-        self.touched = 0
-        self._limit = self.nbytes
-        self._busy = False  # a chunk is being populated (outside the lock)
-        self._lock = threading.Condition()
-        self._mapping: mmap.mmap | None = None
-        self._thread: threading.Thread | None = None
-        madvise = _libc_madvise()
-        if madvise is None or self.nbytes == 0:
-            return
-        self._mapping = mmap.mmap(-1, self.nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        anchor = ctypes.c_char.from_buffer(self._mapping)
-        self._address = ctypes.addressof(anchor)
-        del anchor  # an exported buffer would keep the mapping from being closed
-        self._thread = threading.Thread(target=self._touch, args=(madvise, self._mapping), name="kling-frames-touch",
-                                        daemon=True)
-
-    def start(self) -> None:
-        """Begin the touch (once; e.g. when the Kling task has been created, so that it takes the wait's
-        idle time and not the request's)."""
-        with self._lock:
-            if self._thread is not None and self._mapping is not None and self._thread.ident is None:
-                self._thread.start()
-
-    def _touch(self, madvise: Callable[[int, int, int], int], mapping: mmap.mmap) -> None:
-        """Populate the pages chunk by chunk up to the limit (``mapping`` kept alive meanwhile), at a
-        lower priority: it should use idle time (the Kling wait), not slow the request or the decode.
-        The lock is not held during a chunk, so take() never waits for more than the one in flight."""
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _TOUCH_NICE)  # this thread only (Linux)
-        except (AttributeError, OSError):
-            pass
-        while True:
-            with self._lock:
-                start, end = self.touched, min(self._limit, self.touched + _TOUCH_CHUNK)
-                if start >= end:
-                    return
-                self._busy = True
-            failed = madvise(self._address + start, end - start, _MADV_POPULATE_WRITE) != 0
-            with self._lock:
-                self._busy = False
-                self._lock.notify_all()
-                if failed:
-                    logger.debug("MADV_POPULATE_WRITE refused (errno %d): the decode touches the frames",
-                                 ctypes.get_errno())
-                    return
-                self.touched = end
-
-    def _stop_touching(self) -> None:
-        """(lock held) No chunk after the one in flight, which is waited for."""
-        self._limit = 0
-        while self._busy:
-            self._lock.wait()
-
-    def take(self, shape: tuple[int, ...]) -> np.ndarray | None:
-        """The first ``prod(shape)`` float32 of the reservation as a C-contiguous array of ``shape``, or
-        None (and everything released) when the reservation is smaller or was already given out."""
-        need = int(np.prod(shape)) * 4
-        with self._lock:
-            if self._mapping is not None and need <= self.nbytes:
-                # The touch stops here: during the decode it only competed with it (measured: slower).
-                self._stop_touching()
-                used = _round_up(need, mmap.PAGESIZE)
-                if used < self.nbytes:  # the tail back to the system, touched or not
-                    _libc_madvise()(self._address + used, self.nbytes - used, _MADV_DONTNEED)
-                array = np.frombuffer(self._mapping, np.float32, count=need // 4).reshape(shape)
-                self._mapping = None  # the array keeps the mapping alive from now on
-                return array
-        self.release()
-        return None
-
-    def release(self) -> None:
-        """Give the memory back unless take() handed it over (then the array owns it)."""
-        with self._lock:
-            if self._mapping is None:  # given out, or released already
-                return
-            self._stop_touching()
-            mapping, self._mapping = self._mapping, None
-        if self._thread is not None and self._thread.ident is not None:
-            self._thread.join()
-        mapping.close()
-
-    def __enter__(self) -> "Reservation":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-_MADV_DONTNEED = 4
-_MADV_POPULATE_WRITE = 23  # Linux 5.14+
-# Bytes populated per madvise call: take() waits for at most one, and the call holds the process's
-# memory-map lock (read side) for its length, which mmap/munmap elsewhere in the process wait for.
-_TOUCH_CHUNK = 8 << 20
-_TOUCH_NICE = 10
-
-
-def _round_up(value: int, step: int) -> int:
-    return -(-value // step) * step
-
-
-@functools.lru_cache(maxsize=1)
-def _libc_madvise() -> Callable[[int, int, int], int] | None:
-    """libc's madvise through ctypes (which lets go of the GIL during the call), or None off Linux."""
-    if not sys.platform.startswith("linux") or not hasattr(mmap, "MAP_ANONYMOUS"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-    madvise = libc.madvise
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    madvise.restype = ctypes.c_int
-    return madvise
 
 
 # --- helpers -------------------------------------------------------------------------------------

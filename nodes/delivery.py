@@ -9,7 +9,6 @@ from comfy_api.latest import io, ui
 from ..kling_api.jobs import JobResult
 from ..kling_api.tasks import Task
 from ..kling_api.tooltips import where_allowed
-from ..kling_api.video import Reservation
 from .media import decode_frames, gib, plan_frames, video_output
 from .progress import StatusBoard
 
@@ -34,12 +33,12 @@ def units_text(results: list[JobResult]) -> str:
 
 
 def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame_cap: int = 0,
-            frame_stride: int = 1, max_side: int = 0, reservation: Reservation | None = None) -> io.NodeOutput:
+            frame_stride: int = 1, max_side: int = 0) -> io.NodeOutput:
     paths = [r.video_path for r in results]
     plan = plan_frames(paths, frame_cap, frame_stride, max_side)
     if board is not None:  # the memory the frames will take, said before it is taken
         board.note(f"decoding {plan.describe()}")
-    decoded = decode_frames(paths, frame_cap, frame_stride, max_side, plan=plan, reservation=reservation)
+    decoded = decode_frames(paths, frame_cap, frame_stride, max_side, plan=plan)
     if board is not None:
         frames = decoded.frames
         board.note(f"{frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} @ {decoded.fps:g} fps "

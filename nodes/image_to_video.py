@@ -20,7 +20,7 @@ from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
 from .job_runner import external_id_for, run_jobs
 from .ledger import node_ledger
-from .media import batch_images, reserve_frames
+from .media import batch_images
 from .motion_brush import MotionBrushType
 from .progress import StatusBoard
 from .spend_guard import check_before_create, queue_refusal
@@ -166,12 +166,7 @@ class KlingImageToVideo(io.ComfyNode):
                                         external_task_id=external_id_for(base.external_task_id, index, len(starts)),
                                         **brush)
             return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
-                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index,
-                           on_created=lambda task: reservation.start())
+                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index)
 
-        # The frames' memory, mapped now and touched once a task exists (while Kling works).
-        aspects = [start.shape[1] / start.shape[0] for start in starts]
-        with reserve_frames(model_name, mode, duration, aspects, frame_cap, frame_stride, max_side) as reservation:
-            return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency, note=cost_note,
-                                  frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side,
-                                  reservation=reservation)
+        return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency, note=cost_note,
+                              frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side)

@@ -6,7 +6,6 @@ of its memory), so a clip is held once, never as a list of frames plus a stacked
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,9 +15,7 @@ import torch
 from comfy_api.latest import InputImpl, Types
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.capabilities import capability_table
-from ..kling_api.video import (Reservation, VideoInfo, decode_video, output_size, planned_frame_count, probe_video,
-                               resample_audio)
+from ..kling_api.video import VideoInfo, decode_video, output_size, planned_frame_count, probe_video, resample_audio
 
 log = logging.getLogger(__name__)
 
@@ -84,58 +81,18 @@ def plan_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, ma
     return FramePlan(frames=count, width=out_w, height=out_h, infos=infos)
 
 
-#: ``KLING_PRETOUCH=0``: take the frames' memory only when the video is there, not during the Kling wait.
-PRETOUCH_ENV = "KLING_PRETOUCH"
-_FRAME_SLACK = 1.04  # frames reserved beyond the table's duration x fps (a video a frame or two longer)
-
-
-def reserve_frames(model_name: str, mode: str | None, duration: str, aspects: list[float], frame_cap: int = 0,
-                   frame_stride: int = 1, max_side: int = 0) -> Reservation:
-    """Memory for the IMAGE of videos Kling is still making, to be first-touched while it works (call
-    ``start()`` once a task exists; see :class:`~kling_api.video.Reservation`). Its size comes from the
-    capability table's output (height = the short side, fps) and the start images' aspect ratios.
-    Nothing is reserved when the table does not know the output, when ``KLING_PRETOUCH=0``, or when
-    the machine has less than that plus 2 GB available."""
-    nbytes = 0
-    output = capability_table().get(model_name).output_for(mode)
-    short, fps = output.get("height"), output.get("fps")
-    if short and fps and os.environ.get(PRETOUCH_ENV, "1") != "0":
-        options = decode_options(frame_cap, frame_stride, max_side)
-        frames = planned_frame_count(int(float(duration) * fps * _FRAME_SLACK) + 1, 0, options["stride"],
-                                     options["max_frames"])
-        for aspect in aspects:
-            width, height = (short * aspect, short) if aspect >= 1 else (short, short / aspect)
-            width, height = output_size(round(width / 2) * 2, round(height / 2) * 2, options["max_side"])
-            nbytes += frames * height * width * 3 * 4
-        if nbytes + (2 << 30) > _available_memory():
-            nbytes = 0
-    return Reservation(nbytes)
-
-
-def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as info:
-            return next(int(line.split()[1]) * 1024 for line in info if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration):
-        return 0
-
-
 def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, max_side: int = 0,
-                  plan: FramePlan | None = None, reservation: Reservation | None = None) -> DecodedFrames:
+                  plan: FramePlan | None = None) -> DecodedFrames:
     """The frames of every video, concatenated in order, in one float32 tensor [N, H, W, 3].
 
     ``frame_cap`` (frames per video), ``frame_stride`` (every n-th frame) and ``max_side`` (longest
     side, aspect kept) are applied while decoding, never after: the tensor is allocated at the
-    reduced size and skipped frames are never converted. 0 turns an option off. The tensor is the
-    front of ``reservation`` when that is large enough (memory touched while Kling worked)."""
+    reduced size and skipped frames are never converted. 0 turns an option off."""
     options = decode_options(frame_cap, frame_stride, max_side)
     plan = plan or plan_frames(paths, frame_cap, frame_stride, max_side)
     capacity, width, height = plan.frames, plan.width, plan.height
-    reserved = reservation.take((capacity, height, width, 3)) if reservation is not None else None
-    tensor = (torch.from_numpy(reserved) if reserved is not None
-              else torch.empty((capacity, height, width, 3), dtype=torch.float32))
-    ahead = "" if reserved is None else f" (reserved during the Kling wait, {gib(reservation.touched)} touched ahead)"
-    log.info("Decoding %d frames of %dx%d into %s%s", capacity, width, height, gib(tensor.numel() * 4), ahead)
+    tensor = torch.empty((capacity, height, width, 3), dtype=torch.float32)
+    log.info("Decoding %d frames of %dx%d into %s", capacity, width, height, gib(tensor.numel() * 4))
     written = 0
     fps = plan.infos[0].fps / options["stride"]
     tracks: list[tuple[dict | None, float]] = []

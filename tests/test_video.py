@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import av
@@ -12,7 +11,7 @@ import pytest
 from kling_api import video as video_mod
 from kling_api.errors import KlingValidationError
 from kling_api.video import (DecodedVideo, VideoInfo, decode_video, estimate_decoded_bytes, output_size,
-                             planned_frame_count, probe_video, resample_audio, Reservation)
+                             planned_frame_count, probe_video, resample_audio)
 
 W, H, FPS, FRAMES = 320, 240, 24, 48
 BITS, BLOCK = 6, 32  # frame number as 6 black/white 32x32 blocks along the top edge
@@ -226,41 +225,6 @@ def test_resample_audio_keeps_the_sound_at_the_new_rate() -> None:
     assert np.abs(out[0, 500:-500] - expected[500:-500]).max() < 1e-3
     assert np.abs(out[1, 500:-500] - 0.5 * expected[500:-500]).max() < 1e-3
     assert resample_audio(stereo[:1], 48000, 48000).shape == (1, 48000)
-
-
-def _rss() -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
-
-
-def test_reservation_touches_ahead_and_hands_over_its_front() -> None:
-    mib = 1 << 20
-    before = _rss()
-    reservation = Reservation(256 * mib)
-    time.sleep(0.2)
-    assert reservation.touched == 0  # mapped only, until start()
-    reservation.start()
-    reservation.start()  # once
-    deadline = time.monotonic() + 30
-    while reservation.touched < 256 * mib and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert reservation.touched == 256 * mib and _rss() - before > 200 * mib  # resident before any frame
-    frames = reservation.take((4, 1024, 1024, 3))  # 48 MiB of it: the rest goes back to the system
-    assert frames.shape == (4, 1024, 1024, 3) and frames.dtype == np.float32
-    assert frames.flags.c_contiguous and frames.flags.writeable
-    assert _rss() - before < 100 * mib
-    frames[:] = 0.5
-    assert float(frames[3, 1023, 1023, 2]) == 0.5
-    assert reservation.take((1, 1, 1, 3)) is None  # given out once
-    del frames
-    assert _rss() - before < 20 * mib
-
-
-def test_a_reservation_too_small_is_released_and_decode_allocates() -> None:
-    reservation = Reservation(1 << 20)
-    assert reservation.take((2, 1024, 1024, 3)) is None
-    with Reservation(0) as empty:
-        assert empty.take((1, 2, 2, 3)) is None
 
 
 def test_estimate_matches_the_decode(clip: Path) -> None:
