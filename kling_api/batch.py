@@ -485,8 +485,9 @@ def command(args: argparse.Namespace, client: Callable[[], KlingClient], ledger:
     results = Path(args.results) if args.results else out_dir / "results.jsonl"
     summary = run_batch(kling, rows, ledger=ledger, concurrency=args.concurrency, results=results,
                         progress=BatchProgress(len(rows), stream))
-    print(json.dumps({"rows": len(rows), "succeeded": summary.succeeded, "failed": summary.failed,
-                      "interrupted": summary.interrupted, "results": str(results)}))
+    # The command's result on stdout (progress and notes go to ``stream``), for scripts to read.
+    sys.stdout.write(json.dumps({"rows": len(rows), "succeeded": summary.succeeded, "failed": summary.failed,
+                                 "interrupted": summary.interrupted, "results": str(results)}) + "\n")
     if summary.interrupted:
         stream.write("interrupted: created tasks keep running at Kling; run the same command again to resume "
                      "them (nothing is paid twice)\n")
