@@ -824,6 +824,24 @@ def _close(points, expected, tol: float = 3.0) -> bool:
                                                 for a, b in zip(p, q))
 
 
+def _wait_for_points(page, brush: int, counts: str, timeout: int = 10_000) -> None:
+    """Until the editor shows ``counts`` points per path ("3,1,0,0,0,0"): a busy machine may take
+    longer than any fixed pause to handle a click, and the next click must meet the drawn state."""
+    page.page.wait_for_function(
+        f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.points === '{counts}'",
+        timeout=timeout)
+
+
+def _wait_for_value(page, brush: int, accept, timeout: float = 10.0) -> list:
+    """The trajectories value once ``accept(value)`` holds (polled), else the last value seen."""
+    deadline = time.monotonic() + timeout
+    value = _brush_value(page, brush)
+    while not accept(value) and time.monotonic() < deadline:
+        kf.settle(page, 100)
+        value = _brush_value(page, brush)
+    return value
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_path, request):
@@ -849,30 +867,30 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
         return _client_point(_editor_box(kling_page, brush), size, x, y)
 
     # click three points of path 1 (the sun rises to the right), then drag the middle one
-    for x, y in ((160, 250), (300, 150), (480, 80)):
+    for count, (x, y) in enumerate(((160, 250), (300, 150), (480, 80)), 1):
         mouse.click(*at(x, y))
-        kf.settle(kling_page, 80)
+        _wait_for_points(kling_page, brush, f"{count},0,0,0,0,0")
     mouse.move(*at(300, 150))
     mouse.down()
     for step in range(1, 6):
         mouse.move(*at(300 + 12 * step, 150 - 8 * step))
     mouse.up()
-    kf.settle(kling_page, 200)
+    _wait_for_value(kling_page, brush, lambda v: bool(v) and _close(v[0], [[160, 250], [360, 110], [480, 80]]))
     # path 2 (green): a single point is kept while drawing, but a path needs 2-77 points
     kf.js(kling_page.page, "window.__kt.node(arg).__klingTrajectory.root.querySelector('[data-path=\"1\"]').click()",
           brush)
     kling_page.page.wait_for_function(
         f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.active === '1'", timeout=5000)
     mouse.click(*at(500, 300))
-    kf.settle(kling_page, 100)
+    _wait_for_points(kling_page, brush, "3,1,0,0,0,0")
     mouse.click(*at(520, 300), button="right")  # right-click off a point: nothing
     kf.settle(kling_page, 150)
-    value = _brush_value(kling_page, brush)
+    value = _wait_for_value(kling_page, brush, lambda v: len(v) == 2)
     assert _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
     assert _close(value[1], [[500, 300]]), value
     mouse.click(*at(*value[1][0]), button="right")  # right-click the point: removed
-    kf.settle(kling_page, 150)
-    value = _brush_value(kling_page, brush)
+    _wait_for_points(kling_page, brush, "3,0,0,0,0,0")
+    value = _wait_for_value(kling_page, brush, lambda v: len(v) == 1)
     assert len(value) == 1 and _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
     shot(kling_page, "frontend_trajectory_editor")
 
@@ -896,8 +914,8 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     for step in range(1, 5):
         mouse.move(*at(value[0][2][0] + 5 * step, value[0][2][1] + 5 * step))
     mouse.up()
-    kf.settle(kling_page, 200)
-    moved = _brush_value(kling_page, brush)
+    moved = _wait_for_value(kling_page, brush, lambda v: bool(v) and _close(v[0][2:], [[value[0][2][0] + 20,
+                                                                                      value[0][2][1] + 20]]))
     assert _close(moved[0][:2], value[0][:2], tol=0) and _close(moved[0][2:], [[value[0][2][0] + 20, value[0][2][1] + 20]]), moved
     value = moved
     shot(kling_page, "frontend_trajectory_editor_reloaded")
