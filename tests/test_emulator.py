@@ -209,15 +209,17 @@ def test_auth_header_codes(emu, header, code):
     assert_error(r, 401, code)
 
 
-@pytest.mark.parametrize("claims, code", [
-    ({}, 0),
-    ({"_secret": "another-secret-also-long-enough-for-hs256"}, 1000),
-    ({"iss": "unknown-access-key"}, 1000),
-    ({"exp": None}, 1000),
-    ({"nbf": int(time.time()) + 600}, 1003),
-    ({"exp": int(time.time()) - 60, "nbf": int(time.time()) - 1900}, 1004),
-])
-def test_auth_jwt_codes(emu, claims, code):
+# Claims as a function of the time the test runs (not of collection: a long suite reaches them much later).
+@pytest.mark.parametrize("claims_at, code", [
+    (lambda now: {}, 0),
+    (lambda now: {"_secret": "another-secret-also-long-enough-for-hs256"}, 1000),
+    (lambda now: {"iss": "unknown-access-key"}, 1000),
+    (lambda now: {"exp": None}, 1000),
+    (lambda now: {"nbf": now + 600}, 1003),
+    (lambda now: {"exp": now - 60, "nbf": now - 1900}, 1004),
+], ids=["valid", "wrong-secret", "unknown-issuer", "no-exp", "not-yet-valid", "expired"])
+def test_auth_jwt_codes(emu, claims_at, code):
+    claims = claims_at(int(time.time()))
     r = requests.get(emu.url + ENDPOINT, headers={"Authorization": f"Bearer {jwt_token(**claims)}"}, timeout=10)
     if code == 0:
         assert r.status_code == 200 and r.json()["code"] == 0 and r.json()["data"] == []
