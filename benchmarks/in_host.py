@@ -108,7 +108,7 @@ def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, tas
     emulator.reset()
     emulator.configure(processing_seconds=task_seconds)
     at_start = meminfo()
-    with ch.ComfyHost(env=env, pack_dir=ROOT, boot_timeout=180) as host:
+    with ch.ComfyHost(env=env, pack_dir=ROOT, boot_timeout=600) as host:  # a loaded machine boots it slowly
         host.require_nodes("KlingImageToVideo", "GetVideoComponents", "ImageCrop")
         if path == "ours":
             name = host.upload_image(picture)["name"]

@@ -1,10 +1,16 @@
 """ComfyUI glue for the Kling library: node schemas, tensors in and out, progress, routes."""
 from __future__ import annotations
 
+import logging
+import threading
+
 from comfy_api.latest import ComfyExtension, io
+
+from ..kling_api.ledger import LedgerUnavailable
 
 from .camera_control import KlingCameraControl
 from .image_to_video import KlingImageToVideo
+from .ledger import node_ledger
 from .motion_brush import KlingMotionBrush
 from .multi_image_to_video import KlingMultiImageToVideo
 from .routes import register_routes
@@ -16,7 +22,22 @@ NODES: list[type[io.ComfyNode]] = [KlingImageToVideo, KlingTaskResult, KlingCame
                                    KlingTextToVideo, KlingVideoExtend, KlingMultiImageToVideo]
 
 
+log = logging.getLogger(__name__)
+
+
+def prepare_ledger() -> None:
+    """Sets the task ledger up while ComfyUI boots, not inside the first prompt (creating the file
+    syncs the disk a few times, seconds on a busy machine); a problem with it is logged now."""
+    try:
+        node_ledger().ensure_ready()
+    except LedgerUnavailable as exc:
+        log.warning("%s; Kling nodes will run without it (a re-queue may pay again)", exc)
+
+
 class KlingExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        threading.Thread(target=prepare_ledger, name="kling-ledger-setup", daemon=True).start()
+
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return NODES
 

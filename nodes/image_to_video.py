@@ -11,7 +11,7 @@ from ..kling_api.errors import KlingValidationError
 from ..kling_api.images import encode_image
 from ..kling_api.jobs import JobResult, run_job
 from ..kling_api.motion import MotionBrush, motion_brush_fields
-from ..kling_api.request import ImageToVideoRequest
+from ..kling_api.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
 from ..kling_api.tooltips import camera_types_text, models_with, where_allowed
 from ..kling_api.validation import validate
 from ..kling_api.widget_plan import camera_stand_in
@@ -59,6 +59,7 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
 class KlingImageToVideo(io.ComfyNode):
     """Submits one Kling task per start image, waits (Cancel works), returns the video as frames."""
 
+    TASK_ENDPOINT = ENDPOINT_IMAGE2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
     RULES_ENDPOINT = "image2video"  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import lru_cache
 from urllib.parse import urlparse
 
 from aiohttp import web
@@ -21,6 +20,7 @@ from ..kling_api.errors import KlingCredentialsError, KlingError
 from ..kling_api.widget_plan import WidgetPlanError, plan_request
 from .cost_routes import register_cost_routes
 from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
+from .registry import rules_endpoints
 from .spend_guard import plan_info, remember_balance
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,6 @@ async def get_capabilities(request: web.Request) -> web.Response:
     return web.json_response(load_raw())
 
 
-@lru_cache(maxsize=1)
-def node_endpoints() -> dict[str, str | None]:
-    """Node type -> the endpoint whose table rules its widgets follow (None: no rules, e.g. Video Extend)."""
-    from . import NODES  # nodes/__init__ imports this module before it lists the nodes
-
-    return {node.define_schema().node_id: getattr(node, "RULES_ENDPOINT", None) for node in NODES}
-
-
 async def post_widget_plan(request: web.Request) -> web.Response:
     """Which widgets a node shows, the choices of its combos, why its values are refused and the one-click
     fix, computed by kling_api.validation (the page holds no rule)."""
@@ -75,7 +67,7 @@ async def post_widget_plan(request: web.Request) -> web.Response:
     except ValueError:
         return web.json_response({"error": "the body is not JSON"}, status=400)
     try:
-        plan = plan_request(body, node_endpoints())
+        plan = plan_request(body, rules_endpoints())
     except WidgetPlanError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     # The cost lines: the estimate of the current values, the spend guard, the last balance read.

@@ -24,10 +24,10 @@ from ..kling_api.costs import (BALANCE_LINE, ESTIMATE_LINE, GUARD_LINE, UNKNOWN,
                                spent_today)
 from ..kling_api.client import KlingClient
 from ..kling_api.errors import KlingError
-from ..kling_api.request import (ENDPOINT_IMAGE2VIDEO, ENDPOINT_MULTI_IMAGE2VIDEO, ENDPOINT_TEXT2VIDEO,
-                                 ENDPOINT_VIDEO_EXTEND, RequestBody)
+from ..kling_api.request import ENDPOINT_IMAGE2VIDEO, RequestBody
 from .credentials import node_credentials
 from .ledger import ledger_dir, node_ledger
+from .registry import task_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ WHERE = "Settings > Kling > Costs (or KLING_MAX_UNITS / KLING_MAX_UNITS_PER_DAY 
 #: A balance read for a warning is reused this long (the query is free but Kling wants <= 1 a second,
 #: and the count itself may lag 12 hours).
 BALANCE_TTL_S = 60.0
-NODE_ENDPOINTS = {"KlingImageToVideo": ENDPOINT_IMAGE2VIDEO, "KlingTextToVideo": ENDPOINT_TEXT2VIDEO,
-                  "KlingMultiImageToVideo": ENDPOINT_MULTI_IMAGE2VIDEO, "KlingVideoExtend": ENDPOINT_VIDEO_EXTEND}
 
 _lock = threading.Lock()
 _balance: list[Any] = [0.0, None]  # [monotonic time read, AccountCosts | None]
@@ -111,9 +109,9 @@ def _node_estimates(prompt: Any) -> dict[str, CostEstimate]:
     """One task's estimate per Kling node of an API-format prompt (linked values count as unknown)."""
     if not isinstance(prompt, dict):
         return {}
-    ledger, card, found = node_ledger(), rate_card_from_env(), {}
+    ledger, card, endpoints, found = node_ledger(), rate_card_from_env(), task_endpoints(), {}
     for node_id, node in prompt.items():
-        endpoint = NODE_ENDPOINTS.get(node.get("class_type")) if isinstance(node, dict) else None
+        endpoint = endpoints.get(node.get("class_type")) if isinstance(node, dict) else None
         if endpoint is None:
             continue
         inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
@@ -189,7 +187,7 @@ def remember_balance(costs: AccountCosts) -> None:
 def plan_info(node_type: str, values: Mapping[str, Any]) -> list[str]:
     """The cost lines of the widget plan (``info``): the estimate of one task of the current values,
     the guard's limits, and the last balance read. Never queries Kling (the plan is asked often)."""
-    endpoint = NODE_ENDPOINTS.get(node_type)
+    endpoint = task_endpoints().get(node_type)
     if endpoint is None:
         return []
     try:

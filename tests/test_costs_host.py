@@ -72,6 +72,15 @@ def test_spend_limits_route_keeps_the_values_and_refuses_bad_ones(host, limits):
     assert host.get_json("/kling/spend_limits")["per_prompt"] == 5.0  # unchanged by the refused posts
 
 
+def test_every_node_that_creates_tasks_shows_a_cost_line_and_no_other_node_does(host, object_info):
+    kling_nodes = sorted(name for name, info in object_info.items() if info.get("category") == "Kling")
+    with_cost = {name for name in kling_nodes if any(line.startswith("Estimated cost:")
+                                                     for line in plan_info(host, name, {}))}
+    # Video Extend costs a task but has no table rules: its cost line must not hang on the rules.
+    assert with_cost == {"KlingImageToVideo", "KlingTextToVideo", "KlingMultiImageToVideo", "KlingVideoExtend"}
+    assert {"KlingCameraControl", "KlingMotionBrush", "KlingTaskResult"} <= set(kling_nodes) - with_cost
+
+
 def test_estimate_is_the_last_deduction_a_lower_limit_refuses_at_queue_time_and_a_batch_counts_three(
         host, object_info, emulator_process, limits):
     prompt, kling = i2v_prompt(object_info, **TURBO_PRO_5)

@@ -325,3 +325,34 @@ def test_an_earlier_runs_create_refused_as_duplicate_on_requeue_resolves_to_its_
     result = run_image_to_video(client, request(), tmp_path / "late.mp4", ledger=ledger, seed=15)
     assert result.task.task_id == made.task_id and len(emu.created_tasks()) == 1
     assert ledger.get(fingerprint).status == "succeed"
+
+
+def test_a_ledger_deleted_while_in_use_is_set_up_again_and_the_lost_row_still_pays_once(emu, ledger, tmp_path):
+    # The worst a lost write can do (a power loss undoing the last commits, or someone deleting the
+    # file): the row is gone, and the derived external_task_id still finds the task on Kling.
+    first = run_image_to_video(client_for(emu), request(), tmp_path / "a.mp4", ledger=ledger, seed=3)
+    for path in ledger.path.parent.iterdir():
+        path.unlink()
+    assert ledger.entries() == []  # the kept connection follows the new, empty file
+    again = run_image_to_video(client_for(emu), request(), tmp_path / "b.mp4", ledger=ledger, seed=3)
+    assert again.task.task_id == first.task.task_id and not again.reused
+    assert len(creates(emu)) == 1 and len(emu.created_tasks()) == 1
+    (row,) = ledger.entries()
+    assert row.status == "succeed" and row.task_id == first.task.task_id and row.video_path == str(tmp_path / "b.mp4")
+
+
+KILLED_MID_CLAIM = """
+import os, signal, sys
+from kling_api.ledger import TaskLedger
+ledger = TaskLedger(sys.argv[1])
+with ledger.claim("f" * 64, external_task_id="killed-1", endpoint="/v1/videos/image2video", base_url="http://x"):
+    ledger.update("f" * 64, creates=1)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_commit_survives_the_process_being_killed(ledger):
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_CLAIM, str(ledger.path)], cwd=ROOT, timeout=60)
+    assert done.returncode == -9
+    row = ledger.get("f" * 64)
+    assert row is not None and (row.status, row.external_task_id, row.creates) == ("creating", "killed-1", 1)
