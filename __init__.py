@@ -15,10 +15,11 @@ except ImportError:
         log.error("Kling video nodes need ComfyUI 0.3.48 or newer (V3 node API); no Kling nodes were registered. "
                   "Please update ComfyUI.")
 else:
-    from .nodes import KlingExtension, register_routes
+    from .nodes import KlingExtension, register_routes, start_ledger_setup
 
     WEB_DIRECTORY = "./web"
     register_routes()
 
     async def comfy_entrypoint() -> KlingExtension:
+        start_ledger_setup()
         return KlingExtension()

@@ -34,12 +34,14 @@ def prepare_ledger() -> None:
         log.warning("%s; Kling nodes will run without it (a re-queue may pay again)", exc)
 
 
-class KlingExtension(ComfyExtension):
-    async def on_load(self) -> None:
-        threading.Thread(target=prepare_ledger, name="kling-ledger-setup", daemon=True).start()
+def start_ledger_setup() -> None:
+    """Called once as ComfyUI loads the pack (0.3.75 and 0.8.0 never call ComfyExtension.on_load)."""
+    threading.Thread(target=prepare_ledger, name="kling-ledger-setup", daemon=True).start()
 
+
+class KlingExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return NODES
 
 
-__all__ = ["KlingExtension", "NODES", "register_routes"]
+__all__ = ["KlingExtension", "NODES", "register_routes", "start_ledger_setup"]

@@ -35,9 +35,20 @@ def host(comfy_host, tmp_path_factory):
 
 
 def ledger_rows(base_dir) -> list[dict]:
-    with sqlite3.connect(base_dir.joinpath(*LEDGER)) as conn:
+    with sqlite3.connect(f"file:{base_dir.joinpath(*LEDGER)}?mode=ro", uri=True) as conn:  # never creates it
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM submissions ORDER BY created_at")]
+
+
+def ledger_set_up_within(base_dir, seconds: float) -> list[dict]:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return ledger_rows(base_dir)
+        except sqlite3.OperationalError:  # not there yet, or its table not yet made
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def test_same_workflow_and_seed_after_a_restart_reuses_the_task_and_video(comfy_install, emulator_process,
@@ -46,6 +57,7 @@ def test_same_workflow_and_seed_after_a_restart_reuses_the_task_and_video(comfy_
     env = {"KLING_API_BASE": emulator_process.url, "KLING_API_KEY": emulator_process.api_key}
     start, _ = write_sample_images(tmp_path)
     with ch.ComfyHost(env=env, install=comfy_install, base_dir=base) as first:
+        assert ledger_set_up_within(base, 30) == []  # while ComfyUI boots, not inside the first prompt
         first.upload_image(start)
         prompt, kling = api_prompt("kling_image_to_video", first.object_info(), seed=424242)
         video = kling_video(first, first.run(prompt, timeout=180), kling)
