@@ -27,6 +27,7 @@ import stat
 import threading
 import time
 import uuid
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -221,15 +222,16 @@ class TaskLedger:
     One connection stays open for the object's life (the anchor): when the last connection closes,
     SQLite checkpoints and deletes the WAL, and re-creating it syncs the folder too. On a busy disk
     that churn cost about 40 syncs of 0.1-0.5 s each per node run. Commits use ``synchronous=NORMAL``
-    (WAL): a commit survives the process being killed, and only a power loss can undo the last ones;
-    a create is still never paid twice, because its derived ``external_task_id`` is looked up on Kling
-    before any create is sent, and Kling refuses a second task under it."""
+    (WAL): a commit survives the process being killed; a power loss or an OS crash can undo the last
+    ones. A create is still not paid twice: with a derived ``external_task_id`` the task is looked up
+    on Kling before any create, and a typed one Kling refuses as a duplicate. The spend guard's count
+    of today's units may then miss the undone tasks."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._ready_lock = threading.Lock()
-        self._anchor: sqlite3.Connection | None = None
-        self._anchor_inode = -1  # the file the anchor holds: a deleted or replaced file is set up again
+        self._anchor: weakref.finalize | None = None  # closes the anchor connection, once
+        self._anchor_file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file it holds
 
     def __repr__(self) -> str:
         return f"TaskLedger({str(self.path)!r})"
@@ -243,19 +245,25 @@ class TaskLedger:
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
-    def _is_ready(self) -> bool:
+    def _file(self) -> tuple[int, int] | None:
         try:
-            return self._anchor is not None and os.stat(self.path).st_ino == self._anchor_inode
+            info = os.stat(self.path)
         except OSError:
-            return False
+            return None
+        return info.st_dev, info.st_ino
+
+    def _is_ready(self) -> bool:
+        return self._anchor is not None and self._anchor.alive and self._file() == self._anchor_file
 
     def ensure_ready(self) -> "TaskLedger":
-        """Create the folder (0700), the file (0600) and the table once; raises LedgerUnavailable."""
+        """Create the folder (0700), the file (0600) and the table once, and again if the file was
+        deleted; raises LedgerUnavailable."""
         if self._is_ready():
             return self
         with self._ready_lock:
             if self._is_ready():
                 return self
+            self._let_go_of_a_replaced_file()
             deadline = time.monotonic() + BUSY_TIMEOUT_S
             while True:
                 try:
@@ -271,28 +279,40 @@ class TaskLedger:
                     raise LedgerUnavailable(f"The task ledger {self.path} cannot be used ({exc})") from None
         return self
 
+    def _let_go_of_a_replaced_file(self) -> None:
+        """Closes the anchor of a file that was deleted or replaced, before the path is opened again.
+        Its -wal and -shm belong to the old file: left beside a new one, SQLite would replay them into it."""
+        if self._anchor is None:
+            return
+        self._anchor()
+        self._anchor = None
+        leftovers = [p.name for p in (Path(f"{self.path}-wal"), Path(f"{self.path}-shm")) if p.exists()]
+        if leftovers:
+            raise LedgerUnavailable(
+                f"The task ledger {self.path} was deleted or replaced while in use, but {' and '.join(leftovers)} "
+                "of the old file stayed beside it; stop ComfyUI and delete or restore them together with it")
+
     def _initialise(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, stat.S_IRUSR | stat.S_IWUSR))
-        conn = self._open(any_thread=True)  # only ever closed from another thread
+        conn = self._open(any_thread=True)  # only ever closed, from whichever thread lets it go
         try:
             if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
             _add_missing_columns(conn)
-            inode = os.stat(self.path).st_ino
         except BaseException:
             conn.close()
             raise
-        self.close()
-        self._anchor, self._anchor_inode = conn, inode
+        self._anchor, self._anchor_file = weakref.finalize(self, conn.close), self._file()
 
     def close(self) -> None:
-        """Lets the WAL go (the next operation opens the ledger again)."""
-        anchor, self._anchor = self._anchor, None
-        if anchor is not None:
-            anchor.close()
+        """Lets the WAL go now rather than when the ledger is collected (the next operation opens it again)."""
+        with self._ready_lock:
+            if self._anchor is not None:
+                self._anchor()
+                self._anchor = None
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:

@@ -20,7 +20,7 @@ from kling_api.emulator import Emulator
 from kling_api.errors import (KlingAccountError, KlingNetworkError, KlingPolicyError, KlingTaskFailed,
                               KlingTimeout)
 from kling_api.jobs import run_image_to_video
-from kling_api.ledger import TaskLedger, default_cli_ledger_path, request_fingerprint
+from kling_api.ledger import LedgerUnavailable, TaskLedger, default_cli_ledger_path, request_fingerprint
 from kling_api.request import ImageToVideoRequest
 from kling_api.transport import RetryPolicy
 from test_client import IMAGE, png_b64
@@ -356,3 +356,15 @@ def test_a_commit_survives_the_process_being_killed(ledger):
     assert done.returncode == -9
     row = ledger.get("f" * 64)
     assert row is not None and (row.status, row.external_task_id, row.creates) == ("creating", "killed-1", 1)
+
+
+def test_a_ledger_file_replaced_under_its_wal_is_refused_rather_than_mixed(ledger, tmp_path):
+    with ledger.claim("e" * 64, external_task_id="kept-1", endpoint="/v1/videos/image2video", base_url="http://x"):
+        pass
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE unrelated (x)")
+    conn.close()
+    other.replace(ledger.path)  # a backup restored, say, while the -wal and -shm of the old file stay
+    with pytest.raises(LedgerUnavailable, match=r"ledger\.sqlite3-wal and ledger\.sqlite3-shm of the old file"):
+        ledger.entries()

@@ -35,7 +35,7 @@ def host(comfy_host, tmp_path_factory):
 
 
 def ledger_rows(base_dir) -> list[dict]:
-    with sqlite3.connect(f"file:{base_dir.joinpath(*LEDGER)}?mode=ro", uri=True) as conn:  # never creates it
+    with sqlite3.connect(base_dir.joinpath(*LEDGER).as_uri() + "?mode=ro", uri=True) as conn:  # never creates it
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM submissions ORDER BY created_at")]
 
