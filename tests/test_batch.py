@@ -154,8 +154,11 @@ def test_a_rerun_here_or_on_another_machine_never_pays_again(emu, tmp_path, imag
 
 def batch_process(emu, tmp_path: Path, manifest: Path, *extra: str, stderr=subprocess.PIPE) -> subprocess.Popen:
     env = {"PATH": "/usr/bin:/bin", "KLING_API_KEY": API_KEY, "HOME": "/nonexistent"}
+    # Ctrl-C as in a terminal: a test run started in the background (nohup cmd &) ignores SIGINT, and
+    # its children would inherit that.
     return subprocess.Popen([sys.executable, "-m", "kling_api", *common(emu, tmp_path), "batch", str(manifest),
-                             *extra], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=stderr)
+                             *extra], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=stderr,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_ctrl_c_leaves_created_tasks_resumable_and_a_rerun_creates_only_the_rest(emu, tmp_path, images):
