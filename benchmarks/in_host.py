@@ -233,7 +233,7 @@ def _png(photo: Path) -> Path:
 
 def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, report: dict) -> None:
     """Quiet, then loaded: ``runs`` of each path, interleaved (in PATHS' order, then reversed, ...)."""
-    from kling_api.video import estimate_decoded_bytes, probe_video
+    from kling_api.media.video import estimate_decoded_bytes, probe_video
 
     from .run import API_KEY, _emulator as emulator, log, median
 

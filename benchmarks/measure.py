@@ -164,7 +164,7 @@ def encode(photo: str) -> dict:
     from PIL import Image
 
     sys.path.insert(0, str(ROOT))
-    from kling_api.images import MAX_BYTES, encode_image
+    from kling_api.media.images import MAX_BYTES, encode_image
 
     array = _image_input(photo)
     picture = Image.fromarray(np.load(photo))
@@ -198,8 +198,8 @@ def encode(photo: str) -> dict:
 
 def _client(url: str, api_key: str):
     sys.path.insert(0, str(ROOT))
-    from kling_api.auth import Credentials, Secret
-    from kling_api.client import KlingClient
+    from kling_api.remote.auth import Credentials, Secret
+    from kling_api.remote.client import KlingClient
 
     return KlingClient(Credentials(api_key=Secret(api_key), source="benchmark"), url)
 
@@ -230,10 +230,10 @@ def many_tasks(url: str, api_key: str, photo: str, count: int, concurrency: int,
     import numpy as np
 
     client = _client(url, api_key)
-    from kling_api.images import encode_image
-    from kling_api.jobs import run_image_to_video
-    from kling_api.ledger import TaskLedger
-    from kling_api.request import ImageToVideoRequest
+    from kling_api.media.images import encode_image
+    from kling_api.generation.life import run_image_to_video
+    from kling_api.remote.ledger import TaskLedger
+    from kling_api.rules.request import ImageToVideoRequest
 
     pixels = np.load(photo).astype(np.float32) / 255.0
     ledger = TaskLedger(Path(out_dir) / "ledger.sqlite3")

@@ -161,8 +161,8 @@ def _emulator(**settings):
 
 
 def _client(url: str):
-    from kling_api.auth import Credentials, Secret
-    from kling_api.client import KlingClient
+    from kling_api.remote.auth import Credentials, Secret
+    from kling_api.remote.client import KlingClient
 
     return KlingClient(Credentials(api_key=Secret(API_KEY), source="benchmark"), url)
 
@@ -183,7 +183,7 @@ def bench_wait(runs: int, rows: list, report: dict, quick: bool) -> None:
     """Tasks ending 5 s to 141 s after their create (2 s queued, then processing; the last one past 0.8 x
     the 164 s estimate, where an earlier schedule first sped up); how long until the waiting client
     notices, how close its polls come, and the CPU of the waiting process."""
-    from kling_api.request import ImageToVideoRequest
+    from kling_api.rules.request import ImageToVideoRequest
 
     queued = 2.0  # seconds in Kling's queue (submitted) before processing
     ends = (5.0, 12.0, 20.0) if quick else (5.0, 20.0, 60.0, 140.0)

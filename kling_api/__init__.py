@@ -2,15 +2,15 @@
 
 Usable on its own (``python -m kling_api``); the ComfyUI nodes in ``nodes/`` are thin glue over it.
 """
-from .auth import Credentials, load_credentials
-from .capabilities import capability_table
-from .client import KlingClient
+from .remote.auth import Credentials, load_credentials
+from .rules.capabilities import capability_table
+from .remote.client import KlingClient
 from .errors import (KlingAPIError, KlingCancelled, KlingCredentialsError, KlingDownloadError, KlingError,
                      KlingTaskFailed, KlingTimeout, KlingValidationError)
-from .jobs import JobResult, finish_task, run_image_to_video
-from .request import ImageToVideoRequest
-from .tasks import StatusUpdate, Task
-from .validation import validate
+from .generation.life import JobResult, finish_task, run_image_to_video
+from .rules.request import ImageToVideoRequest
+from .remote.tasks import StatusUpdate, Task
+from .rules.validation import validate
 
 __version__ = "0.1.0"
 

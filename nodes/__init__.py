@@ -6,7 +6,7 @@ import threading
 
 from comfy_api.latest import ComfyExtension, io
 
-from ..kling_api.ledger import LedgerUnavailable
+from ..kling_api.remote.ledger import LedgerUnavailable
 from .camera_control import KlingCameraControl
 from .image_to_video import KlingImageToVideo
 from .ledger import node_ledger

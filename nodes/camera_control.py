@@ -6,8 +6,8 @@ from typing import Any
 from comfy_api.latest import io
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.motion import CAMERA_AXES, CAMERA_TYPES, camera_control
-from ..kling_api.tooltips import camera_types_text, where_allowed
+from ..kling_api.rules.motion import CAMERA_AXES, CAMERA_TYPES, camera_control
+from ..kling_api.rules.tooltips import camera_types_text, where_allowed
 
 CameraControl = io.Custom("KLING_CAMERA_CONTROL")
 

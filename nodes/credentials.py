@@ -11,7 +11,7 @@ from pathlib import Path
 
 import folder_paths
 
-from ..kling_api.auth import Credentials, load_credentials, read_credentials_file
+from ..kling_api.remote.auth import Credentials, load_credentials, read_credentials_file
 from ..kling_api.errors import KlingCredentialsError
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from pathlib import Path
 import folder_paths
 from comfy_api.latest import io, ui
 
-from ..kling_api.jobs import JobResult
-from ..kling_api.tasks import Task
-from ..kling_api.tooltips import where_allowed
+from ..kling_api.generation.life import JobResult
+from ..kling_api.remote.tasks import Task
+from ..kling_api.rules.tooltips import where_allowed
 from .media import decode_frames, gib, plan_frames, video_output
 from .progress import StatusBoard
 

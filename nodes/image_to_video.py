@@ -6,15 +6,15 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.images import encode_image
-from ..kling_api.jobs import JobResult, run_job
-from ..kling_api.motion import MotionBrush, motion_brush_fields
-from ..kling_api.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
-from ..kling_api.tooltips import camera_types_text, models_with, where_allowed
-from ..kling_api.validation import validate
-from ..kling_api.widget_plan import camera_stand_in
+from ..kling_api.media.images import encode_image
+from ..kling_api.generation.life import JobResult, run_job
+from ..kling_api.rules.motion import MotionBrush, motion_brush_fields
+from ..kling_api.rules.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
+from ..kling_api.rules.tooltips import camera_types_text, models_with, where_allowed
+from ..kling_api.rules.validation import validate
+from ..kling_api.rules.widget_plan import camera_stand_in
 from .camera_control import CameraControl
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from comfy_api.latest import io
 
 from ..kling_api.errors import KlingCancelled
-from ..kling_api.jobs import JobResult
+from ..kling_api.generation.life import JobResult
 from .delivery import deliver
 from .progress import StatusBoard, raise_interrupted
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import folder_paths
 
-from ..kling_api.ledger import LEDGER_FILENAME, TaskLedger
+from ..kling_api.remote.ledger import LEDGER_FILENAME, TaskLedger
 
 LEDGER_DIR = "kling_ledger"
 

@@ -15,7 +15,7 @@ import torch
 from comfy_api.latest import InputImpl, Types
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.video import VideoInfo, decode_video, output_size, planned_frame_count, probe_video, resample_audio
+from ..kling_api.media.video import VideoInfo, decode_video, output_size, planned_frame_count, probe_video, resample_audio
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The paths live in the ``trajectories`` widget as JSON, a list per dynamic mask of ``[x, y]`` points in
 the start image's pixels (top-left origin, as ComfyUI). The web extension (web/kling_trajectory.js)
 draws them over the start image; Kling Image to Video converts masks and points for Kling once the
-image it sends is known (kling_api.motion).
+image it sends is known (kling_api.rules.motion).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 from comfy_api.latest import io
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.motion import MAX_DYNAMIC_MASKS, POINT_RULE, MotionBrush, check_path, parse_trajectories
+from ..kling_api.rules.motion import MAX_DYNAMIC_MASKS, POINT_RULE, MotionBrush, check_path, parse_trajectories
 
 MotionBrushType = io.Custom("KLING_MOTION_BRUSH")
 DYNAMIC_INPUTS = [f"dynamic_mask_{i + 1}" for i in range(MAX_DYNAMIC_MASKS)]

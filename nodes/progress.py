@@ -14,7 +14,7 @@ import comfy.model_management
 import comfy.utils
 from server import PromptServer
 
-from ..kling_api.tasks import StatusUpdate
+from ..kling_api.remote.tasks import StatusUpdate
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from urllib.parse import urlparse
 from aiohttp import web
 from server import PromptServer
 
-from ..kling_api.account import describe_balance
-from ..kling_api.auth import delete_credentials_file, write_credentials_file
-from ..kling_api.capabilities import load_raw
-from ..kling_api.client import KlingClient
+from ..kling_api.remote.account import describe_balance
+from ..kling_api.remote.auth import delete_credentials_file, write_credentials_file
+from ..kling_api.rules.capabilities import load_raw
+from ..kling_api.remote.client import KlingClient
 from ..kling_api.errors import KlingCredentialsError, KlingError
-from ..kling_api.widget_plan import WidgetPlanError, plan_request
+from ..kling_api.rules.widget_plan import WidgetPlanError, plan_request
 from .cost_routes import register_cost_routes
 from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
 from .registry import rules_endpoints
@@ -61,7 +61,7 @@ async def get_capabilities(request: web.Request) -> web.Response:
 
 async def post_widget_plan(request: web.Request) -> web.Response:
     """Which widgets a node shows, the choices of its combos, why its values are refused and the one-click
-    fix, computed by kling_api.validation (the page holds no rule)."""
+    fix, computed by kling_api.rules.validation (the page holds no rule)."""
     try:
         body = await request.json()
     except ValueError:

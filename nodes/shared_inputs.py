@@ -5,10 +5,10 @@ from typing import Any, Mapping
 
 from comfy_api.latest import io
 
-from ..kling_api.capabilities import capability_table, endpoint_aspect_ratios, endpoint_facts, endpoint_models
-from ..kling_api.client import DEFAULT_TIMEOUT_S
-from ..kling_api.widget_plan import PENDING_IMAGE  # noqa: F401  (the nodes' queue-time stand-in for images)
-from ..kling_api.tooltips import durations_text, models_with, models_without_mode, spoken_list, where_allowed
+from ..kling_api.rules.capabilities import capability_table, endpoint_aspect_ratios, endpoint_facts, endpoint_models
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
+from ..kling_api.rules.widget_plan import PENDING_IMAGE  # noqa: F401  (the nodes' queue-time stand-in for images)
+from ..kling_api.rules.tooltips import durations_text, models_with, models_without_mode, spoken_list, where_allowed
 
 DEFAULT_CONCURRENCY = 2
 

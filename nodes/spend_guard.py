@@ -17,14 +17,14 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..kling_api.account import AccountCosts, describe_balance
-from ..kling_api.costs import (BALANCE_LINE, ESTIMATE_LINE, GUARD_LINE, UNKNOWN, CostEstimate, PromptEstimate,
+from ..kling_api.remote.account import AccountCosts, describe_balance
+from ..kling_api.costs.estimates import (BALANCE_LINE, ESTIMATE_LINE, GUARD_LINE, UNKNOWN, CostEstimate, PromptEstimate,
                                RateCardError, SpendLimits, balance_warning, check_spend, combination_for, estimate_cost,
                                estimate_requests, guard_note, parse_limit, rate_card_from_env, spend_refusal,
                                spent_today)
-from ..kling_api.client import KlingClient
+from ..kling_api.remote.client import KlingClient
 from ..kling_api.errors import KlingError
-from ..kling_api.request import ENDPOINT_IMAGE2VIDEO, RequestBody
+from ..kling_api.rules.request import ENDPOINT_IMAGE2VIDEO, RequestBody
 from .credentials import node_credentials
 from .ledger import ledger_dir, node_ledger
 from .registry import task_endpoints

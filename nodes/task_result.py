@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
-from ..kling_api.jobs import JobResult, finish_task, locate_task
-from ..kling_api.request import TASK_ENDPOINTS
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..kling_api.generation.life import JobResult, finish_task, locate_task
+from ..kling_api.rules.request import TASK_ENDPOINTS
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
 from .job_runner import run_jobs

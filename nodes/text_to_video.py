@@ -5,11 +5,11 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.jobs import JobResult, run_job
-from ..kling_api.request import ENDPOINT_TEXT2VIDEO, TextToVideoRequest
-from ..kling_api.validation import validate_text_to_video
+from ..kling_api.generation.life import JobResult, run_job
+from ..kling_api.rules.request import ENDPOINT_TEXT2VIDEO, TextToVideoRequest
+from ..kling_api.rules.validation import validate_text_to_video
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
 from .job_runner import run_jobs

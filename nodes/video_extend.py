@@ -5,12 +5,12 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.capabilities import endpoint_facts
-from ..kling_api.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..kling_api.rules.capabilities import endpoint_facts
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.jobs import JobResult, run_job
-from ..kling_api.request import ENDPOINT_VIDEO_EXTEND, VideoExtendRequest
-from ..kling_api.validation import extend_source_models, validate_video_extend
+from ..kling_api.generation.life import JobResult, run_job
+from ..kling_api.rules.request import ENDPOINT_VIDEO_EXTEND, VideoExtendRequest
+from ..kling_api.rules.validation import extend_source_models, validate_video_extend
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
 from .job_runner import external_id_for, run_jobs

@@ -1,7 +1,7 @@
 """Writes locales/en/nodeDefs.json from the node schemas, as a real ComfyUI serves them (/object_info).
 
 The schemas are the one source of the English names and tooltips (their rule-dependent phrases are
-written from the capability table by kling_api/tooltips.py); run this after changing one.
+written from the capability table by kling_api/rules/tooltips.py); run this after changing one.
 tests/test_widget_plan.py fails while the file differs from what this writes.
 """
 from __future__ import annotations

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from library_emulator import client_for as shared_client_for, fast_emulator
 
-from kling_api import account
-from kling_api.client import KlingClient
+from kling_api.remote import account
+from kling_api.remote.client import KlingClient
 from kling_api.emulator import Emulator
-from kling_api.jobs import run_image_to_video
-from kling_api.request import ImageToVideoRequest
+from kling_api.generation.life import run_image_to_video
+from kling_api.rules.request import ImageToVideoRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "account-test-key"

@@ -19,7 +19,7 @@ from sample_images import START_NAME
 from workflow_convert import ui_to_api
 
 from kling_api.emulator.videos import AUDIO_RATE, TONE_HZ
-from kling_api.video import probe_video
+from kling_api.media.video import probe_video
 
 pytestmark = [pytest.mark.host]
 

@@ -7,7 +7,7 @@ import traceback
 import jwt
 import pytest
 
-from kling_api.auth import (TOKEN_LIFETIME_S, Credentials, Secret, load_credentials, read_credentials_file,
+from kling_api.remote.auth import (TOKEN_LIFETIME_S, Credentials, Secret, load_credentials, read_credentials_file,
                             write_credentials_file)
 from kling_api.errors import KlingCredentialsError
 

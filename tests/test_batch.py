@@ -21,9 +21,10 @@ import pytest
 from library_emulator import fast_emulator
 from sample_images import write_sample_images
 
-from kling_api import batch, cli
-from kling_api.ledger import TaskLedger
-from kling_api.request import ENDPOINT_IMAGE2VIDEO
+from kling_api.cli import batch
+from kling_api.cli import commands as cli
+from kling_api.remote.ledger import TaskLedger
+from kling_api.rules.request import ENDPOINT_IMAGE2VIDEO
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "batch-test-key-0123456789"

@@ -12,7 +12,7 @@ import pytest
 from comfy_host import EmulatorProcess
 from sample_images import write_sample_images
 
-from kling_api.video import probe_video
+from kling_api.media.video import probe_video
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kling_api.auth import Credentials, Secret
-from kling_api import client as client_module
-from kling_api.client import KlingClient, poll_interval
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote import client as client_module
+from kling_api.remote.client import KlingClient, poll_interval
 from kling_api.emulator import Emulator
 from kling_api.errors import (KlingAccountError, KlingAPIError, KlingAuthError, KlingCancelled, KlingDownloadError,
                               KlingPolicyError, KlingTaskFailed, KlingTimeout, KlingValidationError)
-from kling_api.jobs import finish_task, run_image_to_video
-from kling_api.request import ImageToVideoRequest
-from kling_api.transport import RetryPolicy
+from kling_api.generation.life import finish_task, run_image_to_video
+from kling_api.rules.request import ImageToVideoRequest
+from kling_api.remote.transport import RetryPolicy
 
 API_KEY = "client-test-key"
 ACCESS_KEY, SECRET_KEY = "ak-client", "sk-client-secret-long-enough-for-hs256-xx"

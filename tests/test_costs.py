@@ -12,13 +12,13 @@ import pytest
 from library_emulator import client_for, fast_emulator
 from sample_images import write_sample_images
 
-from kling_api.costs import (UNKNOWN, RateCard, RateCardError, SpendLimitExceeded, SpendLimits, balance_warning,
+from kling_api.costs.estimates import (UNKNOWN, RateCard, RateCardError, SpendLimitExceeded, SpendLimits, balance_warning,
                              check_spend, combination_for, estimate_cost, estimate_requests, rate_card_from_env,
                              spend_refusal, spent_today)
 from kling_api.errors import KlingAccountError, KlingValidationError
-from kling_api.jobs import run_job
-from kling_api.ledger import TaskLedger
-from kling_api.request import ImageToVideoRequest, VideoExtendRequest
+from kling_api.generation.life import run_job
+from kling_api.remote.ledger import TaskLedger
+from kling_api.rules.request import ImageToVideoRequest, VideoExtendRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "costs-test-key"
@@ -69,7 +69,7 @@ def test_estimate_equals_the_last_deduction_and_a_batch_of_three_costs_three_tim
 
 def test_the_latest_deduction_wins_and_sound_is_part_of_the_combination(tmp_path):
     ledger = TaskLedger(tmp_path / "ledger.sqlite3")
-    from kling_api.tasks import Task
+    from kling_api.remote.tasks import Task
     for seed, (sound, units) in enumerate([("off", "3"), ("on", "5"), ("off", "4")]):
         body = {"model_name": "kling-v2-6", "mode": "pro", "duration": "5", "sound": sound}
         with ledger.claim(f"fp{seed}", external_task_id=f"e{seed}", endpoint="/v1/videos/image2video",
@@ -160,7 +160,7 @@ def test_balance_warning_and_depleted_pack_explained_with_the_balance(emu, start
     costs = client.account_costs()
     big = estimate_cost(TURBO_PRO_5, 1, rate_card=RateCard.from_json(
         {"rates": [{"endpoint": "image2video", "units": costs.remaining + 1}]}, "t"))
-    from kling_api.costs import PromptEstimate
+    from kling_api.costs.estimates import PromptEstimate
     assert "exceeds the" in balance_warning(PromptEstimate((big,)), costs)
     assert balance_warning(PromptEstimate((estimate_cost(TURBO_PRO_5, 1),)), costs) == ""
     emu.configure(balance_depleted_creates=1)
@@ -219,7 +219,7 @@ def test_cli_account_prints_the_balance_with_the_lag(cli_emulator):
 
 def test_batch_prints_the_whole_manifest_estimate_and_the_guard_counts_every_row(emu, start_image, tmp_path,
                                                                                  monkeypatch, capsys):
-    from kling_api import cli
+    from kling_api.cli import commands as cli
     emu.reset()
     monkeypatch.setenv("KLING_API_KEY", API_KEY)
     monkeypatch.delenv("KLING_RATE_CARD", raising=False)

@@ -10,8 +10,8 @@ import pytest
 
 import kling_frontend as kf
 
-from kling_api.auth import Credentials, Secret
-from kling_api.client import KlingClient
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote.client import KlingClient
 
 pytestmark = [pytest.mark.browser, pytest.mark.host]
 

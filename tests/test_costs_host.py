@@ -11,8 +11,8 @@ import comfy_host as ch
 from host_workflows import creates, load_ui, node_id_of
 from workflow_convert import ui_to_api
 
-from kling_api.auth import Credentials, Secret
-from kling_api.client import KlingClient
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote.client import KlingClient
 
 pytestmark = [pytest.mark.host, pytest.mark.usefixtures("fresh_emulator")]
 

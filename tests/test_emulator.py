@@ -24,7 +24,7 @@ import pytest
 import requests
 from PIL import Image
 
-from kling_api.capabilities import ModelCapabilities, capability_table
+from kling_api.rules.capabilities import ModelCapabilities, capability_table
 from kling_api.emulator import DEFAULT_API_KEY, Emulator
 from kling_api.emulator.errors import ApiError
 from kling_api.emulator.faults import settings_from_env

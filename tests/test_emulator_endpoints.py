@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from kling_api.capabilities import capability_table, endpoint_facts
+from kling_api.rules.capabilities import capability_table, endpoint_facts
 from kling_api.emulator.errors import ApiError
 from kling_api.emulator.rules import SourceVideo, check_extend_create
 from kling_api.emulator.videos import output_geometry

@@ -15,7 +15,7 @@ from host_workflows import creates, kling_video, load_ui, mean_diff, node_id_of
 from sample_images import END_NAME, START_NAME
 from workflow_convert import ui_to_api
 
-from kling_api.video import probe_video
+from kling_api.media.video import probe_video
 
 MULTI = "/v1/videos/multi-image2video"
 EXTEND = "/v1/videos/video-extend"

@@ -6,12 +6,12 @@ import pytest
 from library_emulator import client_for, fast_emulator
 
 from kling_api.errors import KlingValidationError
-from kling_api.jobs import run_job
-from kling_api.ledger import TaskLedger
-from kling_api.request import ENDPOINT_IMAGE2VIDEO, MultiImageToVideoRequest, VideoExtendRequest
-from kling_api.tasks import Task, VideoResult
-from kling_api.transport import RetryPolicy
-from kling_api.validation import SourceVideo, validate_multi_image_to_video, validate_video_extend
+from kling_api.generation.life import run_job
+from kling_api.remote.ledger import TaskLedger
+from kling_api.rules.request import ENDPOINT_IMAGE2VIDEO, MultiImageToVideoRequest, VideoExtendRequest
+from kling_api.remote.tasks import Task, VideoResult
+from kling_api.remote.transport import RetryPolicy
+from kling_api.rules.validation import SourceVideo, validate_multi_image_to_video, validate_video_extend
 
 API_KEY = "extend-multi-key"
 PNG = "iVBORw0KGgo="
@@ -96,7 +96,7 @@ def test_extend_of_a_recorded_v2_video_is_refused_before_sending(tmp_path):
 
 
 def test_progress_estimates_follow_the_endpoint():
-    from kling_api.jobs import endpoint_estimate
+    from kling_api.generation.life import endpoint_estimate
     assert endpoint_estimate("/v1/videos/text2video") == 319
     assert endpoint_estimate("/v1/videos/video-extend") == 320
     assert endpoint_estimate("/v1/videos/image2video") is None  # the table's default (164 s) applies

@@ -18,10 +18,10 @@ from library_emulator import client_for, fast_emulator
 from sample_images import write_sample_images
 
 from kling_api.errors import KlingTaskFailed, KlingValidationError
-from kling_api.jobs import run_job
-from kling_api.ledger import TaskLedger, external_task_id_for, request_fingerprint
-from kling_api.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
-from kling_api.validation import EXTERNAL_TASK_ID_PATTERN
+from kling_api.generation.life import run_job
+from kling_api.remote.ledger import TaskLedger, external_task_id_for, request_fingerprint
+from kling_api.rules.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
+from kling_api.rules.validation import EXTERNAL_TASK_ID_PATTERN
 from test_client import IMAGE
 
 ROOT = Path(__file__).resolve().parents[1]

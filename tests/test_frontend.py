@@ -2,8 +2,8 @@
 frontend the host pins and the newest one (tests/support/newest_frontend.txt), each in the LiteGraph
 canvas and in Nodes 2.0 (ids like ``fe1.58.1-vue``; see conftest.UI_SETUPS).
 
-Every expectation about models, modes and durations is read in Python from ``kling_api.capabilities``
-(and ``kling_api.validation`` / ``kling_api.widget_plan``), never from the JavaScript under test, which
+Every expectation about models, modes and durations is read in Python from ``kling_api.rules.capabilities``
+(and ``kling_api.rules.validation`` / ``kling_api.rules.widget_plan``), never from the JavaScript under test, which
 holds no rule. Screenshots go to artifacts/screenshots/<setup>/frontend_*.png.
 """
 from __future__ import annotations
@@ -17,12 +17,12 @@ import pytest
 
 import comfy_host as ch
 import kling_frontend as kf
-from kling_api.capabilities import NO_MODE, capability_table, endpoint_models, markdown_table
+from kling_api.rules.capabilities import NO_MODE, capability_table, endpoint_models, markdown_table
 from kling_api.errors import KlingValidationError
-from kling_api.request import ImageToVideoRequest
-from kling_api.validation import validate
-from kling_api.costs import is_cost_line
-from kling_api.widget_plan import widget_plan
+from kling_api.rules.request import ImageToVideoRequest
+from kling_api.rules.validation import validate
+from kling_api.costs.estimates import is_cost_line
+from kling_api.rules.widget_plan import widget_plan
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE = capability_table()
@@ -53,13 +53,13 @@ def python_valid(model: str, mode: str, duration: str, tail: bool, sound: str | 
 
 
 def python_plan(node_type: str, st: dict, linked: list[str] = (), **extra) -> dict:
-    """The plan kling_api.widget_plan computes for the values the node holds."""
+    """The plan kling_api.rules.widget_plan computes for the values the node holds."""
     values = {name: w["value"] for name, w in st["widgets"].items() if name != PANEL}
     return widget_plan(ENDPOINTS[node_type], {**values, **extra}, list(linked))
 
 
 def rule_info(lines) -> list[str]:
-    """Info lines of the widget rules, without the cost lines the route appends (kling_api.costs)."""
+    """Info lines of the widget rules, without the cost lines the route appends (kling_api.costs.estimates)."""
     return [line for line in lines if line and not is_cost_line(line)]
 
 
@@ -489,7 +489,7 @@ def test_help_page_model_table_matches_the_capability_table():
     block = re.search(r"<!-- capability-table:start -->\n(.*?)\n<!-- capability-table:end -->", doc, re.S)
     assert block, "the capability-table markers are missing from the help page"
     assert block.group(1).strip() == markdown_table().strip(), (
-        "web/docs/KlingImageToVideo.md is out of date; paste kling_api.capabilities.markdown_table() "
+        "web/docs/KlingImageToVideo.md is out of date; paste kling_api.rules.capabilities.markdown_table() "
         "between its capability-table markers:\n" + markdown_table())
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kling_api import images
+from kling_api.media import images
 from kling_api.errors import KlingValidationError
-from kling_api.images import EncodedImage, check_image_size, encode_image
+from kling_api.media.images import EncodedImage, check_image_size, encode_image
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -209,13 +209,13 @@ def test_crop_keeps_the_centre() -> None:
 
 def test_noise_8000_is_fitted_under_10_mb(caplog: pytest.LogCaptureFixture, saves: list) -> None:
     noise = np.random.default_rng(1).integers(0, 256, (8000, 8000, 3), dtype=np.uint8)
-    with caplog.at_level(logging.INFO, logger="kling_api.images"):
+    with caplog.at_level(logging.INFO, logger="kling_api.media.images"):
         encoded = encode_image(as_image(noise))
     assert len(encoded.data) <= TEN_MB
     assert encoded.quality == 70 and 300 <= encoded.width == encoded.height < 8000
     assert decode(encoded).size == (encoded.width, encoded.height)
     assert len([s for s in saves if s[1] >= 300]) <= 2  # the strips guessed the size: at most one retry
-    notes = [r for r in caplog.records if r.name == "kling_api.images"]
+    notes = [r for r in caplog.records if r.name == "kling_api.media.images"]
     assert len(notes) == 1 and notes[0].levelno == logging.INFO
     assert notes[0].message == (f"image: JPEG quality lowered from 95 to 70 and downscaled from 8000x8000 to "
                                 f"{encoded.width}x{encoded.height} to fit the size limit")
@@ -227,14 +227,14 @@ def test_quality_is_lowered_before_size_and_encoding_is_deterministic(
     at95, at70 = (jpeg_size(pixels, q) * 4 // 3 for q in (95, 70))
     budget = int((at95 * at70) ** 0.5)  # reachable by quality alone
     monkeypatch.setattr(images, "MAX_BYTES", budget)
-    with caplog.at_level(logging.INFO, logger="kling_api.images"):
+    with caplog.at_level(logging.INFO, logger="kling_api.media.images"):
         encoded = encode_image(as_image(pixels))
     assert len(encoded.data) <= budget
     assert 70 <= encoded.quality < 95 and (encoded.width, encoded.height) == (2048, 2048)
     assert len(encoded.data) > 0.8 * budget  # the highest quality that fits, not just any
     decode(encoded)
     assert [s for s in saves if s[:2] == (2048, 2048)] == [(2048, 2048, encoded.quality)]  # one full save
-    assert [r.message for r in caplog.records if r.name == "kling_api.images"] == [
+    assert [r.message for r in caplog.records if r.name == "kling_api.media.images"] == [
         f"image: JPEG quality lowered from 95 to {encoded.quality} to fit the size limit"]
     assert encode_image(as_image(pixels)).data == encoded.data
 
@@ -262,7 +262,7 @@ def test_size_limit_is_on_the_base64_text(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize("size", [(640, 480), (1024, 1024), (2048, 2048)])
 def test_first_save_that_fits_is_the_only_one(size: tuple[int, int], saves: list,
                                               caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="kling_api.images"):
+    with caplog.at_level(logging.INFO, logger="kling_api.media.images"):
         encoded = encode_image(as_image(gradient(*size)))
     assert [s for s in saves if s[:2] == size] == [(size[0], size[1], 95)]
     assert encoded.quality == 95 and not caplog.records

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from kling_api import cli
-from kling_api.auth import Credentials, Secret
-from kling_api.client import KlingClient
+from kling_api.cli import commands as cli
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote.client import KlingClient
 from kling_api.emulator import Emulator
 from kling_api.errors import (KlingAccountError, KlingNetworkError, KlingPolicyError, KlingTaskFailed,
                               KlingTimeout)
-from kling_api.jobs import run_image_to_video
-from kling_api.ledger import LedgerUnavailable, TaskLedger, default_cli_ledger_path, request_fingerprint
-from kling_api.request import ImageToVideoRequest
-from kling_api.transport import RetryPolicy
+from kling_api.generation.life import run_image_to_video
+from kling_api.remote.ledger import LedgerUnavailable, TaskLedger, default_cli_ledger_path, request_fingerprint
+from kling_api.rules.request import ImageToVideoRequest
+from kling_api.remote.transport import RetryPolicy
 from test_client import IMAGE, png_b64
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,11 +233,11 @@ def test_same_submission_from_two_threads_creates_one_task(emu, ledger, tmp_path
 
 PROCESS_JOB = """
 import json, sys
-from kling_api.auth import Credentials, Secret
-from kling_api.client import KlingClient
-from kling_api.jobs import run_image_to_video
-from kling_api.ledger import TaskLedger
-from kling_api.request import ImageToVideoRequest
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote.client import KlingClient
+from kling_api.generation.life import run_image_to_video
+from kling_api.remote.ledger import TaskLedger
+from kling_api.rules.request import ImageToVideoRequest
 url, key, ledger_path, image_path, out = sys.argv[1:6]
 client = KlingClient(Credentials(api_key=Secret(key), source="test"), url)
 request = ImageToVideoRequest(model_name="kling-v2-5-turbo", image=open(image_path).read(), prompt="two processes")
@@ -343,7 +343,7 @@ def test_a_ledger_deleted_while_in_use_is_set_up_again_and_the_lost_row_still_pa
 
 KILLED_MID_CLAIM = """
 import os, signal, sys
-from kling_api.ledger import TaskLedger
+from kling_api.remote.ledger import TaskLedger
 ledger = TaskLedger(sys.argv[1])
 with ledger.claim("f" * 64, external_task_id="killed-1", endpoint="/v1/videos/image2video", base_url="http://x"):
     ledger.update("f" * 64, creates=1)

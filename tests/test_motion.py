@@ -1,4 +1,4 @@
-"""kling_api.motion: camera moves, masks -> mask images, trajectories -> Kling's bottom-left pixels."""
+"""kling_api.rules.motion: camera moves, masks -> mask images, trajectories -> Kling's bottom-left pixels."""
 from __future__ import annotations
 
 import base64
@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from kling_api.errors import KlingValidationError
-from kling_api.motion import (MotionBrush, camera_control, motion_brush_fields, parse_trajectories,
+from kling_api.rules.motion import (MotionBrush, camera_control, motion_brush_fields, parse_trajectories,
                               to_kling_points)
-from kling_api.request import ImageToVideoRequest
-from kling_api.validation import validate
+from kling_api.rules.request import ImageToVideoRequest
+from kling_api.rules.validation import validate
 
 
 def png(data: str) -> Image.Image:

@@ -16,7 +16,7 @@ from sample_images import END_NAME, START_NAME, write_sample_images
 from host_workflows import WORKFLOWS, creates, kling_video, load_ui, mean_diff, node_id_of
 from workflow_convert import ui_to_api
 
-from kling_api.video import probe_video
+from kling_api.media.video import probe_video
 
 
 pytestmark = [pytest.mark.host, pytest.mark.usefixtures("fresh_emulator")]

@@ -1,7 +1,7 @@
 """The README stays true: its model table is the capability table, and its two commands exist."""
 from pathlib import Path
 
-from kling_api.capabilities import markdown_table
+from kling_api.rules.capabilities import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

@@ -13,7 +13,7 @@ from sample_images import write_sample_images
 from host_workflows import creates, kling_video
 from test_nodes_host import api_prompt
 
-from kling_api.video import probe_video
+from kling_api.media.video import probe_video
 
 pytestmark = pytest.mark.host
 

@@ -19,7 +19,7 @@ import kling_frontend as kf
 from sample_images import write_sample_images
 from workflow_convert import ui_to_api
 
-from kling_api.capabilities import TABLE_FILE_ENV, load_raw
+from kling_api.rules.capabilities import TABLE_FILE_ENV, load_raw
 
 REPO = Path(__file__).resolve().parents[1]
 RETIRED, SUCCESSOR, WHEN = "kling-v1-5", "kling-v1-6", "2026-09-15"

@@ -12,15 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kling_api.auth import Credentials, Secret
-from kling_api.client import KlingClient
-from kling_api.download import looks_like_mp4
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote.client import KlingClient
+from kling_api.remote.download import looks_like_mp4
 from kling_api.emulator import Emulator
 from kling_api.errors import KlingError, KlingValidationError
-from kling_api.jobs import JobResult, run_image_to_video
-from kling_api.ledger import TaskLedger
-from kling_api.request import ImageToVideoRequest
-from kling_api.transport import RetryPolicy
+from kling_api.generation.life import JobResult, run_image_to_video
+from kling_api.remote.ledger import TaskLedger
+from kling_api.rules.request import ImageToVideoRequest
+from kling_api.remote.transport import RetryPolicy
 from test_client import IMAGE
 
 pytestmark = pytest.mark.slow

@@ -4,15 +4,15 @@ from __future__ import annotations
 import pytest
 from library_emulator import client_for as shared_client_for, fast_emulator
 
-from kling_api.capabilities import endpoint_models
-from kling_api.client import KlingClient
+from kling_api.rules.capabilities import endpoint_models
+from kling_api.remote.client import KlingClient
 from kling_api.emulator import Emulator
 from kling_api.errors import KlingValidationError
-from kling_api.jobs import run_text_to_video
-from kling_api.ledger import TaskLedger
-from kling_api.request import TextToVideoRequest
-from kling_api.validation import validate_text_to_video
-from kling_api.video import probe_video
+from kling_api.generation.life import run_text_to_video
+from kling_api.remote.ledger import TaskLedger
+from kling_api.rules.request import TextToVideoRequest
+from kling_api.rules.validation import validate_text_to_video
+from kling_api.media.video import probe_video
 
 API_KEY = "t2v-test-key"
 

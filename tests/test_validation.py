@@ -1,10 +1,10 @@
 """Every rule of the seed and the capability table, refused locally with a message naming field and value."""
 import pytest
 
-from kling_api.capabilities import capability_table
+from kling_api.rules.capabilities import capability_table
 from kling_api.errors import KlingValidationError
-from kling_api.request import ImageToVideoRequest
-from kling_api.validation import validate
+from kling_api.rules.request import ImageToVideoRequest
+from kling_api.rules.validation import validate
 
 
 def req(**kw):
@@ -167,9 +167,9 @@ def test_every_model_of_the_seed_and_the_new_ones_is_in_the_table():
 def test_a_retired_model_leaves_the_choices_and_names_its_successor(monkeypatch):
     import json
 
-    from kling_api import capabilities
-    from kling_api.capabilities import capability_table, markdown_table
-    from kling_api.validation import validate as check
+    from kling_api.rules import capabilities
+    from kling_api.rules.capabilities import capability_table, markdown_table
+    from kling_api.rules.validation import validate as check
 
     raw = json.loads(capabilities._TABLE_PATH.read_text())
     raw["models"]["kling-v1-6"].update(retired="2026-09-15", successor="kling-v2-5-turbo")

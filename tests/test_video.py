@@ -8,9 +8,9 @@ import av
 import numpy as np
 import pytest
 
-from kling_api import video as video_mod
+from kling_api.media import video as video_mod
 from kling_api.errors import KlingValidationError
-from kling_api.video import (DecodedVideo, VideoInfo, decode_video, estimate_decoded_bytes, output_size,
+from kling_api.media.video import (DecodedVideo, VideoInfo, decode_video, estimate_decoded_bytes, output_size,
                              planned_frame_count, probe_video, resample_audio)
 
 W, H, FPS, FRAMES = 320, 240, 24, 48

@@ -1,7 +1,7 @@
-"""The widget plan (kling_api.widget_plan, POST /kling/widget_plan): the one place the page learns the rules.
+"""The widget plan (kling_api.rules.widget_plan, POST /kling/widget_plan): the one place the page learns the rules.
 
 Library part: over every endpoint and every combination of model, mode, duration, sound, aspect ratio
-and linked sockets, the plan warns exactly when kling_api.validation refuses the same request (built
+and linked sockets, the plan warns exactly when kling_api.rules.validation refuses the same request (built
 here by hand, with the same wording), its fix is accepted by validation, and the combos never offer
 a value validation refuses. Host part: the route in a real ComfyUI, for every Kling node type, and the
 queue-time refusal of the same values carries the plan's warning.
@@ -23,14 +23,14 @@ from host_workflows import load_ui, node_id_of
 from node_locale import LOCALE_FILE, locale_from_object_info
 from workflow_convert import ui_to_api
 
-from kling_api import capabilities
-from kling_api.capabilities import TABLE_FILE_ENV, capability_table, endpoint_aspect_ratios, endpoint_models, load_raw
-from kling_api.costs import is_cost_line
+from kling_api.rules import capabilities
+from kling_api.rules.capabilities import TABLE_FILE_ENV, capability_table, endpoint_aspect_ratios, endpoint_models, load_raw
+from kling_api.costs.estimates import is_cost_line
 from kling_api.errors import KlingValidationError
-from kling_api.request import CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest
-from kling_api.tooltips import durations_text, where_allowed
-from kling_api.validation import validate, validate_multi_image_to_video, validate_text_to_video
-from kling_api.widget_plan import ENDPOINT_RULES, WidgetPlanError, plan_request, widget_plan
+from kling_api.rules.request import CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest
+from kling_api.rules.tooltips import durations_text, where_allowed
+from kling_api.rules.validation import validate, validate_multi_image_to_video, validate_text_to_video
+from kling_api.rules.widget_plan import ENDPOINT_RULES, WidgetPlanError, plan_request, widget_plan
 
 TABLE = capability_table()
 B64 = "aGVsbG8="

@@ -19,7 +19,7 @@ const EDITOR_WIDGET = "kling_trajectory_editor";
 export const COLOURS = ["#ef4444", "#22c55e", "#3b82f6", "#eab308", "#d946ef", "#06b6d4"];
 export const COLOUR_NAMES = ["red", "green", "blue", "yellow", "magenta", "cyan"];
 const PATHS = 6;
-const MAX_POINTS = 77; // for 5 s videos (kling_api.validation.TRAJECTORY_POINTS_5S)
+const MAX_POINTS = 77; // for 5 s videos (kling_api.rules.validation.TRAJECTORY_POINTS_5S)
 const HIT_RADIUS = 9; // CSS px
 const EDITOR_HEIGHT = 300;
 

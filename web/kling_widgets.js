@@ -1,6 +1,6 @@
 // The pack's nodes render the widget plan the server computes (POST /kling/widget_plan): which widgets
 // show, the choices of each combo, why the current values are refused, the one-click fix and extra
-// info lines. The rules live in Python only (kling_api/validation.py + the capability table); this file
+// info lines. The rules live in Python only (kling_api/rules/validation.py + the capability table); this file
 // holds none: it sends the node type, the widget values and the linked inputs, and draws the answer.
 //
 // Nothing is changed without the user's click on the fix: a workflow saved with refused values loads

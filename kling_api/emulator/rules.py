@@ -1,7 +1,7 @@
 """Kling's rules for the create calls of its video task endpoints (image2video, text2video,
 multi-image2video, video-extend), written from the reference, not from the client.
 
-The emulator is an independent check of the client's own validation (``kling_api.validation``),
+The emulator is an independent check of the client's own validation (``kling_api.rules.validation``),
 so nothing here calls it: a rule the client forgets shows up in tests as the 1201 Kling would send.
 Which model takes which feature comes from the capability table, the one place those facts live.
 """
@@ -17,9 +17,9 @@ from urllib.parse import urlparse
 
 from PIL import Image, ImageOps
 
-from ..capabilities import (ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
+from ..rules.capabilities import (ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
                             endpoint_models, max_reference_images)
-from ..request import CAMERA_AXES, CAMERA_TYPES
+from ..rules.request import CAMERA_AXES, CAMERA_TYPES
 from .errors import ApiError, bad_param
 
 #: Reference section 3 and 7.

@@ -24,7 +24,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from ..capabilities import ModelCapabilities
+from ..rules.capabilities import ModelCapabilities
 
 log = logging.getLogger(__name__)
 

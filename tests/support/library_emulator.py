@@ -4,10 +4,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-from kling_api.auth import Credentials, Secret
-from kling_api.client import KlingClient
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote.client import KlingClient
 from kling_api.emulator import Emulator
-from kling_api.transport import RetryPolicy
+from kling_api.remote.transport import RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.0)
 

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from .capabilities import (NO_MODE, ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
                            endpoint_models, max_reference_images)
-from .errors import KlingValidationError
+from ..errors import KlingValidationError
 from .request import (CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
                       Validated, VideoExtendRequest)
 

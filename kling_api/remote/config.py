@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlparse
 
-from .errors import KlingValidationError
+from ..errors import KlingValidationError
 
 BASE_URL_PRESETS: dict[str, str] = {
     "global": "https://api-singapore.klingai.com",

@@ -14,14 +14,14 @@ import requests
 
 from .account import ENDPOINT_ACCOUNT_COSTS, AccountCosts, explain_depleted, query_params, throttle
 from .auth import Credentials, load_credentials
-from .capabilities import capability_table
+from ..rules.capabilities import capability_table
 from .config import resolve_base_url
 from .download import DEFAULT_MAX_BYTES, download_file
-from .errors import KlingAPIError, KlingError, KlingRequestError, KlingTaskFailed, KlingTimeout
-from .request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
+from ..errors import KlingAPIError, KlingError, KlingRequestError, KlingTaskFailed, KlingTimeout
+from ..rules.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
 from .tasks import STATUS_FAILED, STATUS_SUBMITTED, STATUS_SUCCEED, StatusUpdate, Task
 from .transport import CancelCheck, RetryPolicy, Transport, new_external_task_id, sleep_unless_cancelled
-from .validation import validate, validate_external_task_id
+from ..rules.validation import validate, validate_external_task_id
 
 log = logging.getLogger(__name__)
 

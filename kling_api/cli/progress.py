@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from .tasks import StatusUpdate
+from ..remote.tasks import StatusUpdate
 
 _REWRITE_LINE = "\r\033[K"
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import KlingError
+from ..errors import KlingError
 
 ENDPOINT_ACCOUNT_COSTS = "/account/costs"
 MIN_INTERVAL_S = 1.0

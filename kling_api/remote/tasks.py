@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import KlingProtocolError
+from ..errors import KlingProtocolError
 
 STATUS_SUBMITTED = "submitted"
 STATUS_PROCESSING = "processing"

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import requests
 
 from .auth import Credentials
-from .errors import (
+from ..errors import (
     RESIGN_CODES,
     RETRYABLE_CODES,
     KlingCancelled,

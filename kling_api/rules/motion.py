@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from .errors import KlingValidationError
+from ..errors import KlingValidationError
 from .request import CAMERA_AXES, CAMERA_TYPES
 from .validation import MAX_DYNAMIC_MASKS, TRAJECTORY_POINTS_5S, camera_config
 
@@ -37,7 +37,7 @@ __all__ = ["CAMERA_AXES", "CAMERA_TYPES", "MAX_DYNAMIC_MASKS", "MotionBrush", "c
 
 def camera_control(kind: str, **axes: float) -> dict[str, Any]:
     """``{"type": kind}`` for a preset, ``{"type": "simple", "config": {...}}`` with exactly one
-    non-zero axis for ``simple`` (KlingValidationError otherwise, from kling_api.validation)."""
+    non-zero axis for ``simple`` (KlingValidationError otherwise, from kling_api.rules.validation)."""
     if kind != "simple":
         return camera_config(kind, None)
     return camera_config(kind, {axis: float(axes.get(axis, 0) or 0) for axis in CAMERA_AXES})

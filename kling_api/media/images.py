@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import KlingValidationError
+from ..errors import KlingValidationError
 
 logger = logging.getLogger(__name__)
 

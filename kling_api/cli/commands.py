@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import Sequence
 
 from . import batch
-from .auth import load_credentials
-from .capabilities import capability_table
-from .account import describe_balance
-from .cli_progress import ProgressOutput
-from .client import DEFAULT_TIMEOUT_S, KlingClient
-from .costs import SpendLimits, add_spend_options, preflight, spent_today
-from .errors import KlingCancelled, KlingError
-from .jobs import finish_task, run_job
-from .ledger import TaskLedger, default_cli_ledger_path
-from .request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, VideoExtendRequest
-from .tasks import StatusUpdate
-from .validation import validate_request
+from ..remote.auth import load_credentials
+from ..rules.capabilities import capability_table
+from ..remote.account import describe_balance
+from .progress import ProgressOutput
+from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..costs.estimates import SpendLimits, add_spend_options, preflight, spent_today
+from ..errors import KlingCancelled, KlingError
+from ..generation.life import finish_task, run_job
+from ..remote.ledger import TaskLedger, default_cli_ledger_path
+from ..rules.request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, VideoExtendRequest
+from ..remote.tasks import StatusUpdate
+from ..rules.validation import validate_request
 
 DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
 
@@ -158,7 +158,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
-    from .capabilities import markdown_table
+    from ..rules.capabilities import markdown_table
 
     print(markdown_table() if args.markdown else json.dumps(capability_table().as_json(), indent=2))
     return 0

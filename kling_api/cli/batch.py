@@ -2,7 +2,7 @@
 
 Every row is checked (its fields, its images, the model's rules) before anything is sent, and one bad
 row stops the whole batch with its line number and field. Then rows run at most ``concurrency`` at once
-through :func:`~kling_api.jobs.run_job`, so each one resumes through the ledger and its derived
+through :func:`~kling_api.generation.life.run_job`, so each one resumes through the ledger and its derived
 external_task_id: a rerun, on this machine or another, never pays for a row twice, and Ctrl-C leaves
 every created task resumable. 1303 (all of the account's task slots busy) is the client's backoff.
 
@@ -24,15 +24,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TextIO
 
-from .capabilities import capability_table
-from .client import DEFAULT_TIMEOUT_S, KlingClient
-from .errors import KlingCancelled, KlingError, KlingValidationError
-from .jobs import JobResult, run_job
-from .costs import SpendLimits, add_spend_options, preflight
-from .ledger import TaskLedger
-from .request import ImageToVideoRequest
-from .tasks import StatusUpdate, Task
-from .validation import validate
+from ..rules.capabilities import capability_table
+from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
+from ..errors import KlingCancelled, KlingError, KlingValidationError
+from ..generation.life import JobResult, run_job
+from ..costs.estimates import SpendLimits, add_spend_options, preflight
+from ..remote.ledger import TaskLedger
+from ..rules.request import ImageToVideoRequest
+from ..remote.tasks import StatusUpdate, Task
+from ..rules.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def image_reference(path: str | None, field: str, fit: str | None) -> str | None
         return None
     from PIL import Image  # imported here: only image commands need Pillow
 
-    from .images import encode_image
+    from ..media.images import encode_image
 
     if path.startswith(("http://", "https://")):
         return encode_image(path, field=field).data  # passed through, after the URL check

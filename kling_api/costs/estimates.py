@@ -27,11 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from .account import BALANCE_LAG, AccountCosts
-from .capabilities import capability_table
-from .errors import KlingError, KlingValidationError
-from .ledger import LedgerUnavailable, TaskLedger
-from .request import ENDPOINT_VIDEO_EXTEND, TASK_ENDPOINTS, RequestBody
+from ..remote.account import BALANCE_LAG, AccountCosts
+from ..rules.capabilities import capability_table
+from ..errors import KlingError, KlingValidationError
+from ..remote.ledger import LedgerUnavailable, TaskLedger
+from ..rules.request import ENDPOINT_VIDEO_EXTEND, TASK_ENDPOINTS, RequestBody
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What a node's widgets show, and why its current values are refused: the page renders this answer.
 
-The rules are those of :mod:`kling_api.validation` over the capability table, and nothing else: the
+The rules are those of :mod:`kling_api.rules.validation` over the capability table, and nothing else: the
 warning is the text validation refuses the same values with at queue time, and the fix is the nearest
 combination validation accepts (tried in order of closeness, so it is valid by construction). The web
 extension sends a node's endpoint widgets and linked sockets (route ``POST /kling/widget_plan``) and
@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .capabilities import (ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
                            endpoint_models)
-from .errors import KlingValidationError
+from ..errors import KlingValidationError
 from .request import ImageToVideoRequest, MultiImageToVideoRequest, RequestBody, TextToVideoRequest
 from .validation import validate, validate_multi_image_to_video, validate_text_to_video
 

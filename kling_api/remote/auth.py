@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jwt
 
-from .errors import KlingCredentialsError
+from ..errors import KlingCredentialsError
 
 log = logging.getLogger(__name__)
 

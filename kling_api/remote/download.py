@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from .errors import KlingCancelled, KlingDownloadError, KlingValidationError
+from ..errors import KlingCancelled, KlingDownloadError, KlingValidationError
 from .transport import CancelCheck, RetryPolicy, sleep_unless_cancelled
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import av.error
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from .errors import KlingValidationError
+from ..errors import KlingValidationError
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """A whole generation: create (or resume) a task, wait for it, download its video.
 
 The CLI and the ComfyUI nodes both run this; they differ only in how they show progress
-and how they cancel. With a :class:`~kling_api.ledger.TaskLedger`, a submission is recorded before
+and how they cancel. With a :class:`~kling_api.remote.ledger.TaskLedger`, a submission is recorded before
 its create request and resumed (never paid twice) when the same request and seed come again, on
 this machine (the ledger) or on another one (the external_task_id derived from the request).
 """
@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
-from .download import looks_like_mp4
-from .errors import (RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError, KlingTaskFailed, KlingTimeout,
+from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
+from ..remote.download import looks_like_mp4
+from ..errors import (RESIGN_CODES, KlingAPIError, KlingError, KlingProtocolError, KlingTaskFailed, KlingTimeout,
                      KlingValidationError)
-from .ledger import (STATUS_CREATING, STATUS_REFUSED, LedgerEntry, LedgerUnavailable, TaskLedger,
+from ..remote.ledger import (STATUS_CREATING, STATUS_REFUSED, LedgerEntry, LedgerUnavailable, TaskLedger,
                      external_task_id_for, request_fingerprint)
-from .capabilities import endpoint_facts
-from .request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, RequestBody, VideoExtendRequest
-from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task
-from .transport import CancelCheck
-from .validation import SourceVideo, extended_seconds, validate_request
+from ..rules.capabilities import endpoint_facts
+from ..rules.request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, RequestBody, VideoExtendRequest
+from ..remote.tasks import STATUS_FAILED, STATUS_SUCCEED, Task
+from ..remote.transport import CancelCheck
+from ..rules.validation import SourceVideo, extended_seconds, validate_request
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .errors import KlingError
+from ..errors import KlingError
 from .tasks import STATUS_FAILED, STATUS_SUCCEED, Task, VideoResult
 from .transport import CancelCheck, sleep_unless_cancelled
 

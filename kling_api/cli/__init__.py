@@ -1,0 +1,1 @@
+"""The command line (``python -m kling_api``): commands, progress on a terminal, batch manifests."""

@@ -1,0 +1,1 @@
+"""Costs: rate cards, estimates before a run, the spend guard and the balance warning."""

@@ -1,0 +1,1 @@
+"""Media: images in (encoded for Kling) and videos out (decoded frames, audio); no network."""
