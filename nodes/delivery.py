@@ -6,7 +6,7 @@ from pathlib import Path
 import folder_paths
 from comfy_api.latest import io, ui
 
-from ..kling_api.generation.life import JobResult
+from ..kling_api.generation.life import Generation, JobResult
 from ..kling_api.remote.tasks import Task
 from ..kling_api.rules.tooltips import where_allowed
 from .media import decode_frames, gib, plan_frames, video_output
@@ -22,14 +22,8 @@ def output_path_for(task: Task) -> Path:
 
 def units_text(results: list[JobResult]) -> str:
     """Kling's final_unit_deduction of the tasks, as a line of the status text ('' when Kling gave none)."""
-    units = [r.task.final_unit_deduction for r in results if r.task.final_unit_deduction]
-    if not units:
-        return ""
-    try:
-        total = f"{sum(float(u) for u in units):g}"
-    except ValueError:
-        total = " + ".join(units)
-    return f"\nKling units deducted: {total} (final_unit_deduction" + (f" of {len(units)} tasks)" if len(units) > 1 else ")")
+    text = Generation.cost_report(results)
+    return "\n" + text if text else ""
 
 
 def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame_cap: int = 0,

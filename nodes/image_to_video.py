@@ -11,7 +11,8 @@ from ..kling_api.errors import KlingValidationError
 from ..kling_api.media.images import encode_image
 from ..kling_api.generation.life import JobResult, run_job
 from ..kling_api.rules.motion import MotionBrush, motion_brush_fields
-from ..kling_api.rules.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
+from ..kling_api.rules.endpoints import IMAGE2VIDEO
+from ..kling_api.rules.request import ImageToVideoRequest
 from ..kling_api.rules.tooltips import camera_types_text, models_with, where_allowed
 from ..kling_api.rules.validation import validate
 from ..kling_api.rules.widget_plan import camera_stand_in
@@ -59,7 +60,7 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
 class KlingImageToVideo(io.ComfyNode):
     """Submits one Kling task per start image, waits (Cancel works), returns the video as frames."""
 
-    TASK_ENDPOINT = ENDPOINT_IMAGE2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
+    TASK_ENDPOINT = IMAGE2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
     RULES_ENDPOINT = "image2video"  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod

@@ -10,7 +10,8 @@ from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.media.images import encode_image
 from ..kling_api.generation.life import JobResult, run_job
-from ..kling_api.rules.request import ENDPOINT_MULTI_IMAGE2VIDEO, MultiImageToVideoRequest
+from ..kling_api.rules.endpoints import MULTI_IMAGE2VIDEO
+from ..kling_api.rules.request import MultiImageToVideoRequest
 from ..kling_api.rules.validation import validate_multi_image_to_video
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
@@ -38,7 +39,7 @@ def build_multi_request(*, model_name: str, mode: str, duration: str, aspect_rat
 class KlingMultiImageToVideo(io.ComfyNode):
     """One Kling task from up to four images (all the images of all four sockets, in order)."""
 
-    TASK_ENDPOINT = ENDPOINT_MULTI_IMAGE2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
+    TASK_ENDPOINT = MULTI_IMAGE2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
     RULES_ENDPOINT = "multi-image2video"  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod

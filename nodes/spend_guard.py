@@ -24,7 +24,7 @@ from ..kling_api.costs.estimates import (BALANCE_LINE, ESTIMATE_LINE, GUARD_LINE
                                spent_today)
 from ..kling_api.remote.client import KlingClient
 from ..kling_api.errors import KlingError
-from ..kling_api.rules.request import ENDPOINT_IMAGE2VIDEO, RequestBody
+from ..kling_api.rules.request import RequestBody
 from .credentials import node_credentials
 from .ledger import ledger_dir, node_ledger
 from .registry import task_endpoints
@@ -201,7 +201,7 @@ def plan_info(node_type: str, values: Mapping[str, Any]) -> list[str]:
         lines = [f"{ESTIMATE_LINE}: {UNKNOWN}"]
     else:
         source = "rate card" if card is not None and estimate.source.startswith("from the rate card") else "ledger"
-        per = " per image (a batch of B images costs B tasks)" if endpoint == ENDPOINT_IMAGE2VIDEO else " per task"
+        per = " per image (a batch of B images costs B tasks)" if endpoint.per_image else " per task"
         lines = [f"{ESTIMATE_LINE}: {estimate.units_per_task:g} units{per}, from the {source}"]
     limits = node_limits()
     if limits.any:

@@ -5,7 +5,7 @@ from comfy_api.latest import io
 
 from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.generation.life import JobResult, finish_task, locate_task
-from ..kling_api.rules.request import TASK_ENDPOINTS
+from ..kling_api.rules.endpoints import ENDPOINTS, endpoint_named
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
 from .job_runner import run_jobs
@@ -14,6 +14,8 @@ from .progress import StatusBoard
 from .shared_inputs import advanced, timeout_input
 
 ENDPOINT_AUTO = "auto"
+#: The endpoint choices: create paths, as saved workflows hold them.
+ENDPOINT_CHOICES = [ENDPOINT_AUTO, *(row.create_path for row in ENDPOINTS)]
 
 
 class KlingTaskResult(io.ComfyNode):
@@ -35,7 +37,7 @@ class KlingTaskResult(io.ComfyNode):
                                 tooltip="Or your own external_task_id, used when task_id is empty"),
                 timeout_input("Seconds to wait once Kling is processing"),
                 # Appended last: saved workflows keep widget values by position.
-                advanced(io.Combo.Input("endpoint", options=[ENDPOINT_AUTO, *TASK_ENDPOINTS], default=ENDPOINT_AUTO,
+                advanced(io.Combo.Input("endpoint", options=ENDPOINT_CHOICES, default=ENDPOINT_AUTO,
                                         optional=True,
                                         tooltip="Which Kling endpoint made the task; auto: the one this pack "
                                                 "recorded, else each is asked in turn (queries cost nothing)")),
@@ -58,7 +60,7 @@ class KlingTaskResult(io.ComfyNode):
 
         def resume(index: int, board: StatusBoard) -> JobResult:
             where, existing = locate_task(client, task_id=task, external_task_id=external_task_id,
-                                          endpoints=TASK_ENDPOINTS if endpoint == ENDPOINT_AUTO else (endpoint,),
+                                          endpoints=ENDPOINTS if endpoint == ENDPOINT_AUTO else (endpoint_named(endpoint),),
                                           ledger=ledger if endpoint == ENDPOINT_AUTO else None,
                                           should_cancel=board.should_cancel)
             path = output_path_for(existing)

@@ -8,7 +8,8 @@ from comfy_api.latest import io
 from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.generation.life import JobResult, run_job
-from ..kling_api.rules.request import ENDPOINT_TEXT2VIDEO, TextToVideoRequest
+from ..kling_api.rules.endpoints import TEXT2VIDEO
+from ..kling_api.rules.request import TextToVideoRequest
 from ..kling_api.rules.validation import validate_text_to_video
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
@@ -32,7 +33,7 @@ def build_text_request(*, model_name: str, mode: str, duration: str, prompt: str
 class KlingTextToVideo(io.ComfyNode):
     """Submits one Kling text-to-video task, waits (Cancel works), returns the video as frames."""
 
-    TASK_ENDPOINT = ENDPOINT_TEXT2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
+    TASK_ENDPOINT = TEXT2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
     RULES_ENDPOINT = "text2video"  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod

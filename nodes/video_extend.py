@@ -9,7 +9,8 @@ from ..kling_api.rules.capabilities import endpoint_facts
 from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.generation.life import JobResult, run_job
-from ..kling_api.rules.request import ENDPOINT_VIDEO_EXTEND, VideoExtendRequest
+from ..kling_api.rules.endpoints import VIDEO_EXTEND
+from ..kling_api.rules.request import VideoExtendRequest
 from ..kling_api.rules.validation import extend_source_models, validate_video_extend
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
@@ -39,7 +40,7 @@ def _text(value: Any) -> str:
 class KlingVideoExtend(io.ComfyNode):
     """One extend task per video id; the result is the whole, longer video."""
 
-    TASK_ENDPOINT = ENDPOINT_VIDEO_EXTEND  # the tasks it creates (their cost: nodes/spend_guard); no table rules
+    TASK_ENDPOINT = VIDEO_EXTEND  # the tasks it creates (their cost: nodes/spend_guard); no table rules
 
     @classmethod
     def define_schema(cls) -> io.Schema:

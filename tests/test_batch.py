@@ -24,7 +24,7 @@ from sample_images import write_sample_images
 from kling_api.cli import batch
 from kling_api.cli import commands as cli
 from kling_api.remote.ledger import TaskLedger
-from kling_api.rules.request import ENDPOINT_IMAGE2VIDEO
+from kling_api.rules.endpoints import IMAGE2VIDEO
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "batch-test-key-0123456789"
@@ -50,7 +50,7 @@ def images(tmp_path) -> tuple[Path, Path]:
 
 
 def creates(emu) -> list[dict]:
-    return [r for r in emu.requests if r["method"] == "POST" and r["path"] == ENDPOINT_IMAGE2VIDEO]
+    return [r for r in emu.requests if r["method"] == "POST" and r["path"] == IMAGE2VIDEO.create_path]
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

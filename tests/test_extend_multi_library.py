@@ -6,9 +6,11 @@ import pytest
 from library_emulator import client_for, fast_emulator
 
 from kling_api.errors import KlingValidationError
+from kling_api.generation.finish import endpoint_estimate
 from kling_api.generation.life import run_job
 from kling_api.remote.ledger import TaskLedger
-from kling_api.rules.request import ENDPOINT_IMAGE2VIDEO, MultiImageToVideoRequest, VideoExtendRequest
+from kling_api.rules.endpoints import IMAGE2VIDEO
+from kling_api.rules.request import MultiImageToVideoRequest, VideoExtendRequest
 from kling_api.remote.tasks import Task, VideoResult
 from kling_api.remote.transport import RetryPolicy
 from kling_api.rules.validation import SourceVideo, validate_multi_image_to_video, validate_video_extend
@@ -74,7 +76,7 @@ def test_extend_source_model_and_total_length_checked_when_known():
 def _recorded_video(ledger: TaskLedger, base_url: str, model: str, video_id: str, duration: str = "5") -> None:
     """A finished submission in the ledger, as an earlier run of image to video leaves it."""
     fingerprint = f"fp-{video_id}"
-    with ledger.claim(fingerprint, external_task_id=f"ext-{video_id}", endpoint=ENDPOINT_IMAGE2VIDEO,
+    with ledger.claim(fingerprint, external_task_id=f"ext-{video_id}", endpoint=IMAGE2VIDEO.ledger_family,
                       base_url=base_url, summary={"model_name": model, "duration": duration}):
         pass
     task = Task(task_id=f"t-{video_id}", status="succeed", videos=(VideoResult(id=video_id, url=""),))
@@ -96,7 +98,6 @@ def test_extend_of_a_recorded_v2_video_is_refused_before_sending(tmp_path):
 
 
 def test_progress_estimates_follow_the_endpoint():
-    from kling_api.generation.life import endpoint_estimate
     assert endpoint_estimate("/v1/videos/text2video") == 319
     assert endpoint_estimate("/v1/videos/video-extend") == 320
     assert endpoint_estimate("/v1/videos/image2video") is None  # the table's default (164 s) applies

@@ -20,7 +20,8 @@ from sample_images import write_sample_images
 from kling_api.errors import KlingTaskFailed, KlingValidationError
 from kling_api.generation.life import run_job
 from kling_api.remote.ledger import TaskLedger, external_task_id_for, request_fingerprint
-from kling_api.rules.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
+from kling_api.rules.endpoints import IMAGE2VIDEO
+from kling_api.rules.request import ImageToVideoRequest
 from kling_api.rules.validation import EXTERNAL_TASK_ID_PATTERN
 from test_client import IMAGE
 
@@ -45,7 +46,7 @@ def request(**kw) -> ImageToVideoRequest:
 
 
 def creates(emu) -> list[dict]:
-    return [r for r in emu.requests if r["method"] == "POST" and r["path"] == ENDPOINT_IMAGE2VIDEO]
+    return [r for r in emu.requests if r["method"] == "POST" and r["path"] == IMAGE2VIDEO.create_path]
 
 
 def machine(tmp_path: Path, name: str) -> TaskLedger:
@@ -54,10 +55,10 @@ def machine(tmp_path: Path, name: str) -> TaskLedger:
 
 def test_external_ids_are_the_same_everywhere_short_and_reveal_nothing(emu):
     body = request().to_body()
-    fingerprint = request_fingerprint(body, seed=3, scope=emu.url + ENDPOINT_IMAGE2VIDEO)
+    fingerprint = request_fingerprint(body, seed=3, scope=emu.url + IMAGE2VIDEO.ledger_family)
     first, again = external_task_id_for(fingerprint, 1), external_task_id_for(fingerprint, 1)
     second = external_task_id_for(fingerprint, 2)
-    other_seed = external_task_id_for(request_fingerprint(body, seed=4, scope=emu.url + ENDPOINT_IMAGE2VIDEO))
+    other_seed = external_task_id_for(request_fingerprint(body, seed=4, scope=emu.url + IMAGE2VIDEO.ledger_family))
     assert first == again and len({first, second, other_seed}) == 3
     for value in (first, second, other_seed):
         assert EXTERNAL_TASK_ID_PATTERN.match(value) and len(value) <= 64

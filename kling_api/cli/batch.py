@@ -27,12 +27,13 @@ from typing import Any, Callable, Iterator, Mapping, TextIO
 from ..rules.capabilities import capability_table
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..errors import KlingCancelled, KlingError, KlingValidationError
-from ..generation.life import JobResult, run_job
-from ..costs.estimates import SpendLimits, add_spend_options, preflight
+from ..generation.life import Generation, JobResult
+from .common import add_spend_options, command_generation
 from ..remote.ledger import TaskLedger
 from ..rules.request import ImageToVideoRequest
 from ..remote.tasks import StatusUpdate, Task
 from ..rules.validation import validate
+from ..rules.widget_plan import PENDING_IMAGE
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class ManifestError(KlingError, ValueError):
 
 @dataclass(frozen=True)
 class BatchRow:
-    """One checked row: the request (images still as given), where its images and video are."""
+    """One checked row: the request (its images as stand-ins until the row runs), where its images and
+    video are."""
 
     row: int
     line: int
@@ -248,6 +250,7 @@ def _check_row(index: int, line: int, raw: Mapping[str, Any], folder: Path, out_
     except KlingValidationError as exc:
         raise refuse(_FIELD_OF_REQUEST.get(exc.field, exc.field), str(exc)) from None
     out = text("out") or f"row-{index:04d}.mp4"
+    request = request.with_changes(image=PENDING_IMAGE, image_tail=PENDING_IMAGE if images["image_tail"] else None)
     return BatchRow(row=index, line=line, request=request, image=images["image"] or "",
                     image_tail=images["image_tail"], fit=fit, seed=text("seed", "0") or "0", timeout=timeout,
                     out=out_root / out)
@@ -389,9 +392,9 @@ class _ResultsFile:
             part.replace(self.path)
 
 
-def run_batch(client: KlingClient, rows: list[BatchRow], *, ledger: TaskLedger | None, concurrency: int,
-              results: Path, progress: BatchProgress) -> BatchSummary:
-    """Every row through run_job, ``concurrency`` at once. Ctrl-C stops waiting (created tasks are in the
+def run_batch(generation: Generation, rows: list[BatchRow], *, concurrency: int, results: Path,
+              progress: BatchProgress) -> BatchSummary:
+    """Every row through the generation life, ``concurrency`` at once. Ctrl-C stops waiting (created tasks are in the
     ledger and keep their external_task_id, so a rerun resumes them) and marks unfinished rows."""
     cancel = threading.Event()
     out = _ResultsFile(results)
@@ -410,9 +413,9 @@ def run_batch(client: KlingClient, rows: list[BatchRow], *, ledger: TaskLedger |
             progress.status(row, update)
 
         try:
-            result: JobResult = run_job(client, row.encoded(), row.out, timeout=row.timeout,
-                                        should_cancel=cancel.is_set, on_status=on_status, on_created=on_created,
-                                        ledger=ledger, seed=row.seed)
+            result: JobResult = generation.run(row.encoded(), row.out, seed=row.seed, timeout=row.timeout,
+                                               should_cancel=cancel.is_set, on_status=on_status,
+                                               on_created=on_created)
             outcome = RowOutcome(row.row, row.line, "reused" if result.reused else "succeed", result.task.task_id,
                                  str(result.video_path), result.task.final_unit_deduction)
         except KlingCancelled as exc:
@@ -479,11 +482,11 @@ def command(args: argparse.Namespace, client: Callable[[], KlingClient], ledger:
     rows = load_manifest(args.manifest, out_dir=args.out_dir, default_timeout=args.timeout)
     stream = stream or sys.stderr
     # The whole manifest's estimate before anything is created; the spend guard counts every row.
-    preflight([row.request for row in rows], SpendLimits.from_args(args),
-              ledger=ledger or TaskLedger(args.ledger), write=lambda line: stream.write(line + "\n"))
+    generation = command_generation(args, kling, ledger, lambda line: stream.write(line + "\n"))
+    generation.prepare([row.request for row in rows])
     out_dir = default_out_dir(args.manifest) if args.out_dir is None else Path(args.out_dir)
     results = Path(args.results) if args.results else out_dir / "results.jsonl"
-    summary = run_batch(kling, rows, ledger=ledger, concurrency=args.concurrency, results=results,
+    summary = run_batch(generation, rows, concurrency=args.concurrency, results=results,
                         progress=BatchProgress(len(rows), stream))
     # The command's result on stdout (progress and notes go to ``stream``), for scripts to read.
     sys.stdout.write(json.dumps({"rows": len(rows), "succeeded": summary.succeeded, "failed": summary.failed,

@@ -15,17 +15,17 @@ from typing import Sequence
 
 from . import batch
 from ..remote.auth import load_credentials
-from ..rules.capabilities import capability_table
+from ..rules.capabilities import capability_table, markdown_table
 from ..remote.account import describe_balance
 from .progress import ProgressOutput
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
-from ..costs.estimates import SpendLimits, add_spend_options, preflight, spent_today
+from ..costs.estimates import spent_today
 from ..errors import KlingCancelled, KlingError
-from ..generation.life import finish_task, run_job
+from .common import add_spend_options, command_generation
 from ..remote.ledger import TaskLedger, default_cli_ledger_path
-from ..rules.request import ENDPOINT_IMAGE2VIDEO, TASK_ENDPOINTS, ImageToVideoRequest, VideoExtendRequest
+from ..rules.endpoints import ENDPOINTS, IMAGE2VIDEO
+from ..rules.request import ImageToVideoRequest, RequestBody, VideoExtendRequest
 from ..remote.tasks import StatusUpdate
-from ..rules.validation import validate_request
 
 DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
 
@@ -78,22 +78,17 @@ def cmd_extend(args: argparse.Namespace) -> int:
     return _run_and_report(_client(args), request, args)
 
 
-def _check_cost(request: ImageToVideoRequest | VideoExtendRequest, args: argparse.Namespace) -> None:
-    """Print the estimate before anything is created; the spend guard refuses a prompt over its limit."""
-    validate_request(request)  # a refused request says only why (the estimate of it would mislead)
-    preflight([request], SpendLimits.from_args(args), ledger=TaskLedger(args.ledger), write=_stderr_line)
-
-
 def _stderr_line(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExtendRequest,
-                    args: argparse.Namespace) -> int:
-    _check_cost(request, args)
-    result = run_job(client, request, args.out, timeout=args.timeout, on_status=_progress_line,
-                     on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"),
-                     ledger=_ledger(args), seed=args.seed)
+def _run_and_report(client: KlingClient, request: RequestBody, args: argparse.Namespace) -> int:
+    """One task through the generation life: a refused request says only why (nothing is estimated or
+    sent), then the estimate and the spend guard, then create or resume, wait, download."""
+    generation = command_generation(args, client, _ledger(args), _stderr_line)
+    generation.prepare([request])
+    result = generation.run(request, args.out, seed=args.seed, on_status=_progress_line,
+                            on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"))
     if result.reused:
         _progress().message(f"task {result.task.task_id}: video reused from an earlier run, nothing sent")
     _progress().end_line()
@@ -103,8 +98,8 @@ def _run_and_report(client: KlingClient, request: ImageToVideoRequest | VideoExt
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    result = finish_task(_client(args), args.task_id, args.out, endpoint=args.endpoint, timeout=args.timeout,
-                         on_status=_progress_line, ledger=_ledger(args))
+    generation = command_generation(args, _client(args), _ledger(args), _stderr_line)
+    result = generation.resume(args.task_id, args.out, endpoint=args.endpoint, on_status=_progress_line)
     _progress().end_line()
     print(json.dumps({"task_id": result.task.task_id, "video_id": result.video_id, "video": str(result.video_path)}))
     return 0
@@ -158,8 +153,6 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_capabilities(args: argparse.Namespace) -> int:
-    from ..rules.capabilities import markdown_table
-
     print(markdown_table() if args.markdown else json.dumps(capability_table().as_json(), indent=2))
     return 0
 
@@ -202,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     wait.add_argument("task_id")
     wait.add_argument("--out", required=True)
     wait.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
-    wait.add_argument("--endpoint", default=ENDPOINT_IMAGE2VIDEO, choices=TASK_ENDPOINTS,
-                      help="the endpoint that made the task")
+    wait.add_argument("--endpoint", default=IMAGE2VIDEO.create_path,
+                      choices=[row.create_path for row in ENDPOINTS] + [row.name for row in ENDPOINTS],
+                      help="the endpoint that made the task (its name or create path)")
     wait.set_defaults(func=cmd_wait)
 
     ext = sub.add_parser("extend", help="continue a video (its video_id) by 4-5 s: kling-v1/-v1-5/-v1-6 videos")

@@ -31,7 +31,8 @@ from ..remote.account import BALANCE_LAG, AccountCosts
 from ..rules.capabilities import capability_table
 from ..errors import KlingError, KlingValidationError
 from ..remote.ledger import LedgerUnavailable, TaskLedger
-from ..rules.request import ENDPOINT_VIDEO_EXTEND, TASK_ENDPOINTS, RequestBody
+from ..rules.endpoints import ENDPOINTS, VIDEO_EXTEND, Endpoint, endpoint_named
+from ..rules.request import RequestBody
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ MAX_UNITS_PER_DAY_ENV = "KLING_MAX_UNITS_PER_DAY"
 UNKNOWN = "unknown until the first run of this combination"
 #: How the cost lines a node shows (the widget plan's ``info``) begin: the estimate, the guard, the balance.
 ESTIMATE_LINE, GUARD_LINE, BALANCE_LINE = "Estimated cost", "Spend guard", "Balance"
-#: Short endpoint names, as the rate card and the messages spell them.
-ENDPOINT_NAMES = {endpoint.rsplit("/", 1)[-1]: endpoint for endpoint in TASK_ENDPOINTS}
+#: Endpoint names, as the rate card and the messages spell them.
+ENDPOINT_NAMES = [row.name for row in ENDPOINTS]
 RATE_KEYS = ("endpoint", "model_name", "mode", "duration", "sound")
 
 
@@ -54,8 +55,9 @@ class SpendLimitExceeded(KlingError):
     """A prompt refused by the spend guard before anything was sent."""
 
 
-def _short(endpoint: str) -> str:
-    return endpoint.rsplit("/", 1)[-1]
+def _short(endpoint: Endpoint | str) -> str:
+    """The endpoint's name, however it is given (row, name, path or ledger family)."""
+    return endpoint_named(endpoint).name
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Combination:
     sound: str = "off"
 
     def ledger_match(self) -> dict[str, str]:
-        if ENDPOINT_NAMES.get(self.endpoint) == ENDPOINT_VIDEO_EXTEND:
+        if self.endpoint == VIDEO_EXTEND.name:
             return {}
         return {"model_name": self.model_name, "mode": self.mode, "duration": self.duration, "sound": self.sound}
 
@@ -79,12 +81,12 @@ class Combination:
         return " ".join(p for p in parts if p) + (" with sound" if self.sound == "on" else "")
 
 
-def combination_for(endpoint: str, model_name: str = "", mode: str | None = "", duration: Any = "",
+def combination_for(endpoint: Endpoint | str, model_name: str = "", mode: str | None = "", duration: Any = "",
                     sound: str | None = None) -> Combination:
     """The combination as the request body will carry it: a model without a mode choice has no mode,
     a model without sound has sound off (the validation leaves both out of the body)."""
     short = _short(endpoint)
-    if ENDPOINT_NAMES.get(short) == ENDPOINT_VIDEO_EXTEND:
+    if short == VIDEO_EXTEND.name:
         return Combination(short)
     caps = capability_table().get(model_name or "")
     if caps is not None and not caps.has_mode_choice:
@@ -209,6 +211,19 @@ def _units_text(units: float) -> str:
     return f"{units:g}"
 
 
+def deduction_text(deductions: Iterable[str]) -> str:
+    """What Kling deducted for finished tasks (their ``final_unit_deduction``), as one line; '' when
+    Kling gave none. Values that are not numbers are shown as given."""
+    units = [u for u in deductions if u]
+    if not units:
+        return ""
+    try:
+        total = _units_text(sum(float(u) for u in units))
+    except ValueError:
+        total = " + ".join(units)
+    return f"Kling units deducted: {total} (final_unit_deduction" + (f" of {len(units)} tasks)" if len(units) > 1 else ")")
+
+
 @dataclass(frozen=True)
 class CostEstimate:
     """The cost of ``tasks`` tasks of one combination; ``units_per_task`` None when unknown."""
@@ -238,7 +253,7 @@ def estimate_cost(combination: Combination, tasks: int = 1, *, ledger: TaskLedge
             return CostEstimate(combination, tasks, rate.units, f"from the rate card {rate_card.source}")
     if ledger is not None and ledger.path.exists():
         try:
-            entry = ledger.latest_deduction(ENDPOINT_NAMES.get(combination.endpoint, combination.endpoint),
+            entry = ledger.latest_deduction(endpoint_named(combination.endpoint).ledger_family,
                                             combination.ledger_match())
         except LedgerUnavailable as exc:
             log.warning("%s; no cost estimate from it", exc)
@@ -351,14 +366,6 @@ class SpendLimits:
         return self.per_prompt is not None or self.per_day is not None
 
 
-def add_spend_options(command: Any) -> None:
-    """The spend guard's options (an argparse parser), for every command that creates tasks."""
-    command.add_argument("--max-units", default=None, help="spend guard: refuse when the estimated cost exceeds "
-                         "this many units; nothing is sent (default $KLING_MAX_UNITS; 0: no limit)")
-    command.add_argument("--max-units-per-day", default=None, help="spend guard: refuse when today's spend "
-                         "(ledger) plus the estimate exceeds this (default $KLING_MAX_UNITS_PER_DAY)")
-
-
 def start_of_today(now: float | None = None) -> float:
     """Local midnight (Unix seconds): the day a daily limit counts."""
     moment = datetime.fromtimestamp(time.time() if now is None else now)
@@ -435,6 +442,6 @@ def balance_warning(estimate: PromptEstimate, costs: AccountCosts) -> str:
 
 __all__ = ["Combination", "CostEstimate", "PromptEstimate", "RateCard", "RateCardError", "SpendLimits",
            "SpendLimitExceeded", "combination_for", "request_combination", "estimate_cost", "estimate_requests",
-           "rate_card_from_env", "spend_refusal", "check_spend", "preflight", "add_spend_options", "spent_today",
+           "rate_card_from_env", "spend_refusal", "check_spend", "preflight", "deduction_text", "spent_today",
            "balance_warning", "guard_note", "parse_limit", "is_cost_line", "UNKNOWN", "RATE_CARD_ENV", "MAX_UNITS_ENV",
            "MAX_UNITS_PER_DAY_ENV"]

@@ -17,25 +17,22 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from ..rules.endpoints import (ACCOUNT_COSTS_PATH, IMAGE2VIDEO, MULTI_IMAGE2VIDEO, TEXT2VIDEO, VIDEO_EXTEND,
+                               Endpoint, endpoint_for_path)
 from .errors import ApiError, bad_param
 from .faults import CREATE_ERRORS, SERVER_ERROR_STATUS
 from .rules import CreateOrder, check_create, check_extend_create, check_multi_image_create, check_text_create
-from .server import Emulator
 
 log = logging.getLogger(__name__)
 
-ENDPOINT = "/v1/videos/image2video"
-ACCOUNT_COSTS = "/account/costs"
-TEXT2VIDEO = "/v1/videos/text2video"
-MULTI_IMAGE2VIDEO = "/v1/videos/multi-image2video"
-VIDEO_EXTEND = "/v1/videos/video-extend"
-#: Kling's task endpoints (reference 1.2, 1.3): path -> the check that turns a create body into an
-#: order (or raises Kling's 1200/1201). Each takes POST (create), GET (list) and GET /{id} (query).
-TASK_ENDPOINTS: dict[str, Callable[[Emulator, Any], CreateOrder]] = {
-    ENDPOINT: lambda emu, body: check_create(body, emu.fetch_image),
-    TEXT2VIDEO: lambda emu, body: check_text_create(body),
-    MULTI_IMAGE2VIDEO: lambda emu, body: check_multi_image_create(body, emu.fetch_image),
-    VIDEO_EXTEND: lambda emu, body: check_extend_create(body, emu.find_video),
+#: Kling's task endpoints (the endpoint table; reference 1.2, 1.3): name -> the check that turns a create
+#: body into an order (or raises Kling's 1200/1201). Each takes POST (create), GET (list) and GET /{id}
+#: (query). ``emu`` is the running :class:`~kling_api.emulator.server.Emulator`.
+CREATE_CHECKS: dict[str, Callable[[Any, Any], CreateOrder]] = {
+    IMAGE2VIDEO.name: lambda emu, body: check_create(body, emu.fetch_image),
+    TEXT2VIDEO.name: lambda emu, body: check_text_create(body),
+    MULTI_IMAGE2VIDEO.name: lambda emu, body: check_multi_image_create(body, emu.fetch_image),
+    VIDEO_EXTEND.name: lambda emu, body: check_extend_create(body, emu.find_video),
 }
 #: Units in the emulator's one resource pack (tasks deduct their final_unit_deduction from it).
 RESOURCE_PACK_UNITS = 1000.0
@@ -75,7 +72,9 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 60  # an idle keep-alive connection frees its thread after this long
 
     @property
-    def emu(self) -> Emulator:
+    def emu(self) -> Any:
+        """The :class:`~kling_api.emulator.server.Emulator` serving this request (it sets itself on the
+        HTTP server; typed loosely so that the handler needs no import of the server module)."""
         return self.server.emulator  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base class name)
@@ -115,7 +114,7 @@ class Handler(BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay)
         request_id = str(uuid.uuid4())
-        endpoint = next((e for e in TASK_ENDPOINTS if path == e or path.startswith(e + "/")), None)
+        endpoint = endpoint_for_path(path)
         try:
             if path.startswith("/_files/") and method in ("GET", "HEAD"):
                 self._download(method, path)
@@ -124,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
             elif endpoint is not None:
                 self.emu.auth.check(self.headers.get("Authorization"))
                 self._task_endpoint(endpoint, method, path, query, raw, request_id)
-            elif path == ACCOUNT_COSTS and method == "GET":
+            elif path == ACCOUNT_COSTS_PATH and method == "GET":
                 self.emu.auth.check(self.headers.get("Authorization"))
                 self._account_costs(query, request_id)
             else:
@@ -132,10 +131,10 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             self._send_json(exc.http_status, {"code": exc.code, "message": exc.message, "request_id": request_id})
 
-    def _task_endpoint(self, endpoint: str, method: str, path: str, query: dict[str, list[str]], raw: bytes,
+    def _task_endpoint(self, endpoint: Endpoint, method: str, path: str, query: dict[str, list[str]], raw: bytes,
                        request_id: str) -> None:
-        """One of TASK_ENDPOINTS: create, list, query one (list and query see its own tasks only)."""
-        task_ref = path[len(endpoint) + 1:] if path != endpoint else ""
+        """A task endpoint: create, list, query one (list and query see its own tasks only)."""
+        task_ref = path[len(endpoint.query_path) + 1:] if path.startswith(endpoint.query_path + "/") else ""
         if method == "POST" and not task_ref:
             self._create(endpoint, raw, request_id)
         elif method in ("GET", "HEAD") and not task_ref:
@@ -143,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._list(endpoint, query, request_id)
         elif method in ("GET", "HEAD") and "/" not in task_ref:
             if not self._poll_fault():
-                task = self.emu.find_task(task_ref, endpoint=endpoint)
+                task = self.emu.find_task(task_ref, endpoint=endpoint.create_path)
                 if task is None:
                     raise ApiError(404, 1203, "task not found")
                 self._send_ok(task.view(), request_id)
@@ -151,19 +150,19 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(404, 1202, "invalid request method")
 
     # -- Kling endpoints -------------------------------------------------------------------
-    def _create(self, endpoint: str, raw: bytes, request_id: str) -> None:
+    def _create(self, endpoint: Endpoint, raw: bytes, request_id: str) -> None:
         try:
             body = json.loads(raw)
         except ValueError:
             raise ApiError(400, 1200, "request body is not valid JSON") from None
-        order = TASK_ENDPOINTS[endpoint](self.emu, body)
+        order = CREATE_CHECKS[endpoint.name](self.emu, body)
         self.emu.refuse_duplicate(order.external_task_id)
         switches = self.emu.switches
         for counter, code in (("balance_depleted_creates", 1102), ("content_policy_creates", 1301),
                               ("rate_limit_creates", 1303), ("create_errors", switches.snapshot().create_error_code)):
             if switches.take(counter):
                 raise ApiError(CREATE_ERRORS[code][0], code, CREATE_ERRORS[code][1])
-        task = self.emu.create_task(order, endpoint)
+        task = self.emu.create_task(order, endpoint.create_path)
         if switches.take("drop_after_create"):
             log.info("dropping the connection after creating task %s (fault switch)", task.task_id)
             self._drop()
@@ -202,10 +201,10 @@ class Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _list(self, endpoint: str, query: dict[str, list[str]], request_id: str) -> None:
+    def _list(self, endpoint: Endpoint, query: dict[str, list[str]], request_id: str) -> None:
         page = _int_param(query, "pageNum", 1, PAGE_NUM_RANGE)
         size = _int_param(query, "pageSize", 30, PAGE_SIZE_RANGE)
-        tasks = self.emu.tasks_newest_first(endpoint)
+        tasks = self.emu.tasks_newest_first(endpoint.create_path)
         wanted = query.get("external_task_id", [None])[0]
         if wanted:
             tasks = [t for t in tasks if t.external_task_id == wanted]

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from .access import Authenticator
 from .errors import ApiError, bad_param
 from .faults import CREATE_ERRORS, EmulatorConfig, Switches, coerce
+from .handler import Handler
 from .rules import MAX_IMAGE_BYTES, CreateOrder, SourceVideo
 from .tasks import (MODERATION_FAILED, PROCESSING, SUBMITTED, SUCCEED, CallbackSender, Lifecycle, Task,
                     is_loopback_host)
@@ -98,8 +99,6 @@ class Emulator:
     # -- running ---------------------------------------------------------------------------
     def start(self) -> "Emulator":
         """Bind and serve in a background thread; ``port=0`` picks a free port (see ``url``)."""
-        from .handler import Handler  # the handler needs this module's class; import late
-
         self._stop.clear()
         self._server = _Server((self.host, self.port), Handler)
         self._server.emulator = self  # type: ignore[attr-defined]

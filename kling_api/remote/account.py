@@ -13,7 +13,6 @@ from typing import Any
 
 from ..errors import KlingError
 
-ENDPOINT_ACCOUNT_COSTS = "/account/costs"
 MIN_INTERVAL_S = 1.0
 #: Default window of the query: the last 365 days (Kling requires start_time and end_time, in ms).
 DEFAULT_WINDOW_S = 365 * 24 * 3600

@@ -8,17 +8,18 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import requests
 
-from .account import ENDPOINT_ACCOUNT_COSTS, AccountCosts, explain_depleted, query_params, throttle
+from .account import AccountCosts, explain_depleted, query_params, throttle
 from .auth import Credentials, load_credentials
 from ..rules.capabilities import capability_table
 from .config import resolve_base_url
 from .download import DEFAULT_MAX_BYTES, download_file
 from ..errors import KlingAPIError, KlingError, KlingRequestError, KlingTaskFailed, KlingTimeout
-from ..rules.request import ENDPOINT_IMAGE2VIDEO, ImageToVideoRequest
+from ..rules.endpoints import ACCOUNT_COSTS_PATH, IMAGE2VIDEO, Endpoint, endpoint_named
+from ..rules.request import ImageToVideoRequest
 from .tasks import STATUS_FAILED, STATUS_SUBMITTED, STATUS_SUCCEED, StatusUpdate, Task
 from .transport import CancelCheck, RetryPolicy, Transport, new_external_task_id, sleep_unless_cancelled
 from ..rules.validation import validate, validate_external_task_id
@@ -26,6 +27,8 @@ from ..rules.validation import validate, validate_external_task_id
 log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[StatusUpdate], None]
+#: An endpoint as callers name it: a row of the endpoint table, its name, create path or ledger family.
+EndpointRef = Union[Endpoint, str]
 
 #: Poll intervals while the task waits in Kling's queue (``submitted``): quick at first (short queues,
 #: fast failures), then every 5 s, since a queue can last minutes and nothing ends while queued...
@@ -78,15 +81,16 @@ class KlingClient:
         for note in validated.notes:
             log.info("%s", note)
         body = validated.request.to_body()
-        return self.create_task(ENDPOINT_IMAGE2VIDEO, body, should_cancel=should_cancel)
+        return self.create_task(IMAGE2VIDEO, body, should_cancel=should_cancel)
 
-    def create_task(self, endpoint: str, body: dict[str, Any], *,
+    def create_task(self, endpoint: EndpointRef, body: dict[str, Any], *,
                     should_cancel: CancelCheck | None = None, sent_before: bool = False) -> Task:
         """POST a create; every create carries an external_task_id so that a retry can look it up first.
 
         ``sent_before``: this external_task_id may name a task already (an earlier run sent this very
         create, or another machine did: the id is derived from the request), so a refusal of it as a
         duplicate means that the task exists: it is looked up and returned instead."""
+        row = endpoint_named(endpoint)
         body = dict(body)
         external_id = body.get("external_task_id") or new_external_task_id()
         validate_external_task_id(external_id)
@@ -97,7 +101,7 @@ class KlingClient:
         def already_created() -> dict[str, Any] | None:
             nonlocal resent
             resent = True
-            task = self.find_task(external_id, endpoint=endpoint, should_cancel=should_cancel)
+            task = self.find_task(external_id, endpoint=row, should_cancel=should_cancel)
             if task is not None:
                 log.info("Kling already has the task for %s (task %s, an earlier or a parallel create); resuming it",
                          external_id, task.task_id)
@@ -107,7 +111,7 @@ class KlingClient:
         slot_deadline = time.monotonic() + SLOT_WAIT_S
         while True:
             try:
-                data = self.transport.request("POST", endpoint, json=body, should_cancel=should_cancel,
+                data = self.transport.request("POST", row.create_path, json=body, should_cancel=should_cancel,
                                               before_retry=already_created)
             except KlingRequestError as exc:
                 # A resent create refused as a duplicate: an earlier attempt (its answer lost) made the task.
@@ -132,7 +136,7 @@ class KlingClient:
         if not task.external_task_id:
             task = Task.from_api({**data, "task_info": {**(data.get("task_info") or {}),
                                                         "external_task_id": external_id}})
-        log.info("Kling task %s created (%s)", task.task_id, endpoint)
+        log.info("Kling task %s created (%s)", task.task_id, row.name)
         return task
 
     # -- account ----------------------------------------------------------------------------
@@ -151,18 +155,18 @@ class KlingClient:
                       should_cancel: CancelCheck | None = None) -> AccountCosts:
         """The resource packs from ``GET /account/costs`` (free); at most one query a second per process."""
         throttle()
-        data = self.transport.request("GET", ENDPOINT_ACCOUNT_COSTS,
+        data = self.transport.request("GET", ACCOUNT_COSTS_PATH,
                                       params=query_params(start_time_ms, end_time_ms, resource_pack_name),
                                       should_cancel=should_cancel)
         return AccountCosts.from_api(data)
 
     # -- query ------------------------------------------------------------------------------
-    def get_task(self, task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+    def get_task(self, task_id: str, *, endpoint: EndpointRef = IMAGE2VIDEO,
                  should_cancel: CancelCheck | None = None) -> Task:
-        data = self.transport.request("GET", f"{endpoint}/{task_id}", should_cancel=should_cancel)
+        data = self.transport.request("GET", endpoint_named(endpoint).query_one(task_id), should_cancel=should_cancel)
         return Task.from_api(data)
 
-    def get_task_or_none(self, task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+    def get_task_or_none(self, task_id: str, *, endpoint: EndpointRef = IMAGE2VIDEO,
                          should_cancel: CancelCheck | None = None) -> Task | None:
         """As :meth:`get_task`, but None when the endpoint has no such task (1201/1203)."""
         try:
@@ -172,13 +176,13 @@ class KlingClient:
                 return None
             raise
 
-    def list_tasks(self, page: int = 1, page_size: int = 30, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+    def list_tasks(self, page: int = 1, page_size: int = 30, *, endpoint: EndpointRef = IMAGE2VIDEO,
                    should_cancel: CancelCheck | None = None) -> list[Task]:
-        data = self.transport.request("GET", endpoint, params={"pageNum": page, "pageSize": page_size},
-                                      should_cancel=should_cancel)
+        data = self.transport.request("GET", endpoint_named(endpoint).query_path,
+                                      params={"pageNum": page, "pageSize": page_size}, should_cancel=should_cancel)
         return [Task.from_api(item) for item in (data or [])]
 
-    def find_task(self, external_task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO,
+    def find_task(self, external_task_id: str, *, endpoint: EndpointRef = IMAGE2VIDEO,
                   should_cancel: CancelCheck | None = None) -> Task | None:
         """The task with this external_task_id, or None if Kling has none.
 
@@ -194,7 +198,7 @@ class KlingClient:
         return None
 
     # -- wait -------------------------------------------------------------------------------
-    def wait(self, task_id: str, *, endpoint: str = ENDPOINT_IMAGE2VIDEO, timeout: float = DEFAULT_TIMEOUT_S,
+    def wait(self, task_id: str, *, endpoint: EndpointRef = IMAGE2VIDEO, timeout: float = DEFAULT_TIMEOUT_S,
              should_cancel: CancelCheck | None = None, on_status: StatusCallback | None = None,
              estimated_seconds: float | None = None) -> Task:
         """Poll until the task ends; the timeout counts only time after Kling started processing it."""

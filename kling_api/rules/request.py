@@ -4,12 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
-ENDPOINT_IMAGE2VIDEO = "/v1/videos/image2video"
-ENDPOINT_TEXT2VIDEO = "/v1/videos/text2video"
-ENDPOINT_MULTI_IMAGE2VIDEO = "/v1/videos/multi-image2video"
-ENDPOINT_VIDEO_EXTEND = "/v1/videos/video-extend"
-#: Every task endpoint, in the order a task id of unknown origin is looked for.
-TASK_ENDPOINTS = (ENDPOINT_IMAGE2VIDEO, ENDPOINT_TEXT2VIDEO, ENDPOINT_MULTI_IMAGE2VIDEO, ENDPOINT_VIDEO_EXTEND)
+from .endpoints import IMAGE2VIDEO, MULTI_IMAGE2VIDEO, TEXT2VIDEO, VIDEO_EXTEND, Endpoint
 
 CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
@@ -19,9 +14,9 @@ _Request = TypeVar("_Request", bound="RequestBody")
 
 
 class RequestBody:
-    """What every request dataclass shares: its endpoint and its JSON body."""
+    """What every request dataclass shares: its endpoint (a row of the endpoint table) and its JSON body."""
 
-    endpoint: ClassVar[str]
+    endpoint: ClassVar[Endpoint]
 
     def with_changes(self: _Request, **changes: Any) -> _Request:
         return replace(self, **changes)  # type: ignore[type-var]
@@ -36,9 +31,9 @@ class RequestBody:
 
 @dataclass(frozen=True)
 class ImageToVideoRequest(RequestBody):
-    """Fields of ``POST /v1/videos/image2video``; images are raw base64 or http(s) URLs."""
+    """Fields of an image2video create; images are raw base64 or http(s) URLs."""
 
-    endpoint: ClassVar[str] = ENDPOINT_IMAGE2VIDEO
+    endpoint: ClassVar[Endpoint] = IMAGE2VIDEO
 
     model_name: str
     image: str | None = None
@@ -62,9 +57,9 @@ class ImageToVideoRequest(RequestBody):
 
 @dataclass(frozen=True)
 class TextToVideoRequest(RequestBody):
-    """Fields of ``POST /v1/videos/text2video`` (reference 1.3): no image, an aspect_ratio instead."""
+    """Fields of a text2video create (reference 1.3): no image, an aspect_ratio instead."""
 
-    endpoint: ClassVar[str] = ENDPOINT_TEXT2VIDEO
+    endpoint: ClassVar[Endpoint] = TEXT2VIDEO
 
     model_name: str
     prompt: str = ""
@@ -80,10 +75,10 @@ class TextToVideoRequest(RequestBody):
 
 @dataclass(frozen=True)
 class MultiImageToVideoRequest(RequestBody):
-    """Fields of ``POST /v1/videos/multi-image2video`` (reference 1.3): up to 4 reference images
+    """Fields of a multi-image2video create (reference 1.3): up to 4 reference images
     (raw base64 or URLs) composed into one video; the prompt is required."""
 
-    endpoint: ClassVar[str] = ENDPOINT_MULTI_IMAGE2VIDEO
+    endpoint: ClassVar[Endpoint] = MULTI_IMAGE2VIDEO
 
     model_name: str
     image_list: tuple[str, ...] = ()
@@ -103,10 +98,10 @@ class MultiImageToVideoRequest(RequestBody):
 
 @dataclass(frozen=True)
 class VideoExtendRequest(RequestBody):
-    """Fields of ``POST /v1/videos/video-extend`` (reference 1.3): a video of an earlier task, by its
+    """Fields of a video-extend create (reference 1.3): a video of an earlier task, by its
     ``video_id``, continued by 4-5 s; model and mode are the source video's."""
 
-    endpoint: ClassVar[str] = ENDPOINT_VIDEO_EXTEND
+    endpoint: ClassVar[Endpoint] = VIDEO_EXTEND
 
     video_id: str
     prompt: str = ""
