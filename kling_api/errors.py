@@ -119,6 +119,25 @@ class KlingTaskFailed(KlingError):
         )
 
 
+class KlingTaskNotFound(KlingError):
+    """Kling has no task with this id (the new standard answers an empty list for an unknown id)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"Kling has no task {task_id!r}",
+                         hint="Check the id (and KLING_API_BASE: tasks are per host and account)", task_id=task_id)
+
+
+class KlingModelDiscontinued(KlingError):
+    """Kling switched the model off ("The model '<name>' has been discontinued and is no longer
+    available"), at create time or as a task's failure; retrying cannot help, another model can."""
+
+    def __init__(self, model: str, kling_message: str, offered: str, *, task_id: str | None = None) -> None:
+        self.model = model
+        self.kling_message = kling_message
+        super().__init__(f"Kling has discontinued the model {model!r}: {kling_message}",
+                         hint=f"Pick a model Kling still runs: {offered}", task_id=task_id)
+
+
 class KlingTimeout(KlingError):
     """Waiting ran out of time; the task may still finish and can be resumed by its task_id."""
 

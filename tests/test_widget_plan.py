@@ -18,10 +18,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-import comfy_host as ch
-from host_workflows import load_ui, node_id_of
-from node_locale import LOCALE_FILE, locale_from_object_info
-from workflow_convert import ui_to_api
+from kling_devtools import host as ch
+from kling_devtools.host_workflows import load_ui, node_id_of
+from kling_devtools.node_locale import LOCALE_FILE, locale_from_object_info
+from kling_devtools.workflow_convert import ui_to_api
 
 from kling_api.rules import capabilities
 from kling_api.rules.capabilities import TABLE_FILE_ENV, capability_table, endpoint_aspect_ratios, endpoint_models, load_raw
@@ -391,9 +391,9 @@ def test_rule_phrases_of_the_tooltips_name_exactly_the_models_the_table_allows()
     for feature in ("image_tail", "sound", "camera_control", "motion_brush"):
         named = {part.split(" ")[0] for part in where_allowed(feature).split(", ")}
         assert named == {m for m in TABLE.model_names if TABLE.get(m).allowed_combos(feature)}, feature
-    assert where_allowed("sound") == "kling-v2-6 pro, kling-v3"
+    assert where_allowed("sound") == "kling-v2-6 pro, kling-v3, kling-3.0, kling-2.6 1080p"
     assert where_allowed("motion_brush") == "kling-v1 5 s, kling-v1-5 pro 5 s"
-    assert durations_text() == "5 or 10 on most models; 3-15 on kling-v3"
+    assert durations_text() == "5 or 10 on most models; 3-15 on kling-v3, kling-3.0-turbo, kling-3.0"
     assert durations_text(endpoint_models("multi-image2video")) == "5 or 10"
 
 

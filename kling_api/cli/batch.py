@@ -24,6 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TextIO
 
+from PIL import Image
+
+from ..media.images import encode_image
 from ..rules.capabilities import capability_table
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..errors import KlingCancelled, KlingError, KlingValidationError
@@ -105,10 +108,6 @@ def image_reference(path: str | None, field: str, fit: str | None) -> str | None
     """An image file as Kling takes it (bare base64, fitted when ``fit`` says so); a URL passes as is."""
     if path is None:
         return None
-    from PIL import Image  # imported here: only image commands need Pillow
-
-    from ..media.images import encode_image
-
     if path.startswith(("http://", "https://")):
         return encode_image(path, field=field).data  # passed through, after the URL check
     with Image.open(path) as img:

@@ -31,7 +31,7 @@ from ..remote.account import BALANCE_LAG, AccountCosts
 from ..rules.capabilities import capability_table
 from ..errors import KlingError, KlingValidationError
 from ..remote.ledger import LedgerUnavailable, TaskLedger
-from ..rules.endpoints import ENDPOINTS, VIDEO_EXTEND, Endpoint, endpoint_named
+from ..rules.endpoints import ENDPOINTS, VIDEO_EXTEND, Endpoint, endpoint_for, endpoint_named
 from ..rules.request import RequestBody
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,9 @@ MAX_UNITS_PER_DAY_ENV = "KLING_MAX_UNITS_PER_DAY"
 UNKNOWN = "unknown until the first run of this combination"
 #: How the cost lines a node shows (the widget plan's ``info``) begin: the estimate, the guard, the balance.
 ESTIMATE_LINE, GUARD_LINE, BALANCE_LINE = "Estimated cost", "Spend guard", "Balance"
-#: Endpoint names, as the rate card and the messages spell them.
-ENDPOINT_NAMES = [row.name for row in ENDPOINTS]
+#: Endpoint names, as the rate card and the messages spell them: the rules' names (a new-standard path
+#: is priced under its rules' name with its model, e.g. image2video + kling-3.0).
+ENDPOINT_NAMES = sorted({row.rules for row in ENDPOINTS})
 RATE_KEYS = ("endpoint", "model_name", "mode", "duration", "sound")
 
 
@@ -56,8 +57,8 @@ class SpendLimitExceeded(KlingError):
 
 
 def _short(endpoint: Endpoint | str) -> str:
-    """The endpoint's name, however it is given (row, name, path or ledger family)."""
-    return endpoint_named(endpoint).name
+    """The endpoint's rules name, however it is given (row, name, path or ledger family)."""
+    return endpoint_named(endpoint).rules
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def _parse_rate(entry: Any, where: str) -> Rate:
     units = entry.get("units")
     if isinstance(units, bool) or not isinstance(units, (int, float)) or not math.isfinite(units) or units < 0:
         raise RateCardError(f"{where}: units={json.dumps(units)} is not allowed; allowed: a number >= 0")
-    allowed: dict[str, list[str]] = {"endpoint": sorted(ENDPOINT_NAMES),
+    allowed: dict[str, list[str]] = {"endpoint": ENDPOINT_NAMES,
                                      "model_name": capability_table().all_model_names,
                                      "mode": ["std", "pro"], "sound": ["on", "off"]}
     if "endpoint" not in entry:
@@ -253,7 +254,7 @@ def estimate_cost(combination: Combination, tasks: int = 1, *, ledger: TaskLedge
             return CostEstimate(combination, tasks, rate.units, f"from the rate card {rate_card.source}")
     if ledger is not None and ledger.path.exists():
         try:
-            entry = ledger.latest_deduction(endpoint_named(combination.endpoint).ledger_family,
+            entry = ledger.latest_deduction(endpoint_for(combination.endpoint, combination.model_name).ledger_family,
                                             combination.ledger_match())
         except LedgerUnavailable as exc:
             log.warning("%s; no cost estimate from it", exc)

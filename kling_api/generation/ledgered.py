@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 from ..errors import RESIGN_CODES, KlingAPIError, KlingValidationError
 from ..remote.client import KlingClient, StatusCallback
+from ..remote.codecs import codec_for
 from ..remote.download import looks_like_mp4
 from ..remote.ledger import (STATUS_CREATING, STATUS_REFUSED, LedgerEntry, TaskLedger, external_task_id_for,
                              request_fingerprint)
 from ..remote.tasks import STATUS_FAILED, STATUS_SUCCEED, Task
 from ..remote.transport import CancelCheck
 from ..rules.endpoints import Endpoint
-from ..rules.request import RequestBody
+from ..rules.request import RequestBody, request_summary
 from .finish import Destination, JobResult, finish_task
 
 log = logging.getLogger(__name__)
@@ -38,14 +39,15 @@ def run_with_ledger(client: KlingClient, request: RequestBody, notes: list[str],
     """Create (or resume) ``request``'s task through ``ledger``, then finish it; ``notes`` are logged only
     when a create is really sent. The fingerprint's scope and the ledger row name the endpoint by its
     ledger family, so rows and derived ids written by earlier versions still match."""
-    body = request.to_body()
-    typed_id = body.get("external_task_id")  # the user's own id is used as given
+    codec = codec_for(endpoint)
+    body = codec.body(request)
+    typed_id = request.external_task_id  # the user's own id is used as given
     fingerprint = request_fingerprint(body, seed=seed, scope=client.base_url + endpoint.ledger_family,
                                       batch_index=batch_index)
     created: Task | None = None
     with ledger.claim(fingerprint, external_task_id=typed_id or external_task_id_for(fingerprint),
                       endpoint=endpoint.ledger_family,
-                      base_url=client.base_url, seed=seed, summary={**body, **(summary or {})},
+                      base_url=client.base_url, seed=seed, summary={**request_summary(request), **(summary or {})},
                       should_cancel=should_cancel) as (entry, new):
         if entry.status == STATUS_SUCCEED and entry.task_id and entry.video_path:
             reused = _reuse_video(entry.video_path, entry.task_id, entry.as_task(), dest)
@@ -88,7 +90,7 @@ def run_with_ledger(client: KlingClient, request: RequestBody, notes: list[str],
                 try:
                     # With a derived id, a refusal as duplicate means another machine won the race to
                     # create this very job: the create then resolves to that task (nothing is paid twice).
-                    created = client.create_task(endpoint, {**body, "external_task_id": entry.external_task_id},
+                    created = client.create_task(endpoint, codec.with_external_id(body, entry.external_task_id),
                                                  should_cancel=should_cancel, sent_before=not new or not typed_id)
                 except BaseException as exc:
                     ledger.record_error(exc, fingerprint=fingerprint,

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 from ..costs.estimates import deduction_text
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
+from ..remote.codecs import codec_for
 from ..remote.ledger import LedgerUnavailable, TaskLedger
 from ..remote.tasks import Task
 from ..remote.transport import CancelCheck
@@ -127,7 +128,7 @@ def _run_unrecorded(client: KlingClient, validated: Validated, dest: Destination
     for note in validated.notes:
         log.info("%s", note)
     endpoint = validated.request.endpoint
-    task = client.create_task(endpoint, validated.request.to_body(), should_cancel=should_cancel)
+    task = client.create_task(endpoint, codec_for(endpoint).body(validated.request), should_cancel=should_cancel)
     if on_created is not None:
         on_created(task)
     return finish_task(client, task.task_id, dest, endpoint=endpoint, timeout=timeout, should_cancel=should_cancel,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Union
 
@@ -17,8 +18,9 @@ from .auth import Credentials, load_credentials
 from ..rules.capabilities import capability_table
 from .config import resolve_base_url
 from .download import DEFAULT_MAX_BYTES, download_file
-from ..errors import KlingAPIError, KlingError, KlingRequestError, KlingTaskFailed, KlingTimeout
+from ..errors import KlingAPIError, KlingError, KlingRequestError, KlingTaskFailed, KlingTaskNotFound, KlingTimeout
 from ..rules.endpoints import ACCOUNT_COSTS_PATH, IMAGE2VIDEO, Endpoint, endpoint_named
+from .codecs import codec_for
 from ..rules.request import ImageToVideoRequest
 from .tasks import STATUS_FAILED, STATUS_SUBMITTED, STATUS_SUCCEED, StatusUpdate, Task
 from .transport import CancelCheck, RetryPolicy, Transport, new_external_task_id, sleep_unless_cancelled
@@ -85,40 +87,42 @@ class KlingClient:
 
     def create_task(self, endpoint: EndpointRef, body: dict[str, Any], *,
                     should_cancel: CancelCheck | None = None, sent_before: bool = False) -> Task:
-        """POST a create; every create carries an external_task_id so that a retry can look it up first.
+        """POST a create (``body`` as the endpoint's standard spells it, see :mod:`.codecs`); every create
+        carries an external_task_id so that a retry can look it up first.
 
         ``sent_before``: this external_task_id may name a task already (an earlier run sent this very
         create, or another machine did: the id is derived from the request), so a refusal of it as a
         duplicate means that the task exists: it is looked up and returned instead."""
         row = endpoint_named(endpoint)
-        body = dict(body)
-        external_id = body.get("external_task_id") or new_external_task_id()
+        codec = codec_for(row)
+        codec.check_credentials(self.transport.credentials, row)  # refused before anything is sent
+        external_id = codec.external_id(body) or new_external_task_id()
         validate_external_task_id(external_id)
-        body["external_task_id"] = external_id
+        body = codec.with_external_id(body, external_id)
 
         resent = sent_before
 
-        def already_created() -> dict[str, Any] | None:
+        def already_created() -> Task | None:
             nonlocal resent
             resent = True
             task = self.find_task(external_id, endpoint=row, should_cancel=should_cancel)
             if task is not None:
                 log.info("Kling already has the task for %s (task %s, an earlier or a parallel create); resuming it",
                          external_id, task.task_id)
-                return task.raw
-            return None
+            return task
 
         slot_deadline = time.monotonic() + SLOT_WAIT_S
         while True:
             try:
                 data = self.transport.request("POST", row.create_path, json=body, should_cancel=should_cancel,
                                               before_retry=already_created)
+                task = data if isinstance(data, Task) else codec.created(data)
             except KlingRequestError as exc:
                 # A resent create refused as a duplicate: an earlier attempt (its answer lost) made the task.
                 found = already_created() if resent and "already exist" in exc.api_message.lower() else None
                 if found is None:
                     raise
-                data = found
+                task = found
             except KlingAPIError as exc:
                 if exc.code == DEPLETED_CODE:
                     raise self._with_balance(exc, should_cancel) from None
@@ -128,14 +132,13 @@ class KlingClient:
                     raise
                 log.info("Kling: all of the account's task slots are busy; waiting for one to free up")
                 sleep_unless_cancelled(SLOT_RETRY_S, should_cancel)
-                data = already_created()
-                if data is None:
+                found = already_created()
+                if found is None:
                     continue
+                task = found
             break
-        task = Task.from_api(data)
         if not task.external_task_id:
-            task = Task.from_api({**data, "task_info": {**(data.get("task_info") or {}),
-                                                        "external_task_id": external_id}})
+            task = replace(task, external_task_id=external_id)
         log.info("Kling task %s created (%s)", task.task_id, row.name)
         return task
 
@@ -163,22 +166,36 @@ class KlingClient:
     # -- query ------------------------------------------------------------------------------
     def get_task(self, task_id: str, *, endpoint: EndpointRef = IMAGE2VIDEO,
                  should_cancel: CancelCheck | None = None) -> Task:
-        data = self.transport.request("GET", endpoint_named(endpoint).query_one(task_id), should_cancel=should_cancel)
-        return Task.from_api(data)
+        task = self.get_task_or_none(task_id, endpoint=endpoint, should_cancel=should_cancel, missing_raises=True)
+        assert task is not None
+        return task
 
     def get_task_or_none(self, task_id: str, *, endpoint: EndpointRef = IMAGE2VIDEO,
-                         should_cancel: CancelCheck | None = None) -> Task | None:
-        """As :meth:`get_task`, but None when the endpoint has no such task (1201/1203)."""
+                         should_cancel: CancelCheck | None = None, missing_raises: bool = False) -> Task | None:
+        """As :meth:`get_task`, but None when the endpoint has no such task (legacy: 1201/1203; the new
+        standard: an empty list)."""
+        row = endpoint_named(endpoint)
+        codec = codec_for(row)
+        codec.check_credentials(self.transport.credentials, row)
+        query = codec.query(row, task_id)
         try:
-            return self.get_task(task_id, endpoint=endpoint, should_cancel=should_cancel)
+            task = codec.found(self.transport.request("GET", query.path, params=query.params,
+                                                      should_cancel=should_cancel))
         except KlingAPIError as exc:
-            if exc.code in NOT_FOUND_CODES:
+            if exc.code in NOT_FOUND_CODES and not missing_raises:
                 return None
             raise
+        if task is None and missing_raises:
+            raise KlingTaskNotFound(task_id)
+        return task
 
     def list_tasks(self, page: int = 1, page_size: int = 30, *, endpoint: EndpointRef = IMAGE2VIDEO,
                    should_cancel: CancelCheck | None = None) -> list[Task]:
-        data = self.transport.request("GET", endpoint_named(endpoint).query_path,
+        """The endpoint's newest tasks (legacy endpoints list them; the new standard has no such query)."""
+        row = endpoint_named(endpoint)
+        if not codec_for(row).lists_tasks:
+            return []
+        data = self.transport.request("GET", row.query_path,
                                       params={"pageNum": page, "pageSize": page_size}, should_cancel=should_cancel)
         return [Task.from_api(item) for item in (data or [])]
 
@@ -186,13 +203,24 @@ class KlingClient:
                   should_cancel: CancelCheck | None = None) -> Task | None:
         """The task with this external_task_id, or None if Kling has none.
 
-        The docs put the external id in the path ("choose one" of task_id/external_task_id);
-        clients disagree, so a not-found answer is double-checked against the newest tasks.
+        Legacy: the docs put the external id in the path ("choose one" of task_id/external_task_id);
+        clients disagree, so a not-found answer is double-checked against the newest tasks. The new
+        standard asks ``GET /tasks?external_task_ids=``.
         """
-        task = self.get_task_or_none(external_task_id, endpoint=endpoint, should_cancel=should_cancel)
+        row = endpoint_named(endpoint)
+        codec = codec_for(row)
+        codec.check_credentials(self.transport.credentials, row)
+        query = codec.query_external(row, external_task_id)
+        try:
+            task = codec.found(self.transport.request("GET", query.path, params=query.params,
+                                                      should_cancel=should_cancel))
+        except KlingAPIError as exc:
+            if exc.code not in NOT_FOUND_CODES:
+                raise
+            task = None
         if task is not None and task.external_task_id in ("", external_task_id):
             return task
-        for task in self.list_tasks(1, LOOKUP_PAGE_SIZE, endpoint=endpoint, should_cancel=should_cancel):
+        for task in self.list_tasks(1, LOOKUP_PAGE_SIZE, endpoint=row, should_cancel=should_cancel):
             if task.external_task_id == external_task_id:
                 return task
         return None

@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from .endpoints import NEW_MODELS, new_standard_models
 
 #: The packaged table, used unless ``KLING_CAPABILITIES_FILE`` names another file.
 _TABLE_PATH = Path(__file__).with_name("capabilities.json")
@@ -21,6 +23,7 @@ TABLE_FILE_ENV = "KLING_CAPABILITIES_FILE"
 
 #: Mode value used in combos for models without a mode choice (the master models).
 NO_MODE = "-"
+LEGACY_STANDARD, NEW_STANDARD = "legacy", "new"
 FEATURES = ("image_tail", "motion_brush", "camera_control", "sound")
 
 
@@ -37,6 +40,18 @@ class ModelCapabilities:
     output: dict[str, dict[str, Any]]
     image_tail_requires_silence: bool = False
     note: str = ""
+    #: ``legacy`` (``model_name`` in the body of a ``/v1/`` path) or ``new`` (the model in the path);
+    #: Kling's own rule: "The model version information located in the path is the new version, while the
+    #: value set as the model_name parameter is the legacy version."
+    standard: str = "legacy"
+    #: New-API models choose a resolution (their combos are 'resolution/duration'); legacy ones a mode.
+    resolutions: tuple[str, ...] = ()
+    #: The model always makes sound and takes no audio switch (kling-3.0-turbo).
+    sound_always: bool = False
+    #: Prompt limit per endpoint rules name ("image2video", "text2video"), where it differs from the table's.
+    prompt_max_chars: dict[str, int] = field(default_factory=dict)
+    #: Kling's page(s) the row was taken from.
+    page: str = ""
     #: Set when Kling retired the model (e.g. the date): hidden from new choices; a saved workflow that
     #: still names it is refused with the message of :meth:`retirement`, which names ``successor``.
     retired: str = ""
@@ -54,11 +69,30 @@ class ModelCapabilities:
     def has_mode_choice(self) -> bool:
         return bool(self.modes)
 
+    @property
+    def is_new_standard(self) -> bool:
+        return self.standard == NEW_STANDARD
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """The first part of this model's combos: its modes, its resolutions (new API), or none."""
+        return self.modes or self.resolutions or (NO_MODE,)
+
     def effective_mode(self, mode: str | None) -> str:
-        """The mode as the table keys it: the master models have none."""
+        """The mode (new API: the resolution) as the table keys it: the master models have none."""
+        if self.resolutions:
+            return mode or self.resolutions[0]
         if not self.has_mode_choice:
             return NO_MODE
         return mode or "std"
+
+    def prompt_limit(self, rules: str, default: int) -> int:
+        return int(self.prompt_max_chars.get(rules, default))
+
+    def credential_label(self) -> str:
+        """Which API the model is on and the credential it needs (the README, the node, the CLI say it)."""
+        return "new API (model in the path): API key" if self.is_new_standard else \
+            "legacy API (model_name): API key or access key + secret key"
 
     def allows(self, feature: str, mode: str | None, duration: str) -> bool:
         mode = self.effective_mode(mode)
@@ -69,9 +103,8 @@ class ModelCapabilities:
         return False
 
     def allowed_combos(self, feature: str) -> list[tuple[str, str]]:
-        """Every concrete (mode, duration) pair where ``feature`` is allowed."""
-        modes = self.modes or (NO_MODE,)
-        return [(m, d) for m in modes for d in self.durations if self.allows(feature, m, d)]
+        """Every concrete (mode or resolution, duration) pair where ``feature`` is allowed."""
+        return [(m, d) for m in self.tiers for d in self.durations if self.allows(feature, m, d)]
 
     def describe_combos(self, feature: str) -> str:
         combos = self.allowed_combos(feature)
@@ -148,6 +181,11 @@ def capability_table() -> CapabilityTable:
             note=row.get("note", ""),
             retired=str(row.get("retired", "") or ""),
             successor=str(row.get("successor", "") or ""),
+            standard=NEW_STANDARD if name in NEW_MODELS else LEGACY_STANDARD,
+            resolutions=tuple(row.get("resolutions", ())),
+            sound_always=bool(row.get("sound_always", False)),
+            prompt_max_chars={str(k): int(v) for k, v in (row.get("prompt_max_chars") or {}).items()},
+            page=str(row.get("page", "") or ""),
         )
     return CapabilityTable(
         models=models,
@@ -205,11 +243,15 @@ def markdown_table() -> str:
 
 
 def endpoint_models(endpoint: str) -> list[str]:
-    """Models an endpoint other than image2video takes (reference 1.3), current ones only; the
-    per-endpoint lists live in capabilities.json under "endpoints"."""
-    current = capability_table().model_names
+    """Models of the rules ``endpoint`` (e.g. "text2video"), current ones only: the legacy models it lists
+    under "endpoints" in capabilities.json (none listed: every legacy model), then the new-standard models
+    that have a path for it in the endpoint table."""
+    table = capability_table()
+    current = table.model_names
+    legacy = [n for n in current if not table.models[n].is_new_standard]
     names = endpoint_facts(endpoint).get("models")
-    return [n for n in (names or current) if n in current]
+    listed = [n for n in (names or legacy) if n in current]
+    return listed + [n for n in new_standard_models(endpoint) if n in current and n not in listed]
 
 
 def endpoint_facts(endpoint: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
-from .endpoints import IMAGE2VIDEO, MULTI_IMAGE2VIDEO, TEXT2VIDEO, VIDEO_EXTEND, Endpoint
+from .endpoints import IMAGE2VIDEO, MULTI_IMAGE2VIDEO, TEXT2VIDEO, VIDEO_EXTEND, Endpoint, endpoint_for
 
 CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
@@ -14,9 +14,16 @@ _Request = TypeVar("_Request", bound="RequestBody")
 
 
 class RequestBody:
-    """What every request dataclass shares: its endpoint (a row of the endpoint table) and its JSON body."""
+    """What every request dataclass shares: its endpoint (a row of the endpoint table) and its JSON body
+    as the legacy standard spells it (the new standard's body is built by its codec)."""
 
-    endpoint: ClassVar[Endpoint]
+    #: The legacy endpoint whose rules apply (the capability table's section, the node's widget rules).
+    rules_endpoint: ClassVar[Endpoint]
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where this request goes: the model's new-standard path if it has one, else the legacy endpoint."""
+        return endpoint_for(self.rules_endpoint.name, getattr(self, "model_name", ""))
 
     def with_changes(self: _Request, **changes: Any) -> _Request:
         return replace(self, **changes)  # type: ignore[type-var]
@@ -33,7 +40,7 @@ class RequestBody:
 class ImageToVideoRequest(RequestBody):
     """Fields of an image2video create; images are raw base64 or http(s) URLs."""
 
-    endpoint: ClassVar[Endpoint] = IMAGE2VIDEO
+    rules_endpoint: ClassVar[Endpoint] = IMAGE2VIDEO
 
     model_name: str
     image: str | None = None
@@ -49,6 +56,8 @@ class ImageToVideoRequest(RequestBody):
     sound: str | None = None
     callback_url: str | None = None
     external_task_id: str | None = None
+    #: New-standard models: 720p / 1080p (/ 4k); legacy models choose a ``mode`` instead.
+    resolution: str | None = None
 
     @property
     def uses_motion_brush(self) -> bool:
@@ -59,7 +68,7 @@ class ImageToVideoRequest(RequestBody):
 class TextToVideoRequest(RequestBody):
     """Fields of a text2video create (reference 1.3): no image, an aspect_ratio instead."""
 
-    endpoint: ClassVar[Endpoint] = TEXT2VIDEO
+    rules_endpoint: ClassVar[Endpoint] = TEXT2VIDEO
 
     model_name: str
     prompt: str = ""
@@ -71,6 +80,8 @@ class TextToVideoRequest(RequestBody):
     sound: str | None = None
     callback_url: str | None = None
     external_task_id: str | None = None
+    #: New-standard models: 720p / 1080p (/ 4k); legacy models choose a ``mode`` instead.
+    resolution: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ class MultiImageToVideoRequest(RequestBody):
     """Fields of a multi-image2video create (reference 1.3): up to 4 reference images
     (raw base64 or URLs) composed into one video; the prompt is required."""
 
-    endpoint: ClassVar[Endpoint] = MULTI_IMAGE2VIDEO
+    rules_endpoint: ClassVar[Endpoint] = MULTI_IMAGE2VIDEO
 
     model_name: str
     image_list: tuple[str, ...] = ()
@@ -101,7 +112,7 @@ class VideoExtendRequest(RequestBody):
     """Fields of a video-extend create (reference 1.3): a video of an earlier task, by its
     ``video_id``, continued by 4-5 s; model and mode are the source video's."""
 
-    endpoint: ClassVar[Endpoint] = VIDEO_EXTEND
+    rules_endpoint: ClassVar[Endpoint] = VIDEO_EXTEND
 
     video_id: str
     prompt: str = ""
@@ -109,6 +120,16 @@ class VideoExtendRequest(RequestBody):
     cfg_scale: float | None = None
     callback_url: str | None = None
     external_task_id: str | None = None
+
+
+def request_summary(request: RequestBody) -> dict[str, Any]:
+    """What the ledger keeps of a request, whichever standard spells it: the legacy body's fields, with
+    a new-standard model's resolution in the mode column (it takes the place of the mode)."""
+    summary = request.to_body()
+    resolution = summary.pop("resolution", None)
+    if resolution and not summary.get("mode"):
+        summary["mode"] = resolution
+    return summary
 
 
 @dataclass

@@ -41,14 +41,18 @@ def durations_text(models: Iterable[str] | None = None) -> str:
     if len(groups) == 1:
         return durations_span(next(iter(groups)))
     common = groups.most_common(1)[0][0]
-    others = [f"{durations_span(caps.durations)} on {caps.name}" for caps in rows if caps.durations != common]
-    return "; ".join([f"{durations_span(common)} on most models", *others])
+    others: dict[tuple[str, ...], list[str]] = {}
+    for caps in rows:
+        if caps.durations != common:
+            others.setdefault(caps.durations, []).append(caps.name)
+    return "; ".join([f"{durations_span(common)} on most models",
+                      *(f"{durations_span(span)} on {', '.join(names)}" for span, names in others.items())])
 
 
 def _where_on(caps: ModelCapabilities, feature: str) -> str:
     """Where one model takes ``feature``: 'kling-v3', 'kling-v2-6 pro', 'kling-v1 5 s', 'kling-v1-5 pro 10 s'."""
     combos = caps.allowed_combos(feature)
-    modes = caps.modes or (NO_MODE,)
+    modes = caps.tiers
     if len(combos) == len(modes) * len(caps.durations):
         return caps.name
     by_mode = {mode: [d for m, d in combos if m == mode] for mode in modes}

@@ -6,106 +6,19 @@ A refused request costs nothing; a sent one may cost money. So each rule raises
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
-from .capabilities import (NO_MODE, ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
+from .capabilities import (NO_MODE, ModelCapabilities, endpoint_aspect_ratios, endpoint_facts,
                            endpoint_models, max_reference_images)
 from ..errors import KlingValidationError
+from .fields import (CAMERA_AXIS_RANGE, EXTERNAL_TASK_ID_PATTERN, EXTERNAL_TASK_ID_RULE, MAX_DYNAMIC_MASKS,
+                     TRAJECTORY_POINTS_5S, _cfg_scale, _require_feature, _task_options, _validate_prompt,
+                     describe_combos, model_capabilities, models_supporting, validate_callback_url,
+                     validate_external_task_id, validate_image_reference)
+from .new_standard import validate_new_standard
 from .request import (CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
                       Validated, VideoExtendRequest)
-
-MAX_DYNAMIC_MASKS = 6
-TRAJECTORY_POINTS_5S = (2, 77)
-CAMERA_AXIS_RANGE = (-10.0, 10.0)
-EXTERNAL_TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-EXTERNAL_TASK_ID_RULE = "1-64 characters: letters, digits and . _ : - (starting with a letter or digit)"
-
-
-def model_capabilities(model_name: str) -> ModelCapabilities:
-    table = capability_table()
-    caps = table.get(model_name)
-    if caps is None:
-        raise KlingValidationError("model_name", model_name, ", ".join(table.model_names))
-    if caps.retired:
-        raise KlingValidationError("model_name", model_name, caps.successor or ", ".join(table.model_names),
-                                   caps.retirement())
-    return caps
-
-
-def describe_combos(combos: list[tuple[str, str]]) -> str:
-    """'mode=pro and duration=10' for one combination, 'mode/duration one of pro/5, pro/10' for several."""
-    if len(combos) == 1:
-        mode, duration = combos[0]
-        return f"duration={duration}" if mode == NO_MODE else f"mode={mode} and duration={duration}"
-    return "mode/duration one of " + ", ".join(f"{m}/{d}" for m, d in combos)
-
-
-def _require_feature(caps: ModelCapabilities, feature: str, field: str, mode: str, duration: str) -> None:
-    if caps.allows(feature, mode, duration):
-        return
-    combos = caps.allowed_combos(feature)
-    got = f"{caps.effective_mode(mode)}/{duration}"
-    if not combos:
-        raise KlingValidationError(field, got, "models that support it",
-                                   f"{field} is not supported on {caps.name} at all; got {got}"
-                                   f" (models that take it: {', '.join(models_supporting(feature)) or 'none'})")
-    raise KlingValidationError(field, got, describe_combos(combos),
-                               f"{field} needs {describe_combos(combos)} on {caps.name}; got {got}")
-
-
-def models_supporting(feature: str) -> list[str]:
-    return [name for name, caps in capability_table().models.items() if caps.allowed_combos(feature)]
-
-
-def validate_image_reference(field: str, value: str) -> None:
-    """An image field is raw base64 or an http(s) URL; a ``data:`` prefix is refused (Kling rejects it)."""
-    if not isinstance(value, str) or not value:
-        raise KlingValidationError(field, value, "raw base64 (no data: prefix) or an http(s) URL")
-    if value.startswith("data:"):
-        raise KlingValidationError(field, value[:30] + "...", "raw base64 without a 'data:...;base64,' prefix",
-                                   f"{field} starts with a data: prefix; Kling wants the bare base64 string")
-    if "://" in value[:12]:
-        scheme = urlparse(value).scheme
-        if scheme not in ("http", "https"):
-            raise KlingValidationError(field, value, "an http(s) URL or raw base64")
-
-
-def validate_callback_url(value: str) -> None:
-    parsed = urlparse(value)
-    if parsed.scheme != "https" or not parsed.netloc:
-        raise KlingValidationError("callback_url", value, "an https:// URL that Kling can reach")
-
-
-def validate_external_task_id(value: str) -> None:
-    if not EXTERNAL_TASK_ID_PATTERN.match(value):
-        raise KlingValidationError("external_task_id", value, EXTERNAL_TASK_ID_RULE)
-
-
-def _task_options(request: Any) -> None:
-    """callback_url and external_task_id, which every endpoint takes."""
-    if request.callback_url:
-        validate_callback_url(request.callback_url)
-    if request.external_task_id:
-        validate_external_task_id(request.external_task_id)
-
-
-def _cfg_scale(value: Any) -> float:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
-        raise KlingValidationError("cfg_scale", value, "a number in [0, 1]")
-    return float(value)
-
-
-def _validate_prompt(field: str, value: str) -> None:
-    limit = capability_table().prompt_max_chars
-    if not isinstance(value, str):
-        raise KlingValidationError(field, value, "a string")
-    if len(value) > limit:
-        raise KlingValidationError(field, f"{len(value)} characters", f"at most {limit} characters",
-                                   f"{field} has {len(value)} characters; at most {limit} are allowed")
-
 
 def _validate_camera(caps: ModelCapabilities, camera: dict[str, Any], mode: str, duration: str) -> dict[str, Any]:
     _require_feature(caps, "camera_control", "camera_control", mode, duration)
@@ -181,6 +94,11 @@ def _validate_masks(caps: ModelCapabilities, request: ImageToVideoRequest, mode:
 def validate(request: ImageToVideoRequest) -> Validated:
     """Check ``request`` against the seed's rules and the capability table; normalise what is harmless."""
     caps = model_capabilities(request.model_name)
+    if caps.is_new_standard:  # the model name decides the standard (Kling's own rule)
+        return validate_new_standard(caps, request)
+    if request.resolution is not None:
+        raise KlingValidationError("resolution", request.resolution, f"none on {caps.name} (a legacy model "
+                                   "chooses a mode: std is 720p, pro is 1080p)")
     notes: list[str] = []
     changes: dict[str, Any] = {}
 
@@ -276,7 +194,8 @@ def _check_aspect_ratio(endpoint: str, value: str) -> None:
 def _check_shared(request: Any, image: str = _NO_IMAGE) -> Validated:
     """Mode, duration, prompts, cfg_scale, sound, callback and external id as :func:`validate` checks them."""
     fields = {name: getattr(request, name) for name in ("prompt", "negative_prompt", "mode", "duration",
-                                                        "cfg_scale", "sound", "callback_url", "external_task_id")
+                                                        "cfg_scale", "sound", "callback_url", "external_task_id",
+                                                        "resolution")
               if hasattr(request, name)}
     return validate(ImageToVideoRequest(model_name=request.model_name, image=image, **fields))
 
@@ -285,6 +204,9 @@ def validate_text_to_video(request: TextToVideoRequest) -> Validated:
     """Text to video: the model must be one the endpoint takes (capabilities.json "endpoints"), the
     prompt is required, aspect_ratio one of the endpoint's; everything else as :func:`validate`."""
     _check_endpoint_model("text2video", request.model_name, "make videos from text")
+    caps = model_capabilities(request.model_name)
+    if caps.is_new_standard:
+        return validate_new_standard(caps, request)
     _check_prompt_given(request.prompt, "text to video")
     _check_aspect_ratio("text2video", request.aspect_ratio)
     checked = _check_shared(request)
@@ -372,3 +294,10 @@ def validate_request(request: Any, source: SourceVideo | None = None) -> Validat
     if isinstance(request, VideoExtendRequest):
         return validate_video_extend(request, source)
     raise TypeError(f"not a Kling request: {type(request).__name__}")
+
+# The field checks (kling_api.rules.fields) are re-exported: callers and tests import them from here.
+__all__ = ["CAMERA_AXIS_RANGE", "EXTERNAL_TASK_ID_PATTERN", "EXTERNAL_TASK_ID_RULE", "MAX_DYNAMIC_MASKS",
+           "SourceVideo", "TRAJECTORY_POINTS_5S", "camera_config", "describe_combos", "extend_source_models",
+           "extended_seconds", "model_capabilities", "models_supporting", "validate", "validate_callback_url",
+           "validate_external_task_id", "validate_image_reference", "validate_multi_image_to_video",
+           "validate_request", "validate_text_to_video", "validate_video_extend"]
