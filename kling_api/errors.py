@@ -5,6 +5,7 @@ shared by billing and throttling) decides the class and whether a retry makes se
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -136,6 +137,18 @@ class KlingModelDiscontinued(KlingError):
         self.kling_message = kling_message
         super().__init__(f"Kling has discontinued the model {model!r}: {kling_message}",
                          hint=f"Pick a model Kling still runs: {offered}", task_id=task_id)
+
+
+#: Kling's words when it has switched a model off (live, kling_api.md section 1.4; no page lists them).
+_DISCONTINUED = re.compile(r"model\s+'?\"?([\w.\-]+)'?\"?\s+has been discontinued", re.IGNORECASE)
+
+
+def discontinued_model(message: str) -> str | None:
+    """The model named by a "has been discontinued" answer, else None ('' when it names none)."""
+    if "discontinued" not in (message or "").lower():
+        return None
+    match = _DISCONTINUED.search(message)
+    return match.group(1) if match else ""
 
 
 class KlingTimeout(KlingError):

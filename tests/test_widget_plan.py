@@ -30,7 +30,7 @@ from kling_api.errors import KlingValidationError
 from kling_api.rules.request import CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest
 from kling_api.rules.tooltips import durations_text, where_allowed
 from kling_api.rules.validation import validate, validate_multi_image_to_video, validate_text_to_video
-from kling_api.rules.widget_plan import ENDPOINT_RULES, WidgetPlanError, plan_request, widget_plan
+from kling_api.rules.widget_plan import ENDPOINT_RULES, WidgetPlanError, model_notes, plan_request, widget_plan
 
 TABLE = capability_table()
 B64 = "aGVsbG8="
@@ -39,18 +39,38 @@ ODD_RATIO = "4:3"
 SOCKETS = ("image_tail", "camera_control", "motion_brush")
 
 
+#: The node's two tier widgets: legacy models read ``mode``, new-standard models ``resolution``. A combination's
+#: tier is one value for either; the other widget keeps its default.
+MODES, RESOLUTIONS = ("std", "pro"), ("720p", "1080p")
+TIERS = MODES + RESOLUTIONS
+
+
+def tier_fields(model: str, tier: str) -> dict:
+    """The request's mode/resolution for a combination's tier, as the node builds them from its widgets."""
+    caps = TABLE.get(model)
+    if caps is not None and caps.is_new_standard:
+        return {"mode": None, "resolution": tier if tier in RESOLUTIONS else RESOLUTIONS[0]}
+    return {"mode": tier if tier in MODES else MODES[0]}
+
+
+def fix_tier(values: dict) -> str:
+    caps = TABLE.get(values["model_name"])
+    return values["resolution"] if caps is not None and caps.is_new_standard else values["mode"]
+
+
 def request_of(endpoint: str, model: str, mode: str, duration: str, sound: str | None, ratio: str | None,
                linked: tuple[str, ...], camera_type: str = "simple"):
-    """The request the node would send for these widget values (images and prompt stand in)."""
+    """The request the node would send for these widget values (images and prompt stand in); ``mode`` is the
+    combination's tier."""
     if endpoint == "text2video":
-        return TextToVideoRequest(model_name=model, prompt="a boat", mode=mode, duration=duration,
-                                  aspect_ratio=ratio, sound=sound)
+        return TextToVideoRequest(model_name=model, prompt="a boat", duration=duration,
+                                  aspect_ratio=ratio, sound=sound, **tier_fields(model, mode))
     if endpoint == "multi-image2video":
         return MultiImageToVideoRequest(model_name=model, image_list=(B64,), prompt="a boat", mode=mode,
                                         duration=duration, aspect_ratio=ratio)
     camera = {"type": "simple", "config": {"zoom": 1.0}} if camera_type == "simple" else {"type": camera_type}
     return ImageToVideoRequest(model_name=model, image=B64, image_tail=B64 if "image_tail" in linked else None,
-                               mode=mode, duration=duration, sound=sound,
+                               duration=duration, sound=sound, **tier_fields(model, mode),
                                camera_control=camera if "camera_control" in linked else None,
                                static_mask=B64 if "motion_brush" in linked else None)
 
@@ -74,15 +94,19 @@ def combinations(endpoint: str):
     ratios = (endpoint_aspect_ratios(endpoint)[0], ODD_RATIO) if "aspect_ratio" in rules.widgets else (None,)
     links = [combo for size in range(len(rules.sockets) + 1) for combo in itertools.combinations(rules.sockets, size)]
     for model in TABLE.all_model_names + [UNKNOWN_MODEL]:
-        for mode, duration, sound, ratio, linked in itertools.product(("std", "pro"), TABLE.all_durations, sounds,
+        tiers = TIERS if "resolution" in rules.widgets else MODES
+        for mode, duration, sound, ratio, linked in itertools.product(tiers, TABLE.all_durations, sounds,
                                                                       ratios, links):
             if len(linked) > 1 and duration not in ("5", "7"):
                 continue  # two links are refused whatever the duration: two durations say enough
             yield model, mode, duration, sound, ratio, linked
 
 
-def values_of(model, mode, duration, sound, ratio) -> dict:
-    values = {"model_name": model, "mode": mode, "duration": duration}
+def values_of(model, mode, duration, sound, ratio, endpoint: str = "image2video") -> dict:
+    """The node's widget values for a combination (``mode``: its tier, in whichever widget holds it)."""
+    values = {"model_name": model, "mode": mode if mode in MODES else MODES[0], "duration": duration}
+    if "resolution" in ENDPOINT_RULES[endpoint].widgets:
+        values["resolution"] = mode if mode in RESOLUTIONS else RESOLUTIONS[0]
     if sound is not None:
         values["sound"] = sound
     if ratio is not None:
@@ -97,7 +121,7 @@ def accepted_anywhere(endpoint: str, linked: tuple[str, ...], sound: str | None)
     found = []
     for model in endpoint_models(endpoint):
         caps = TABLE.get(model)
-        for mode in caps.modes or ("std",):
+        for mode in caps.modes or caps.resolutions or ("std",):
             for duration in caps.durations:
                 for s in ((sound, "off") if sound == "on" else (sound,)):
                     if refusal(endpoint, model, mode, duration, s, ratio, linked) is None:
@@ -113,13 +137,13 @@ def accepted_anywhere(endpoint: str, linked: tuple[str, ...], sound: str | None)
 def test_the_plan_warns_exactly_when_validation_refuses_and_its_fix_is_accepted(endpoint):
     checked = fixed = unfixable = 0
     for model, mode, duration, sound, ratio, linked in combinations(endpoint):
-        plan = widget_plan(endpoint, values_of(model, mode, duration, sound, ratio), list(linked))
+        plan = widget_plan(endpoint, values_of(model, mode, duration, sound, ratio, endpoint), list(linked))
         refused = refusal(endpoint, model, mode, duration, sound, ratio, linked)
         case = (endpoint, model, mode, duration, sound, ratio, linked, plan)
         assert plan["warning"] == refused, case  # same decision, same words as at queue time
         checked += 1
         if refused is None:
-            assert plan["fix"] is None and plan["info"] == [], case
+            assert plan["fix"] is None and plan["info"] == model_notes(model), case
             continue
         fix = plan["fix"]
         anywhere = accepted_anywhere(endpoint, linked, sound)
@@ -128,7 +152,7 @@ def test_the_plan_warns_exactly_when_validation_refuses_and_its_fix_is_accepted(
             unfixable += 1
             continue
         values = fix["values"]
-        assert refusal(endpoint, values["model_name"], values["mode"], values["duration"], values.get("sound"),
+        assert refusal(endpoint, values["model_name"], fix_tier(values), values["duration"], values.get("sound"),
                        values.get("aspect_ratio"), linked) is None, case
         assert fix["label"].startswith("Fix: use "), case
         fixed += 1
@@ -137,8 +161,9 @@ def test_the_plan_warns_exactly_when_validation_refuses_and_its_fix_is_accepted(
         assert (values["model_name"] == model) == bool(same_model), case
         if same_model and sound == "on" and any(c[3] == "on" for c in same_model):
             assert values["sound"] == "on", case
-        if any(c[0] == model and c[1] == mode and c[3] == sound for c in anywhere):
-            assert values["mode"] == mode or not TABLE.get(model).has_mode_choice, case
+        caps = TABLE.get(model)
+        if caps is not None and any(c[0] == model and c[1] == mode and c[3] == sound for c in anywhere):
+            assert fix_tier(values) == mode or not (caps.has_mode_choice or caps.resolutions), case
     assert checked > 300 and fixed > 100, (checked, fixed, unfixable)
 
 
@@ -149,10 +174,11 @@ def test_combo_choices_never_offer_a_value_validation_refuses(endpoint):
     sound = "off" if "sound" in rules.widgets else None
     for model in endpoint_models(endpoint):
         caps = TABLE.get(model)
-        widgets = widget_plan(endpoint, values_of(model, "std", caps.durations[0], sound, ratio))["widgets"]
+        widgets = widget_plan(endpoint, values_of(model, "std", caps.durations[0], sound, ratio, endpoint))["widgets"]
         assert set(widgets) == set(rules.widgets)
         assert widgets["model_name"]["choices"] == endpoint_models(endpoint)
-        modes = widgets["mode"]["choices"] if caps.has_mode_choice else ["std"]
+        modes = widgets["mode"]["choices"] if caps.has_mode_choice else \
+            widgets["resolution"]["choices"] if caps.is_new_standard else ["std"]
         for mode, duration in itertools.product(modes, widgets["duration"]["choices"]):
             assert refusal(endpoint, model, mode, duration, sound, ratio, ()) is None, (model, mode, duration)
             for choice in widgets.get("sound", {}).get("choices", []):
@@ -163,13 +189,18 @@ def test_combo_choices_never_offer_a_value_validation_refuses(endpoint):
         # what shows follows the model
         assert widgets["duration"]["choices"] == list(caps.durations)
         assert widgets["mode"]["visible"] == caps.has_mode_choice
+        if "resolution" in widgets:
+            assert widgets["resolution"]["visible"] == caps.is_new_standard
+            if caps.is_new_standard:
+                assert widgets["resolution"]["choices"] == list(caps.resolutions)
         if "cfg_scale" in widgets:
             assert widgets["cfg_scale"]["visible"] == caps.cfg_scale
         if "sound" in widgets:
             assert widgets["sound"]["visible"] == bool(caps.allowed_combos("sound"))
             assert widgets["sound"]["choices"] == (["off", "on"] if caps.allowed_combos("sound") else ["off"])
-            on = widget_plan(endpoint, values_of(model, "std", caps.durations[0], "on", ratio))["widgets"]
-            assert on["sound"]["visible"], model  # kept in sight while on, so the warning points at it
+            on = widget_plan(endpoint, values_of(model, "std", caps.durations[0], "on", ratio, endpoint))["widgets"]
+            # kept in sight while on, so the warning points at it (a model that always has sound has no switch)
+            assert on["sound"]["visible"] != caps.sound_always, model
 
 
 def test_the_seed_examples_read_as_at_queue_time():

@@ -15,12 +15,15 @@ from typing import Sequence
 
 from . import batch
 from ..remote.auth import load_credentials
-from ..rules.capabilities import capability_table, markdown_table
+from ..rules.capabilities import (LEGACY_MODE_RESOLUTIONS, RESOLUTION_MODES, capability_table,
+                                  markdown_table)
+from ..rules.widget_plan import PENDING_IMAGE
 from ..remote.account import describe_balance
 from .progress import ProgressOutput
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..costs.estimates import spent_today
-from ..errors import KlingCancelled, KlingError
+from ..errors import KlingCancelled, KlingError, KlingValidationError
+from ..generation.life import Generation
 from .common import add_spend_options, command_generation
 from ..remote.ledger import TaskLedger, default_cli_ledger_path
 from ..rules.endpoints import ENDPOINTS, IMAGE2VIDEO
@@ -62,13 +65,22 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def cmd_image2video(args: argparse.Namespace) -> int:
     client = _client(args)  # credentials first: no point encoding images for a request that cannot be sent
-    request = ImageToVideoRequest(
-        model_name=args.model, image=_load_image(args.image, "image", args.fit),
-        image_tail=_load_image(args.image_tail, "image_tail", args.fit), prompt=args.prompt,
-        negative_prompt=args.negative_prompt, mode=args.mode, duration=args.duration, cfg_scale=args.cfg_scale,
-        sound=args.sound, external_task_id=args.external_task_id, callback_url=args.callback_url,
-    )
-    return _run_and_report(client, request, args)
+    caps = capability_table().get(args.model)
+    tier = caps.tier_fields(args.mode, args.resolution) if caps is not None else {"mode": args.mode or "std"}
+    if args.mode and args.resolution and caps is not None and not caps.is_new_standard \
+            and tier["mode"] != RESOLUTION_MODES.get(args.resolution):
+        raise KlingValidationError("--resolution", args.resolution, f"the resolution of --mode {args.mode} "
+                                   f"({LEGACY_MODE_RESOLUTIONS.get(args.mode, '?')}), or leave one of them out")
+    stand_in = ImageToVideoRequest(model_name=args.model, image=PENDING_IMAGE,
+                                   image_tail=PENDING_IMAGE if args.image_tail else None, prompt=args.prompt,
+                                   negative_prompt=args.negative_prompt, duration=args.duration,
+                                   cfg_scale=args.cfg_scale, sound=args.sound, external_task_id=args.external_task_id,
+                                   callback_url=args.callback_url, **tier)
+    generation = command_generation(args, client, _ledger(args), _stderr_line)
+    generation.prepare([stand_in])  # refused before any image is read or anything is sent
+    request = stand_in.with_changes(image=_load_image(args.image, "image", args.fit),
+                                    image_tail=_load_image(args.image_tail, "image_tail", args.fit))
+    return _run_and_report(client, request, args, generation)
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
@@ -82,11 +94,14 @@ def _stderr_line(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-def _run_and_report(client: KlingClient, request: RequestBody, args: argparse.Namespace) -> int:
+def _run_and_report(client: KlingClient, request: RequestBody, args: argparse.Namespace,
+                    prepared: Generation | None = None) -> int:
     """One task through the generation life: a refused request says only why (nothing is estimated or
-    sent), then the estimate and the spend guard, then create or resume, wait, download."""
-    generation = command_generation(args, client, _ledger(args), _stderr_line)
-    generation.prepare([request])
+    sent), then the estimate and the spend guard, then create or resume, wait, download. ``prepared``:
+    a generation whose :meth:`~Generation.prepare` already ran for this request."""
+    generation = prepared or command_generation(args, client, _ledger(args), _stderr_line)
+    if prepared is None:
+        generation.prepare([request])
     result = generation.run(request, args.out, seed=args.seed, on_status=_progress_line,
                             on_created=lambda t: sys.stderr.write(f"task {t.task_id} created\n"))
     if result.reused:
@@ -175,11 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     i2v.add_argument("--image-tail", help="end frame (only where the model/mode/duration allow it)")
     i2v.add_argument("--prompt", default="")
     i2v.add_argument("--negative-prompt", default="")
-    i2v.add_argument("--model", default=table.default_model, choices=table.model_names)
-    i2v.add_argument("--mode", default="std", choices=["std", "pro"])
+    i2v.add_argument("--model", default=table.default_model, choices=table.model_names,
+                     help="; ".join(f"{name}: {table.get(name).credential_label()}" for name in table.model_names))
+    i2v.add_argument("--mode", default=None, choices=["std", "pro"],
+                     help="legacy models: std (720p) or pro (1080p); default std (kept for existing scripts)")
+    i2v.add_argument("--resolution", default=None, choices=["720p", "1080p", "4k"],
+                     help="every model: new-API models send it; on legacy models it means mode std/pro/4k")
     i2v.add_argument("--duration", default="5", choices=table.all_durations)
     i2v.add_argument("--cfg-scale", type=float, default=None, help="0-1, kling-v1.x only")
-    i2v.add_argument("--sound", choices=["on", "off"], default=None)
+    i2v.add_argument("--sound", choices=["on", "off"], default=None,
+                     help="native sound where the model has it (the new API's audio native/off)")
     i2v.add_argument("--external-task-id", default=None)
     i2v.add_argument("--callback-url", default=None)
     i2v.add_argument("--fit", choices=["pad", "crop"], default=None,

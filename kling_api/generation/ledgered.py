@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import RESIGN_CODES, KlingAPIError, KlingValidationError
+from ..errors import RESIGN_CODES, KlingAPIError, KlingModelDiscontinued, KlingValidationError
 from ..remote.client import KlingClient, StatusCallback
 from ..remote.codecs import codec_for
 from ..remote.download import looks_like_mp4
@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 
 def _create_refused(exc: BaseException) -> bool:
-    """True when the create certainly made no task (Kling refused it outright)."""
+    """True when the create certainly made no task (Kling refused it outright, or the model is switched off)."""
+    if isinstance(exc, KlingModelDiscontinued):
+        return True
     return (isinstance(exc, KlingAPIError) and not exc.retryable and exc.code not in RESIGN_CODES
             and "already exist" not in exc.api_message.lower())
 

@@ -43,8 +43,11 @@ class Generation:
 
     def prepare(self, requests: Sequence[RequestBody]) -> str:
         """Refuse before anything is sent: every request is validated (``KlingValidationError`` names the
-        field, the value and what is allowed), then the guard counts them all. Returns the guard's text."""
+        field, the value and what is allowed), its API standard must accept the credentials (an access key
+        + secret key reaches only the legacy API), then the guard counts them all. Returns the guard's text."""
         checked = [validate_request(request, self._extend_source(request)).request for request in requests]
+        for request in checked:
+            codec_for(request.endpoint).check_credentials(self.client.transport.credentials, request.endpoint)
         return self.guard(checked) if self.guard is not None and checked else ""
 
     def run(self, request: RequestBody, dest: Destination, *, seed: Any = None, batch_index: int = 0,

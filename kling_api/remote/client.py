@@ -15,10 +15,11 @@ import requests
 
 from .account import AccountCosts, explain_depleted, query_params, throttle
 from .auth import Credentials, load_credentials
-from ..rules.capabilities import capability_table
+from ..rules.capabilities import capability_table, endpoint_models
 from .config import resolve_base_url
 from .download import DEFAULT_MAX_BYTES, download_file
-from ..errors import KlingAPIError, KlingError, KlingRequestError, KlingTaskFailed, KlingTaskNotFound, KlingTimeout
+from ..errors import (KlingAPIError, KlingError, KlingModelDiscontinued, KlingRequestError, KlingTaskFailed,
+                      KlingTaskNotFound, KlingTimeout, discontinued_model)
 from ..rules.endpoints import ACCOUNT_COSTS_PATH, IMAGE2VIDEO, Endpoint, endpoint_named
 from .codecs import codec_for
 from ..rules.request import ImageToVideoRequest
@@ -49,6 +50,15 @@ STATUS_TICK_S = 1.0
 LOOKUP_PAGE_SIZE = 50
 #: Answers to a query of a task the endpoint does not know.
 NOT_FOUND_CODES = (1201, 1203)
+
+
+def discontinued_error(message: str, endpoint: Endpoint, model: str, *,
+                       task_id: str | None = None) -> KlingModelDiscontinued:
+    """Kling's "has been discontinued" as one clear error: the model, and what the pack still offers for
+    the endpoint (from the capability table)."""
+    named = discontinued_model(message) or model or endpoint.model or "?"
+    offered = [name for name in endpoint_models(endpoint.rules) if name != named]
+    return KlingModelDiscontinued(named, message, ", ".join(offered) or "none", task_id=task_id)
 
 
 def poll_interval(poll_number: int, processing: bool = False) -> float:
@@ -126,6 +136,8 @@ class KlingClient:
             except KlingAPIError as exc:
                 if exc.code == DEPLETED_CODE:
                     raise self._with_balance(exc, should_cancel) from None
+                if discontinued_model(exc.api_message) is not None:
+                    raise discontinued_error(exc.api_message, row, codec.model_of(body)) from exc
                 # 1303: every slot of the account is taken (a task holds one until it ends) and the
                 # transport's backoff ran out. No task was made, so waiting for a slot is safe.
                 if exc.code != 1303 or time.monotonic() >= slot_deadline:
@@ -254,6 +266,8 @@ class KlingClient:
                     self._report(on_status, task_id, status, now - started, 0.0)
                     return task
                 if status == STATUS_FAILED:
+                    if discontinued_model(task.status_msg) is not None:
+                        raise discontinued_error(task.status_msg, endpoint_named(endpoint), "", task_id=task_id)
                     raise KlingTaskFailed(task_id, task.status_msg)
                 next_poll = now + poll_interval(polls, processing_since is not None)
             processing_for = 0.0 if processing_since is None else now - processing_since

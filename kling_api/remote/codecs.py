@@ -45,6 +45,7 @@ class Codec(Protocol):
 
     def body(self, request: RequestBody) -> dict[str, Any]: ...
     def external_id(self, body: dict[str, Any]) -> str: ...
+    def model_of(self, body: dict[str, Any]) -> str: ...
     def with_external_id(self, body: dict[str, Any], external_task_id: str) -> dict[str, Any]: ...
     def query(self, endpoint: Endpoint, task_id: str) -> Query: ...
     def query_external(self, endpoint: Endpoint, external_task_id: str) -> Query: ...
@@ -64,6 +65,9 @@ class LegacyCodec:
 
     def external_id(self, body: dict[str, Any]) -> str:
         return str(body.get("external_task_id") or "")
+
+    def model_of(self, body: dict[str, Any]) -> str:
+        return str(body.get("model_name") or "")
 
     def with_external_id(self, body: dict[str, Any], external_task_id: str) -> dict[str, Any]:
         return {**body, "external_task_id": external_task_id}
@@ -122,6 +126,9 @@ class NewStandardCodec:
 
     def external_id(self, body: dict[str, Any]) -> str:
         return str((body.get("options") or {}).get("external_task_id") or "")
+
+    def model_of(self, body: dict[str, Any]) -> str:
+        return ""  # in the path: the endpoint names it
 
     def with_external_id(self, body: dict[str, Any], external_task_id: str) -> dict[str, Any]:
         return {**body, "options": {**(body.get("options") or {}), "external_task_id": external_task_id}}

@@ -19,6 +19,7 @@ from .auth import Credentials
 from ..errors import (
     RESIGN_CODES,
     RETRYABLE_CODES,
+    discontinued_model,
     KlingCancelled,
     KlingNetworkError,
     KlingProtocolError,
@@ -124,7 +125,8 @@ class Transport:
                     log.info("Kling token refused (code %s); signing a new one and retrying once", code)
                     attempt -= 1
                     continue
-                retryable = code in RETRYABLE_CODES
+                # A switched-off model stays off: never retried, whatever the code.
+                retryable = code in RETRYABLE_CODES and discontinued_model(failure.api_message) is None
             if not retryable or attempt >= self.retry.attempts:
                 raise failure
             delay = self.retry.delay(attempt, _retry_after(response))

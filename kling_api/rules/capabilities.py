@@ -24,6 +24,9 @@ TABLE_FILE_ENV = "KLING_CAPABILITIES_FILE"
 #: Mode value used in combos for models without a mode choice (the master models).
 NO_MODE = "-"
 LEGACY_STANDARD, NEW_STANDARD = "legacy", "new"
+#: A resolution asked of a legacy model means its mode (ComfyUI's own Kling 3.0 node maps them the same way).
+RESOLUTION_MODES = {"720p": "std", "1080p": "pro", "4k": "4k"}
+LEGACY_MODE_RESOLUTIONS = {mode: resolution for resolution, mode in RESOLUTION_MODES.items()}
 FEATURES = ("image_tail", "motion_brush", "camera_control", "sound")
 
 
@@ -85,6 +88,15 @@ class ModelCapabilities:
         if not self.has_mode_choice:
             return NO_MODE
         return mode or "std"
+
+    def tier_fields(self, mode: str | None, resolution: str | None) -> dict[str, str | None]:
+        """The request fields for a tier given either way: a new-standard model takes ``resolution``; a
+        legacy one takes ``mode``, and a resolution stands for its mode (720p std, 1080p pro, 4k 4k).
+        Both given and disagreeing is refused by the caller's validation (the mode is kept as given)."""
+        if self.is_new_standard:
+            return {"mode": None, "resolution": resolution or LEGACY_MODE_RESOLUTIONS.get(mode or "", mode)}
+        chosen = mode or RESOLUTION_MODES.get(resolution or "", resolution)
+        return {"mode": chosen or ("std" if self.has_mode_choice else None), "resolution": None}
 
     def prompt_limit(self, rules: str, default: int) -> int:
         return int(self.prompt_max_chars.get(rules, default))
@@ -205,18 +217,19 @@ def markdown_table() -> str:
     """The README's model table, generated so that it cannot drift from the data."""
     table = capability_table()
     lines = [
-        "| model | modes | durations (s) | cfg_scale | start+end frame | motion brush | camera control | sound | output |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | API (credential) | modes / resolutions | durations (s) | cfg_scale | start+end frame | motion brush "
+        "| camera control | sound | output |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for caps in table.models.values():
         def combos(feature: str) -> str:
             found = caps.allowed_combos(feature)
             if not found:
                 return "–"
-            if len(found) == len(caps.modes or (NO_MODE,)) * len(caps.durations):
+            if len(found) == len(caps.tiers) * len(caps.durations):
                 return "any"
             parts = []
-            for mode in caps.modes or (NO_MODE,):
+            for mode in caps.tiers:
                 durations = [d for m, d in found if m == mode]
                 if len(durations) == len(caps.durations):
                     parts.append(f"{mode}/any")
@@ -229,15 +242,18 @@ def markdown_table() -> str:
         outputs = []
         for mode, facts in caps.output.items():
             height = f"{facts['height']}p" if facts.get("height") else "?"
-            label = "" if mode == NO_MODE else f"{mode} "
+            label = "" if mode == NO_MODE or caps.is_new_standard else f"{mode} "
             outputs.append(f"{label}{height} {facts.get('fps') or '?'} fps")
         camera = combos("camera_control")
         if caps.camera_types and camera != "–":
             camera += f" ({', '.join(caps.camera_types)})"
+        api = "new: API key" if caps.is_new_standard else "legacy: API key or AK/SK"
+        sound = "always" if caps.sound_always else combos("sound")
         lines.append(
-            f"| {caps.name}{retired_label(caps)} | {', '.join(caps.modes) or 'none'} | {span} | {'yes' if caps.cfg_scale else '–'} "
+            f"| {caps.name}{retired_label(caps)} | {api} | {', '.join(caps.modes or caps.resolutions) or 'none'} "
+            f"| {span} | {'yes' if caps.cfg_scale else '–'} "
             f"| {combos('image_tail')}{' (silent only)' if caps.image_tail_requires_silence else ''} "
-            f"| {combos('motion_brush')} | {camera} | {combos('sound')} | {'; '.join(outputs)} |"
+            f"| {combos('motion_brush')} | {camera} | {sound} | {'; '.join(outputs)} |"
         )
     return "\n".join(lines)
 

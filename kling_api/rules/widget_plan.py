@@ -43,6 +43,8 @@ class WidgetValues:
     aspect_ratio: str | None = None
     linked: frozenset[str] = frozenset()
     camera_type: str | None = None
+    #: New-standard models' tier (legacy models' is ``mode``; the node has both widgets, one shown).
+    resolution: str | None = None
 
 
 def camera_stand_in(model_name: Any, kind: str | None = None) -> dict[str, Any]:
@@ -55,18 +57,27 @@ def camera_stand_in(model_name: Any, kind: str | None = None) -> dict[str, Any]:
     return {"type": "simple", "config": {"zoom": 1.0}} if kind == "simple" else {"type": kind}
 
 
+def tier_of(values: WidgetValues) -> dict[str, Any]:
+    """``mode`` and ``resolution`` as the request takes them: the node shows both widgets' values, and
+    the model decides which one counts (a new-standard model's resolution, a legacy model's mode)."""
+    caps = capability_table().get(values.model_name) if isinstance(values.model_name, str) else None
+    if caps is not None and caps.is_new_standard:
+        return {"mode": None, "resolution": values.resolution}
+    return {"mode": values.mode, "resolution": None}
+
+
 def _image_request(values: WidgetValues) -> ImageToVideoRequest:
     linked = values.linked
     return ImageToVideoRequest(
         model_name=values.model_name, image=PENDING_IMAGE,
-        image_tail=PENDING_IMAGE if "image_tail" in linked else None, mode=values.mode, duration=values.duration,
+        image_tail=PENDING_IMAGE if "image_tail" in linked else None, duration=values.duration,
         camera_control=camera_stand_in(values.model_name, values.camera_type) if "camera_control" in linked else None,
-        static_mask=PENDING_IMAGE if "motion_brush" in linked else None, sound=values.sound)
+        static_mask=PENDING_IMAGE if "motion_brush" in linked else None, sound=values.sound, **tier_of(values))
 
 
 def _text_request(values: WidgetValues) -> TextToVideoRequest:
-    return TextToVideoRequest(model_name=values.model_name, prompt=PENDING_PROMPT, mode=values.mode,
-                              duration=values.duration, aspect_ratio=values.aspect_ratio or "", sound=values.sound)
+    return TextToVideoRequest(model_name=values.model_name, prompt=PENDING_PROMPT, duration=values.duration,
+                              aspect_ratio=values.aspect_ratio or "", sound=values.sound, **tier_of(values))
 
 
 def _multi_request(values: WidgetValues) -> MultiImageToVideoRequest:
@@ -109,10 +120,10 @@ class EndpointRules:
 
 
 ENDPOINT_RULES: dict[str, EndpointRules] = {
-    "image2video": EndpointRules("image2video", ("model_name", "mode", "duration", "cfg_scale", "sound"),
+    "image2video": EndpointRules("image2video", ("model_name", "mode", "duration", "cfg_scale", "sound", "resolution"),
                                  FEATURE_SOCKETS, _image_request, validate),
-    "text2video": EndpointRules("text2video", ("model_name", "mode", "duration", "aspect_ratio", "cfg_scale", "sound"),
-                                (), _text_request, validate_text_to_video),
+    "text2video": EndpointRules("text2video", ("model_name", "mode", "duration", "aspect_ratio", "cfg_scale", "sound",
+                                               "resolution"), (), _text_request, validate_text_to_video),
     "multi-image2video": EndpointRules("multi-image2video", ("model_name", "mode", "duration", "aspect_ratio"),
                                        (), _multi_request, validate_multi_image_to_video),
 }
@@ -142,7 +153,8 @@ def read_values(rules: EndpointRules, values: Mapping[str, Any], linked: Iterabl
         sound=sound if isinstance(sound, str) else None,
         aspect_ratio=values.get("aspect_ratio") if "aspect_ratio" in rules.widgets else None,
         linked=frozenset(name for name in linked if name in rules.sockets),
-        camera_type=camera_type if isinstance(camera_type, str) and camera_type else None)
+        camera_type=camera_type if isinstance(camera_type, str) and camera_type else None,
+        resolution=values.get("resolution") if "resolution" in rules.widgets else None)
 
 
 # --- what each widget shows ---------------------------------------------------------------------------
@@ -160,19 +172,30 @@ def _sound_choices(caps: ModelCapabilities | None) -> list[str]:
     return ["off", "on"] if caps is None or caps.allowed_combos("sound") else ["off"]
 
 
+def _tiers(models: list[str], new_standard: bool) -> list[str]:
+    """The modes (legacy) or resolutions (new standard) of ``models``, in table order."""
+    table = capability_table()
+    return _union([m for m in models if table.get(m).is_new_standard == new_standard],
+                  "resolutions" if new_standard else "modes")
+
+
 def widget_states(rules: EndpointRules, values: WidgetValues) -> dict[str, dict[str, Any]]:
     """Visibility and combo choices of each rule widget for the current model. An unknown model shows
     every widget with the node's full choices (the warning says what is wrong)."""
     caps = capability_table().get(values.model_name) if isinstance(values.model_name, str) else None
     models = rules.models
+    new = caps is not None and caps.is_new_standard
     shown: dict[str, dict[str, Any]] = {
         "model_name": {"visible": True, "choices": models},
         "mode": {"visible": caps is None or caps.has_mode_choice,
-                 "choices": list(caps.modes) if caps is not None and caps.has_mode_choice else _union(models, "modes")},
+                 "choices": list(caps.modes) if caps is not None and caps.has_mode_choice else _tiers(models, False)},
+        "resolution": {"visible": caps is None or new,
+                       "choices": list(caps.resolutions) if new else _tiers(models, True)},
         "duration": {"visible": True, "choices": list(caps.durations) if caps is not None else _union(models, "durations")},
         "cfg_scale": {"visible": caps is None or caps.cfg_scale},
         # sound stays in sight while it is on, so that the warning points at a widget the user can see
-        "sound": {"visible": caps is None or bool(caps.allowed_combos("sound")) or values.sound == "on",
+        "sound": {"visible": caps is None or bool(caps.allowed_combos("sound")) or
+                  (values.sound == "on" and not caps.sound_always),
                   "choices": _sound_choices(caps)},
         "aspect_ratio": {"visible": True, "choices": rules.aspect_ratios},
     }
@@ -228,13 +251,15 @@ def _candidates(rules: EndpointRules, values: WidgetValues) -> list[tuple[tuple,
         caps = table.get(name)
         same = name == target
         for sound in sounds:
-            for mode in caps.modes or (values.mode,):
+            for tier in caps.resolutions or caps.modes or (values.mode,):
+                tiers = {"resolution": tier} if caps.resolutions else {"mode": tier}
+                moved = tier != (values.resolution if caps.resolutions else values.mode)
+                key = (not same, 0 if same else -_common_prefix(name, target), abs(index - home),
+                       sound != values.sound, (caps.has_mode_choice or bool(caps.resolutions)) and moved)
                 for duration in caps.durations:
-                    key = (not same, 0 if same else -_common_prefix(name, target), abs(index - home),
-                           sound != values.sound, caps.has_mode_choice and mode != values.mode,
-                           *_duration_distance(duration, values.duration), ratio != values.aspect_ratio)
-                    found.append((key, replace(values, model_name=name, mode=mode, duration=duration, sound=sound,
-                                               aspect_ratio=ratio)))
+                    found.append(((*key, *_duration_distance(duration, values.duration), ratio != values.aspect_ratio),
+                                  replace(values, model_name=name, duration=duration, sound=sound, aspect_ratio=ratio,
+                                          **tiers)))
     found.sort(key=lambda item: item[0])
     return found
 
@@ -255,6 +280,8 @@ def describe_change(before: WidgetValues, after: WidgetValues) -> str:
         parts.append(str(after.model_name))
     if after.mode != before.mode and caps is not None and caps.has_mode_choice:
         parts.append(f"mode {after.mode}")
+    if after.resolution != before.resolution and caps is not None and caps.is_new_standard:
+        parts.append(str(after.resolution))
     if after.duration != before.duration:
         parts.append(f"{after.duration} s")
     if after.sound != before.sound:
@@ -264,6 +291,19 @@ def describe_change(before: WidgetValues, after: WidgetValues) -> str:
     return ", ".join(parts)
 
 
+def model_notes(model_name: Any) -> list[str]:
+    """What the node says of its model beside the widgets: the API it is on and the credential it needs,
+    and a sound that cannot be switched off."""
+    caps = capability_table().get(model_name) if isinstance(model_name, str) else None
+    if caps is None or not caps.is_new_standard:
+        return []
+    notes = [f"{caps.name} is on Kling's new API: it needs an API key (an access key + secret key reaches "
+             "legacy models only)"]
+    if caps.sound_always:
+        notes.append(f"{caps.name} always makes sound (it has no sound switch)")
+    return notes
+
+
 def _no_fix_hint(values: WidgetValues) -> str:
     links = " or ".join(name for name in FEATURE_SOCKETS if name in values.linked) or "the linked inputs"
     camera = " or use camera type simple" if values.camera_type not in (None, "simple") else ""
@@ -271,7 +311,11 @@ def _no_fix_hint(values: WidgetValues) -> str:
 
 
 def _fix_values(rules: EndpointRules, fix: WidgetValues) -> dict[str, Any]:
-    names = [name for name in ("model_name", "mode", "duration", "sound", "aspect_ratio") if name in rules.widgets]
+    """The widget values the fix sets: a new-standard model's resolution, a legacy model's mode."""
+    caps = capability_table().get(fix.model_name)
+    skip = "mode" if caps is not None and caps.is_new_standard else "resolution"
+    names = [name for name in ("model_name", "mode", "duration", "sound", "aspect_ratio", "resolution")
+             if name in rules.widgets and name != skip]
     return {name: getattr(fix, name) for name in names}
 
 
@@ -287,6 +331,7 @@ def plan_for(rules: EndpointRules, values: WidgetValues) -> dict[str, Any]:
     """The widget plan of a node on ``rules.endpoint`` with ``values`` (see the module docstring)."""
     plan = empty_plan()
     plan["widgets"] = widget_states(rules, values)
+    plan["info"] += model_notes(values.model_name)
     if any(getattr(values, name) in (None, "") for name in rules.widgets if name in SETTLED_BY_LINK):
         return plan  # a value comes from a link: judged when the node runs, as the queue-time check does
     refusal = rules.refusal(values)
