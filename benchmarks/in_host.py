@@ -12,7 +12,8 @@ The host process's peak memory growth during the prompt is the kernel's VmHWM (r
 ``/proc/<pid>/clear_refs`` just before queueing) less its resident size then. The loaded run does the
 same while a background process keeps rewriting a file as large as the free memory (4-12 GiB), so
 that the page cache fills the machine's free memory and stays dirty (the kernel must write it back
-and reclaim it while the prompt takes fresh memory); the file is deleted afterwards.
+and reclaim it while the prompt takes fresh memory); the file is deleted afterwards
+(``benchmarks/page_cache.py``).
 
     python -m benchmarks --only in_host [--runs 3]
 """
@@ -20,55 +21,21 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
-import threading
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-GIB = 1024 ** 3
-MB = 1024 * 1024
+from kling_api.media.video import estimate_decoded_bytes, probe_video
+from kling_devtools.host import ComfyHost
+
+from .common import API_KEY, ROOT, emulator, log, median
+from .page_cache import PageCacheWriter
+from .procfs import describe_memory, meminfo, process_status, reset_peak
+from .units import GIB, MB
+
 CLIP = "1080p_10s"
 CROP = {"width": 64, "height": 64, "x": 928, "y": 508}
-WRITER_MIN_BYTES, WRITER_MAX_BYTES = 4 * GIB, 12 * GIB  # the file's size: the disk holds at most this much
-WRITER_CHUNK = 16 * MB
 PROMPT_TIMEOUT_S = 900
 PATHS = ("ours", "core")
-
-
-def meminfo() -> dict[str, int]:
-    """The machine's memory and page-cache state, in bytes (/proc/meminfo)."""
-    wanted = ("MemTotal", "MemFree", "MemAvailable", "Cached", "Dirty", "Writeback")
-    out = {}
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in wanted:
-            out[name] = int(rest.split()[0]) * 1024
-    return out
-
-
-def describe_memory(info: dict[str, int]) -> str:
-    gb = lambda name: f"{info.get(name, 0) / GIB:.1f}"  # noqa: E731
-    return (f"free {gb('MemFree')} GiB, available {gb('MemAvailable')} GiB, page cache {gb('Cached')} GiB "
-            f"(dirty {gb('Dirty')}, writeback {gb('Writeback')})")
-
-
-def _status(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def _reset_peak(pid: int) -> bool:
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 # --- the two prompts ----------------------------------------------------------------------------
@@ -99,16 +66,11 @@ def prompt_core(video: str) -> dict:
 def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, task_seconds: float = 0.0) -> dict:
     """One fresh ComfyUI, one prompt of ``path`` (one of PATHS): seconds and memory facts; for ours
     also when the video's download started (after the create and the polls), from the emulator's record."""
-    support = str(ROOT / "tests" / "support")
-    if support not in sys.path:
-        sys.path.insert(0, support)
-    import comfy_host as ch
-
     env = {"KLING_API_BASE": emulator.url, "KLING_API_KEY": api_key}
     emulator.reset()
     emulator.configure(processing_seconds=task_seconds)
     at_start = meminfo()
-    with ch.ComfyHost(env=env, pack_dir=ROOT, boot_timeout=600) as host:  # a loaded machine boots it slowly
+    with ComfyHost(env=env, pack_dir=ROOT, boot_timeout=600) as host:  # a loaded machine boots it slowly
         host.require_nodes("KlingImageToVideo", "GetVideoComponents", "ImageCrop")
         if path == "ours":
             name = host.upload_image(picture)["name"]
@@ -118,13 +80,13 @@ def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, tas
             prompt = prompt_core(name)
         pid = host.pid
         with host.ws_messages() as ws:
-            rss_before = _status(pid, "VmRSS")
-            exact = _reset_peak(pid)
+            rss_before = process_status("VmRSS", pid)
+            exact = reset_peak(pid)
             queued = time.monotonic()
             prompt_id = host.queue(prompt)
             done = ws.wait_done(prompt_id, timeout=PROMPT_TIMEOUT_S)
             wall = time.monotonic() - queued
-            peak = _status(pid, "VmHWM")
+            peak = process_status("VmHWM", pid)
             if done["type"] != "execution_success":
                 raise RuntimeError(f"{path}: {done}\n{host.log_tail(40)}")
             start = next(m for m in ws.for_prompt(prompt_id) if m["type"] == "execution_start")
@@ -137,83 +99,6 @@ def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, tas
             "rss_before": rss_before, "peak_rss": peak,
             "peak_growth": peak - rss_before, "peak_exact": exact, "previews": previews,
             "memory_at_start": at_start, "load_average": [round(x, 2) for x in os.getloadavg()]}
-
-
-# --- the background writer ------------------------------------------------------------------------
-
-def write_load(path: str, file_bytes: int) -> None:
-    """Rewrite ``path`` (``file_bytes`` long) from the start, over and over, until SIGTERM; then delete it.
-
-    Prints the bytes written so far after every GiB, so the parent knows when the cache is dirty."""
-    stop = False
-
-    def on_term(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    chunk = os.urandom(WRITER_CHUNK)
-    written = 0
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        while not stop:
-            os.lseek(fd, 0, os.SEEK_SET)
-            for _ in range(file_bytes // WRITER_CHUNK):
-                if stop:
-                    break
-                os.write(fd, chunk)
-                written += WRITER_CHUNK
-                if written % GIB == 0:
-                    print(written, flush=True)
-    finally:
-        os.close(fd)
-        os.unlink(path)
-        print(f"done {written}", flush=True)
-
-
-class PageCacheWriter:
-    """``write_load`` in its own process, on a file the size of the free memory (at least 4 GiB): started,
-    waited for until it has written the whole file once (the free memory is then page cache), stopped."""
-
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / f"page-cache-load-{uuid.uuid4().hex[:8]}.bin"
-        free = meminfo()["MemFree"] + GIB
-        self.file_bytes = min(WRITER_MAX_BYTES, max(WRITER_MIN_BYTES, free // WRITER_CHUNK * WRITER_CHUNK))
-        self.warm_bytes = self.file_bytes  # one whole pass before any measurement
-        self.process: subprocess.Popen | None = None
-        self.written = 0
-        self._warm = threading.Event()
-
-    def __enter__(self) -> "PageCacheWriter":
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.in_host", "write-load", str(self.path),
-                                         str(self.file_bytes)],
-                                        cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-        threading.Thread(target=self._follow, name="page-cache-writer", daemon=True).start()
-        while not self._warm.wait(1.0):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the page-cache writer ended early (code {self.process.returncode})")
-        return self
-
-    def _follow(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.strip().isdigit():
-                self.written = int(line)
-                if self.written >= self.warm_bytes:
-                    self._warm.set()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(120)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        self.path.unlink(missing_ok=True)
 
 
 # --- the scenario ----------------------------------------------------------------------------------
@@ -233,10 +118,6 @@ def _png(photo: Path) -> Path:
 
 def bench_in_host(runs: int, clip: Path, photo: Path, work: Path, rows: list, report: dict) -> None:
     """Quiet, then loaded: ``runs`` of each path, interleaved (in PATHS' order, then reversed, ...)."""
-    from kling_api.media.video import estimate_decoded_bytes, probe_video
-
-    from .run import API_KEY, _emulator as emulator, log, median
-
     picture = _png(photo)
     tensor = estimate_decoded_bytes(probe_video(clip))
     entry: dict = {"clip": CLIP, "tensor_bytes": tensor, "crop": CROP}
@@ -329,13 +210,3 @@ def add_rows(entry: dict, rows: list) -> None:
                      f"{data['ours']['peak_growth'] / budget:.2f} of budget", "<= 1.0",
                      data["ours"]["peak_growth"] <= budget))
 
-
-def main(argv: list[str]) -> None:
-    if argv[:1] == ["write-load"]:
-        write_load(argv[1], int(argv[2]) if len(argv) > 2 else WRITER_MIN_BYTES)
-    else:
-        raise SystemExit("usage: python -m benchmarks.in_host write-load PATH [BYTES]")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -1,4 +1,5 @@
-"""One measurement, run in a fresh process: ``python -m benchmarks.measure KIND JSON-ARGS``.
+"""One measurement, run in a fresh process: ``python -m benchmarks.measure KIND JSON-ARGS``, with the
+repository on PYTHONPATH; the decode kinds from ComfyUI's folder (``benchmarks/common.measure_command``).
 
 Prints one JSON line: ``seconds`` (wall time of the measured call), ``rss_before`` (bytes resident
 just before it, after every import and input was loaded), ``peak_rss`` (the process's high-water mark
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import json
 import os
 import resource
@@ -17,21 +19,34 @@ import time
 import types
 from pathlib import Path
 
+from kling_api.generation.life import run_image_to_video
+from kling_api.media.images import MAX_BYTES, encode_image
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote.client import KlingClient
+from kling_api.remote.ledger import TaskLedger
+from kling_api.rules.request import ImageToVideoRequest
+
+from .procfs import process_status, reset_peak
+
 ROOT = Path(__file__).resolve().parents[1]
 PACK = "kling_pack"  # the repository imported as a package (as ComfyUI imports a custom node)
 
 
-def comfyui_dir() -> Path:
-    return Path(os.environ.get("COMFYUI_DIR") or Path.home() / ".cache" / "kling-comfy-host" / "ComfyUI")
+def require_comfyui() -> None:
+    """ComfyUI's modules must come first on sys.path (this process runs in ComfyUI's folder): the
+    repository's ``nodes/`` package would shadow ComfyUI's ``nodes.py``."""
+    nodes = importlib.util.find_spec("nodes")
+    if importlib.util.find_spec("comfy_api") is None or nodes is None or nodes.submodule_search_locations:
+        raise SystemExit("this measurement imports ComfyUI: run it from ComfyUI's folder with PYTHONPATH=<repo> "
+                         "(benchmarks/run.py does)")
 
 
 def import_node_media():
     """``nodes/media.py`` exactly as the node runs it, with ComfyUI's comfy_api importable.
 
-    ComfyUI's folder goes first on sys.path (the repository's ``nodes/`` package would shadow its
-    ``nodes.py``); the repository is mounted as package ``kling_pack`` without running the ComfyUI
-    entry point, and ``nodes/__init__`` (the node classes, PromptServer) is not needed for media."""
-    sys.path.insert(0, str(comfyui_dir()))
+    The repository is mounted as package ``kling_pack`` without running the ComfyUI entry point, and
+    ``nodes/__init__`` (the node classes, PromptServer) is not needed for media."""
+    require_comfyui()
     for name, path in ((PACK, ROOT), (f"{PACK}.nodes", ROOT / "nodes")):
         if name not in sys.modules:
             module = types.ModuleType(name)
@@ -40,34 +55,17 @@ def import_node_media():
     return importlib.import_module(f"{PACK}.nodes.media")
 
 
-def _status(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def timed(call):
     """(result, seconds, memory facts) of ``call()``; the peak is the kernel's, not sampled."""
     gc.collect()
-    before = _status("VmRSS")
-    exact = _reset_peak()
+    before = process_status("VmRSS")
+    exact = reset_peak()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     result = call()
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
-    peak = _status("VmHWM")
+    peak = process_status("VmHWM")
     return result, seconds, {"rss_before": before, "peak_rss": peak, "peak_growth": peak - before,
                              "peak_exact": exact, "user_s": after.ru_utime - usage.ru_utime,
                              "system_s": after.ru_stime - usage.ru_stime}
@@ -120,7 +118,7 @@ def decode_floor(clip: str) -> dict:
 
 def decode_comfyui(clip: str) -> dict:
     """ComfyUI's own path: VideoFromFile(path).get_components() (the Get Video Components node)."""
-    sys.path.insert(0, str(comfyui_dir()))
+    require_comfyui()
     from comfy_api.latest import InputImpl
 
     components, seconds, mem = timed(lambda: InputImpl.VideoFromFile(clip).get_components())
@@ -163,9 +161,6 @@ def encode(photo: str) -> dict:
     import numpy as np
     from PIL import Image
 
-    sys.path.insert(0, str(ROOT))
-    from kling_api.media.images import MAX_BYTES, encode_image
-
     array = _image_input(photo)
     picture = Image.fromarray(np.load(photo))
     encoded, _, mem = timed(lambda: encode_image(array, field="image"))
@@ -196,11 +191,7 @@ def encode(photo: str) -> dict:
 
 # --- waiting and many tasks (against an emulator run by the parent process) ----------------------
 
-def _client(url: str, api_key: str):
-    sys.path.insert(0, str(ROOT))
-    from kling_api.remote.auth import Credentials, Secret
-    from kling_api.remote.client import KlingClient
-
+def _client(url: str, api_key: str) -> KlingClient:
     return KlingClient(Credentials(api_key=Secret(api_key), source="benchmark"), url)
 
 
@@ -230,11 +221,6 @@ def many_tasks(url: str, api_key: str, photo: str, count: int, concurrency: int,
     import numpy as np
 
     client = _client(url, api_key)
-    from kling_api.media.images import encode_image
-    from kling_api.generation.life import run_image_to_video
-    from kling_api.remote.ledger import TaskLedger
-    from kling_api.rules.request import ImageToVideoRequest
-
     pixels = np.load(photo).astype(np.float32) / 255.0
     ledger = TaskLedger(Path(out_dir) / "ledger.sqlite3")
     tag = os.urandom(4).hex()

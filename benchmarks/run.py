@@ -10,51 +10,32 @@ slows all sides alike, and the ratios are ratios of medians. Prints a table and 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import os
 import platform
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kling_api.remote.auth import Credentials, Secret
+from kling_api.remote.client import KlingClient
+from kling_api.rules.request import ImageToVideoRequest
+
+from .common import API_KEY, RESULTS, WORK, emulator, log, measure_command, measured, median
+from .in_host import bench_in_host
 from .media import CLIPS, FPS, ensure_clips, ensure_photo
-
-ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / "artifacts" / "benchmarks"
-RESULTS = Path(__file__).resolve().parent / "results"
-API_KEY = "benchmark-key"
-MB = 1024 * 1024
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def _measure_command(kind: str, args: dict) -> tuple[list[str], dict]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    return [sys.executable, "-m", "benchmarks.measure", kind, json.dumps(args)], env
-
-
-def _measured(kind: str, args: dict, returncode: int, stdout: str, stderr: str) -> dict:
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if returncode != 0 or not lines:
-        raise RuntimeError(f"{kind} {args} failed ({returncode}):\n{stderr[-3000:]}")
-    return json.loads(lines[-1])
+from .units import MB
 
 
 def measure(kind: str, **args) -> dict:
     """One measurement in a fresh Python process."""
-    command, env = _measure_command(kind, args)
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    return _measured(kind, args, done.returncode, done.stdout, done.stderr)
-
-
-def median(values) -> float:
-    return float(statistics.median(values))
+    command, env, cwd = measure_command(kind, args)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    return measured(kind, args, done.returncode, done.stdout, done.stderr)
 
 
 def summary(samples: list[dict], *keys: str) -> dict:
@@ -153,24 +134,11 @@ def bench_encode(runs: int, rows: list, report: dict) -> None:
                      f"{ours['peak_growth'] / budget:.2f} of budget", "<= 1.0", ours["peak_growth"] <= budget))
 
 
-def _emulator(**settings):
-    sys.path.insert(0, str(ROOT))
-    from kling_api.emulator import Emulator
-
-    return Emulator(api_keys=[API_KEY], **settings)
-
-
-def _client(url: str):
-    from kling_api.remote.auth import Credentials, Secret
-    from kling_api.remote.client import KlingClient
-
+def _client(url: str) -> KlingClient:
     return KlingClient(Credentials(api_key=Secret(API_KEY), source="benchmark"), url)
 
 
 def _start_image() -> str:
-    import base64
-    import io
-
     import numpy as np
     from PIL import Image
 
@@ -183,12 +151,10 @@ def bench_wait(runs: int, rows: list, report: dict, quick: bool) -> None:
     """Tasks ending 5 s to 141 s after their create (2 s queued, then processing; the last one past 0.8 x
     the 164 s estimate, where an earlier schedule first sped up); how long until the waiting client
     notices, how close its polls come, and the CPU of the waiting process."""
-    from kling_api.rules.request import ImageToVideoRequest
-
     queued = 2.0  # seconds in Kling's queue (submitted) before processing
     ends = (5.0, 12.0, 20.0) if quick else (5.0, 20.0, 60.0, 140.0)
     image = _start_image()
-    with _emulator(submitted_seconds=queued, processing_seconds=1.0, max_height=96) as emu:
+    with emulator(submitted_seconds=queued, processing_seconds=1.0, max_height=96) as emu:
         client = _client(emu.url)
         # Each run shifts the end by a different fraction of a second, so that ends fall at every phase of
         # the once-a-second polls (whole seconds after the create would line up with them).
@@ -198,8 +164,8 @@ def bench_wait(runs: int, rows: list, report: dict, quick: bool) -> None:
         # Every waiting process gets ready first; each task is created just before its process waits for it.
         for job in jobs:
             job["args"] = {"url": emu.url, "api_key": API_KEY}
-            command, env = _measure_command("wait_task", job["args"])
-            job["process"] = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE,
+            command, env, cwd = measure_command("wait_task", job["args"])
+            job["process"] = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.PIPE,
                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for job in jobs:
             ready = job["process"].stdout.readline().strip()
@@ -214,7 +180,7 @@ def bench_wait(runs: int, rows: list, report: dict, quick: bool) -> None:
             job["process"].stdin.flush()
         for job in jobs:
             stdout, stderr = job["process"].communicate(timeout=max(ends) + 600)
-            job["result"] = _measured("wait_task", job["args"], job["process"].returncode, stdout, stderr)
+            job["result"] = measured("wait_task", job["args"], job["process"].returncode, stdout, stderr)
         requests = emu.requests
         for job in jobs:
             task = emu.find_task(job["task_id"], external=False)
@@ -248,7 +214,7 @@ def bench_many(runs: int, rows: list, report: dict) -> None:
     """8 start images, concurrency 4, tasks of a fixed 5 s, against one task; then over the account limit."""
     photo = str(ensure_photo(WORK, 1024))
     samples: dict[str, list[dict]] = {"one": [], "eight": []}
-    with _emulator(submitted_seconds=0.0, processing_seconds=5.0, max_height=128) as emu:
+    with emulator(submitted_seconds=0.0, processing_seconds=5.0, max_height=128) as emu:
         for rep in range(runs):
             for label, count in (("one", 1), ("eight", 8)):
                 log(f"many tasks: {count} image(s), concurrency 4, run {rep + 1}/{runs}")
@@ -314,7 +280,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
-    sys.path.insert(0, str(ROOT))
     report: dict = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": args.runs,
                     "quick": args.quick, "machine": machine(), "clips": {}, "decode": {}, "encode": {}}
     rows: list = []
@@ -327,8 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     if "encode" in only:
         bench_encode(args.runs, rows, report)
     if "in_host" in only:  # in a real ComfyUI, quiet and loaded (benchmarks/in_host.py)
-        from .in_host import bench_in_host
-
         bench_in_host(args.runs, ensure_clips(WORK, log)["1080p_10s"], ensure_photo(WORK, 1024), WORK, rows, report)
     if "many" in only:
         bench_many(args.runs, rows, report)

@@ -2,6 +2,8 @@
 
 Against the local Kling emulator, unless KLING_API_KEY (or KLING_ACCESS_KEY + KLING_SECRET_KEY)
 is set: then against Kling itself, which costs credits. Prints where the mp4 and frames went.
+
+    python -m scripts.demo      (from the repository root, in the host's venv; bash scripts/demo.sh does both)
 """
 from __future__ import annotations
 
@@ -10,15 +12,11 @@ import os
 import shutil
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "support"))
-sys.path.insert(0, str(ROOT))
-
-from comfy_host import ComfyHost, EmulatorProcess  # noqa: E402
-from sample_images import write_sample_images  # noqa: E402
-from workflow_convert import ui_to_api  # noqa: E402
+from kling_devtools import REPO_ROOT as ROOT
+from kling_devtools.host import ComfyHost, EmulatorProcess
+from kling_devtools.sample_images import write_sample_images
+from kling_devtools.workflow_convert import ui_to_api
 
 WORKFLOW = ROOT / "example_workflows" / "kling_image_to_video.json"
 DEMO_DIR = ROOT / "artifacts" / "demo"

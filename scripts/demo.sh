@@ -4,4 +4,4 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="$(bash "$here/scripts/setup_host.sh")"
-exec "$py" "$here/scripts/demo.py" "$@"
+cd "$here" && exec "$py" -m scripts.demo "$@"

@@ -3,17 +3,13 @@
 The schemas are the one source of the English names and tooltips (their rule-dependent phrases are
 written from the capability table by kling_api/rules/tooltips.py); run this after changing one.
 tests/test_widget_plan.py fails while the file differs from what this writes.
+
+    python -m scripts.make_locale      (from the repository root, in the host's venv)
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "support"))
-
-from comfy_host import ComfyHost  # noqa: E402
-from node_locale import LOCALE_FILE, locale_from_object_info, locale_text  # noqa: E402
+from kling_devtools.host import ComfyHost
+from kling_devtools.node_locale import LOCALE_FILE, locale_from_object_info, locale_text
 
 
 def main() -> None:

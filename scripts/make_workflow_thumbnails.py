@@ -1,17 +1,16 @@
-"""Renders example_workflows/<name>.jpg: each workflow as the real ComfyUI frontend draws it."""
+"""Renders example_workflows/<name>.jpg: each workflow as the real ComfyUI frontend draws it.
+
+    python -m scripts.make_workflow_thumbnails     (from the repository root, in the host's venv)
+"""
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "support"))
-
-from browser import BrowserSession  # noqa: E402
-from comfy_host import ComfyHost  # noqa: E402
-from sample_images import write_sample_images  # noqa: E402
+from kling_devtools import REPO_ROOT as ROOT
+from kling_devtools.browser import BrowserSession
+from kling_devtools.host import ComfyHost
+from kling_devtools.sample_images import write_sample_images
 
 
 def main() -> None:

@@ -8,17 +8,14 @@ A test that needs the host FAILS (it does not skip) when the host is not install
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
-_SUPPORT = str(Path(__file__).resolve().parent / "support")
-if _SUPPORT not in sys.path:
-    sys.path.insert(0, _SUPPORT)
-
-import comfy_host as _ch  # noqa: E402
+from kling_devtools import browser as _br
+from kling_devtools import host as _ch
+from kling_devtools.browser import kling_frontend as kf
+from kling_devtools.sample_images import write_sample_images
 
 EMULATOR_API_KEY = "emulator-test-key"
 # Tiny videos keep ComfyUI's decode cheap; reset() returns to these flags. A test that needs
@@ -145,7 +142,6 @@ def comfy_host(request, comfy_install):
 @pytest.fixture(scope="session")
 def browser_session():
     """Headless system Chromium via Playwright, once per session."""
-    import browser as _br
     session = _br.BrowserSession()
     problem = None
     try:
@@ -200,7 +196,6 @@ def ui_host(ui_setup, frontend_hosts):
 @pytest.fixture
 def open_ui(browser_session, ui_setup):
     """``open_ui(host)``: a fresh page on ``host`` in this setup's canvas (closed after the test)."""
-    import browser as _br
     pages = []
 
     def open_page(host) -> "_br.ComfyPage":
@@ -220,10 +215,19 @@ def comfy_page(open_ui, ui_host):
     return open_ui(ui_host)
 
 
+@pytest.fixture
+def kling_page(comfy_page):
+    """A ComfyUI page with the Kling extension loaded, the helpers installed and an empty canvas."""
+    names = comfy_page.extensions()
+    assert "Kling.ImageToVideo.Constraints" in names and "Kling.Credentials" in names, names
+    kf.install(comfy_page.page)
+    kf.clear_graph(comfy_page)  # start from an empty canvas, not the default SD graph
+    return comfy_page
+
+
 @pytest.fixture(scope="session")
 def sample_host(comfy_host, tmp_path_factory):
     """The session host with the sample start and end pictures in its input folder."""
-    from sample_images import write_sample_images
     for picture in write_sample_images(tmp_path_factory.mktemp("inputs")):
         comfy_host.upload_image(picture)
     return comfy_host

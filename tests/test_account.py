@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from library_emulator import client_for as shared_client_for, fast_emulator
+from kling_devtools.library_emulator import client_for as shared_client_for, fast_emulator
 
 from kling_api.remote import account
 from kling_api.remote.client import KlingClient
@@ -43,7 +43,7 @@ def test_remaining_units_drop_by_the_final_unit_deduction(emu, tmp_path):
     emu.reset()
     client = client_for(emu)
     before = client.account_costs().remaining
-    from sample_images import write_sample_images
+    from kling_devtools.sample_images import write_sample_images
     start, _ = write_sample_images(tmp_path)
     import base64
     image = base64.b64encode(start.read_bytes()).decode()

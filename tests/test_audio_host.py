@@ -13,10 +13,10 @@ import av
 import numpy as np
 import pytest
 
-import comfy_host as ch
-from host_workflows import WORKFLOWS, kling_video, load_ui
-from sample_images import START_NAME
-from workflow_convert import ui_to_api
+from kling_devtools import host as ch
+from kling_devtools.host_workflows import WORKFLOWS, kling_video, load_ui
+from kling_devtools.sample_images import START_NAME
+from kling_devtools.workflow_convert import ui_to_api
 
 from kling_api.emulator.videos import AUDIO_RATE, TONE_HZ
 from kling_api.media.video import probe_video

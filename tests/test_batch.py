@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from library_emulator import fast_emulator
-from sample_images import write_sample_images
+from kling_devtools.library_emulator import fast_emulator
+from kling_devtools.sample_images import write_sample_images
 
 from kling_api.cli import batch
 from kling_api.cli import commands as cli
@@ -153,8 +153,9 @@ def test_a_rerun_here_or_on_another_machine_never_pays_again(emu, tmp_path, imag
     capsys.readouterr()
 
 
-def batch_process(emu, tmp_path: Path, manifest: Path, *extra: str, stderr=subprocess.PIPE) -> subprocess.Popen:
-    env = {"PATH": "/usr/bin:/bin", "KLING_API_KEY": API_KEY, "HOME": "/nonexistent"}
+def batch_process(emu, tmp_path: Path, manifest: Path, *extra: str, stderr=subprocess.PIPE,
+                  extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {"PATH": "/usr/bin:/bin", "KLING_API_KEY": API_KEY, "HOME": "/nonexistent", **(extra_env or {})}
     # Ctrl-C as in a terminal: a test run started in the background (nohup cmd &) ignores SIGINT, and
     # its children would inherit that.
     return subprocess.Popen([sys.executable, "-m", "kling_api", *common(emu, tmp_path), "batch", str(manifest),
@@ -191,12 +192,14 @@ def test_ctrl_c_leaves_created_tasks_resumable_and_a_rerun_creates_only_the_rest
     assert made < {r["task_id"] for r in done} and len(emu.created_tasks()) == 3 and len(creates(emu)) == 3
 
 
-def test_on_a_terminal_progress_is_a_tqdm_bar(emu, tmp_path, images):
+def batch_on_a_terminal(emu, tmp_path: Path, images, extra_env: dict[str, str] | None = None) -> str:
+    """Two rows through ``python -m kling_api batch`` with stderr on a 100-column pseudo-terminal: what the
+    terminal received, with the terminal's own CRLF line ends turned back into newlines."""
     start, _ = images
     manifest = write_jsonl(tmp_path / "jobs.jsonl", [{"image": start.name, "seed": n} for n in range(2)])
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
-    proc = batch_process(emu, tmp_path, manifest, stderr=slave)
+    proc = batch_process(emu, tmp_path, manifest, stderr=slave, extra_env=extra_env)
     os.close(slave)
     seen = b""
     while True:
@@ -210,9 +213,30 @@ def test_on_a_terminal_progress_is_a_tqdm_bar(emu, tmp_path, images):
     os.close(master)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and json.loads(out)["succeeded"] == 2
-    text = seen.decode(errors="replace")
-    assert "Kling batch" in text and "2/2" in text and "running 0, failed 0" in text and "\r" in text
+    return seen.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_on_a_terminal_progress_is_a_tqdm_bar(emu, tmp_path, images):
+    pytest.importorskip("tqdm", reason="the bar is tqdm's (ComfyUI's venv has it); without it, see the next test")
+    text = batch_on_a_terminal(emu, tmp_path, images)
+    assert "Kling batch" in text and "2/2" in text and "running 0, failed 0" in text
+    assert "\r" in text  # the bar is redrawn in place
     assert "started |" not in text  # no plain lines on a terminal
+
+
+def test_on_a_terminal_without_tqdm_progress_is_plain_lines(emu, tmp_path, images):
+    """Where tqdm is not installed (a venv with requirements.txt only): the batch process imports a tqdm
+    that raises what a missing module raises, found ahead of any installed one; the same run then
+    shows one plain line per change, even on a terminal."""
+    hidden = tmp_path / "no-tqdm" / "tqdm"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text('raise ModuleNotFoundError("No module named \'tqdm\'", name="tqdm")\n')
+    text = batch_on_a_terminal(emu, tmp_path, images, extra_env={"PYTHONPATH": str(hidden.parent)})
+    lines = text.splitlines()
+    assert "Kling batch" not in text and "\r" not in text, text  # no bar: nothing redrawn in place
+    assert sum(ln.startswith("row ") and ": started | done " in ln for ln in lines) == 2, text
+    assert any(ln.startswith("row ") and ": succeed: " in ln and "| done 2/2, running 0, failed 0" in ln
+               for ln in lines), text
 
 
 def test_without_tqdm_progress_falls_back_to_plain_lines(monkeypatch):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from comfy_host import EmulatorProcess
-from sample_images import write_sample_images
+from kling_devtools.emulator_process import EmulatorProcess
+from kling_devtools.sample_images import write_sample_images
 
 from kling_api.media.video import probe_video
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from library_emulator import client_for, fast_emulator
-from sample_images import write_sample_images
+from kling_devtools.library_emulator import client_for, fast_emulator
+from kling_devtools.sample_images import write_sample_images
 
 from kling_api.costs.estimates import (UNKNOWN, RateCard, RateCardError, SpendLimitExceeded, SpendLimits, balance_warning,
                              check_spend, combination_for, estimate_cost, estimate_requests, rate_card_from_env,
@@ -174,7 +174,7 @@ def test_balance_warning_and_depleted_pack_explained_with_the_balance(emu, start
 # -- the CLI, as a user runs it ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_emulator(tmp_path_factory):
-    from comfy_host import EmulatorProcess
+    from kling_devtools.emulator_process import EmulatorProcess
     with EmulatorProcess(api_key="cli-costs-key", extra_args=["--max-height", "96"]) as emulator:
         emulator.cache = str(tmp_path_factory.mktemp("cli-cache"))
         yield emulator

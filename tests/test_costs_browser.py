@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-import kling_frontend as kf
+from kling_devtools.browser import kling_frontend as kf
 
 from kling_api.remote.auth import Credentials, Secret
 from kling_api.remote.client import KlingClient
@@ -27,7 +27,7 @@ def wait_for_limits(host, per_prompt, per_day, timeout: float = 10.0) -> dict:
 
 
 def shot(page, name: str):
-    from browser import SCREENSHOT_DIR, screenshot
+    from kling_devtools.browser import SCREENSHOT_DIR, screenshot
     setup = getattr(page, "setup", None)
     return screenshot(page.page, name, directory=SCREENSHOT_DIR / setup.id if setup else None)
 
@@ -68,9 +68,9 @@ def test_limits_set_in_the_settings_reach_the_server_and_the_balance_is_shown(co
 def test_the_estimate_is_shown_on_the_node(comfy_page, ui_host, tmp_path):
     """After one finished kling-v2-5-turbo pro 5 s task, the node shows its deduction as the estimate;
     another duration shows "unknown until the first run of this combination"."""
-    from host_workflows import load_ui, node_id_of
-    from sample_images import write_sample_images
-    from workflow_convert import ui_to_api
+    from kling_devtools.host_workflows import load_ui, node_id_of
+    from kling_devtools.sample_images import write_sample_images
+    from kling_devtools.workflow_convert import ui_to_api
 
     for picture in write_sample_images(tmp_path):
         ui_host.upload_image(picture)

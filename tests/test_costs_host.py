@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-import comfy_host as ch
-from host_workflows import creates, load_ui, node_id_of
-from workflow_convert import ui_to_api
+from kling_devtools import host as ch
+from kling_devtools.host_workflows import creates, load_ui, node_id_of
+from kling_devtools.workflow_convert import ui_to_api
 
 from kling_api.remote.auth import Credentials, Secret
 from kling_api.remote.client import KlingClient
@@ -139,7 +139,7 @@ def test_a_rate_card_overrides_the_ledger_and_a_batch_over_the_balance_warns(com
                                                                               tmp_path):
     """A host of its own with KLING_RATE_CARD: its price is the estimate; a batch of 3 priced over the
     emulator's remaining units is warned about on the node (and still runs: Kling's count may lag)."""
-    from sample_images import write_sample_images
+    from kling_devtools.sample_images import write_sample_images
 
     remaining = KlingClient(Credentials(api_key=Secret(emulator_process.api_key), source="test"),
                             emulator_process.url).account_costs().remaining

@@ -1,7 +1,7 @@
 """The emulator's multi-image2video and video-extend endpoints over real HTTP on loopback.
 
-Same envelope, auth, lifecycle and query/list as image2video (see test_emulator.py, whose helpers
-and fixtures this file uses); videos are tiny (max_height 128) and the lifecycle short.
+Same envelope, auth, lifecycle and query/list as image2video (see test_emulator.py; the helpers
+and fixtures are emulator_http.py's); videos are tiny (max_height 128) and the lifecycle short.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from kling_api.rules.capabilities import capability_table, endpoint_facts
 from kling_api.emulator.errors import ApiError
 from kling_api.emulator.rules import SourceVideo, check_extend_create
 from kling_api.emulator.videos import output_geometry
-from test_emulator import (AUTH, ENDPOINT, MAX_HEIGHT, START, assert_error, body, clean, create, created_ok,  # noqa: F401
-                           decode, emu, get, video_of, wait)
+from emulator_http import (AUTH, ENDPOINT, MAX_HEIGHT, START, assert_error, body, clean, create, created_ok,  # noqa: F401
+                           decode, emu, get, settled, video_of, wait)
 
 MULTI = "/v1/videos/multi-image2video"
 EXTEND = "/v1/videos/video-extend"
@@ -161,7 +161,8 @@ def test_extend_adds_frames_after_the_whole_source(emu):
     assert np.abs(frames[len(src_frames)] - src_frames[-1]).mean() < 8
     assert np.abs(frames[-1] - src_frames[-1]).mean() > 2 * np.abs(frames[len(src_frames)] - src_frames[-1]).mean()
     # The callback names the parent video (reference 5.4).
-    payloads = [c["payload"] for c in emu.callbacks if c["payload"]["task_id"] == task_id]
+    payloads = settled(lambda: [c["payload"] for c in emu.callbacks if c["payload"]["task_id"] == task_id],
+                       lambda got: any(p["task_status"] == "succeed" for p in got))  # recorded by another thread
     assert payloads and payloads[-1]["task_info"]["parent_video"] == {"id": src["id"], "url": src["url"],
                                                                       "duration": "5"}
     # Queried on its own endpoint only; its video can be extended again.

@@ -3,7 +3,7 @@ check of an extend's source video before anything is sent."""
 from __future__ import annotations
 
 import pytest
-from library_emulator import client_for, fast_emulator
+from kling_devtools.library_emulator import client_for, fast_emulator
 
 from kling_api.errors import KlingValidationError
 from kling_api.generation.finish import endpoint_estimate

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from library_emulator import client_for, fast_emulator
-from sample_images import write_sample_images
+from kling_devtools.library_emulator import client_for, fast_emulator
+from kling_devtools.sample_images import write_sample_images
 
 from kling_api.errors import KlingTaskFailed, KlingValidationError
 from kling_api.generation.life import run_job

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import comfy_host as ch
-from host_workflows import creates, kling_video
-from sample_images import write_sample_images
+from kling_devtools import host as ch
+from kling_devtools.host_workflows import creates, kling_video
+from kling_devtools.sample_images import write_sample_images
 from test_nodes_host import api_prompt
 
 pytestmark = pytest.mark.host

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import comfy_host as ch
+from kling_devtools import host as ch
 
 
 def _tiny_save_prompt(prefix: str, size: int = 64) -> dict:
@@ -165,9 +165,21 @@ def test_invalid_prompt_gives_node_errors(bare_host):
     assert err.node_errors["1"]["class_type"] == "EmptyImage"
     assert err.node_errors["1"]["errors"][0]["extra_info"]["input_name"] == "width"
 
+    # An unknown node type is refused before any input is looked at, with no node_errors: the error
+    # itself names the node. ComfyUI 0.12.0 renamed its type invalid_prompt -> missing_node_type and
+    # added extra_info naming the node (ComfyUI PR #12194, commit 32621c6a, first in v0.12.0).
     with pytest.raises(ch.PromptRejected) as exc:
         bare_host.queue({"1": {"class_type": "NoSuchNode", "inputs": {}}})
-    assert exc.value.error["type"] == "invalid_prompt"
+    err = exc.value
+    assert err.status == 400
+    assert err.error["details"] == "Node ID '#1'" and "NoSuchNode" in err.error["message"], err.error
+    running = version_tuple(bare_host.system_stats()["system"]["comfyui_version"])
+    if running >= (0, 12, 0):
+        assert err.error["type"] == "missing_node_type", err.error
+        assert err.error["extra_info"]["node_id"] == "1", err.error
+        assert err.error["extra_info"]["class_type"] == "NoSuchNode", err.error
+    else:
+        assert err.error["type"] == "invalid_prompt", err.error
 
 
 @pytest.mark.host

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import comfy_host as ch
-from sample_images import END_NAME, START_NAME, write_sample_images
-from host_workflows import WORKFLOWS, creates, kling_video, load_ui, mean_diff, node_id_of
-from workflow_convert import ui_to_api
+from kling_devtools import host as ch
+from kling_devtools.sample_images import END_NAME, START_NAME, write_sample_images
+from kling_devtools.host_workflows import WORKFLOWS, creates, kling_video, load_ui, mean_diff, node_id_of
+from kling_devtools.workflow_convert import ui_to_api
 
 from kling_api.media.video import probe_video
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-import comfy_host as ch
-from sample_images import write_sample_images
-from host_workflows import creates, kling_video
+from kling_devtools import host as ch
+from kling_devtools.sample_images import write_sample_images
+from kling_devtools.host_workflows import creates, kling_video
 from test_nodes_host import api_prompt
 
 from kling_api.media.video import probe_video

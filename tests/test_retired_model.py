@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import comfy_host as ch
-import kling_frontend as kf
-from sample_images import write_sample_images
-from workflow_convert import ui_to_api
+from kling_devtools import host as ch
+from kling_devtools.browser import kling_frontend as kf
+from kling_devtools.sample_images import write_sample_images
+from kling_devtools.workflow_convert import ui_to_api
 
 from kling_api.rules.capabilities import TABLE_FILE_ENV, load_raw
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from library_emulator import client_for as shared_client_for, fast_emulator
+from kling_devtools.library_emulator import client_for as shared_client_for, fast_emulator
 
 from kling_api.rules.capabilities import endpoint_models
 from kling_api.remote.client import KlingClient

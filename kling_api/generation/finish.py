@@ -16,7 +16,7 @@ from ..remote.ledger import LedgerUnavailable, TaskLedger
 from ..remote.tasks import STATUS_FAILED, Task
 from ..remote.transport import CancelCheck
 from ..rules.capabilities import endpoint_facts
-from ..rules.endpoints import ENDPOINTS, IMAGE2VIDEO, Endpoint, endpoint_named
+from ..rules.endpoints import ENDPOINTS, IMAGE2VIDEO, Endpoint, endpoint_named, query_families
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +88,19 @@ def locate_task(client: KlingClient, *, task_id: str = "", external_task_id: str
                 endpoints: Sequence[Endpoint] = ENDPOINTS, ledger: TaskLedger | None = None,
                 should_cancel: CancelCheck | None = None) -> tuple[Endpoint, Task]:
     """(endpoint, task) of an existing task, by task_id or else external_task_id: a query is free, so
-    each of ``endpoints`` is asked in turn, unless the ledger recorded which endpoint made ``task_id``."""
+    each of ``endpoints`` is asked in turn (the new standard's, which share ``GET /tasks``, once; none
+    that the credentials cannot reach), unless the ledger recorded which endpoint made ``task_id``."""
     wanted = task_id.strip()
+    asked = [row for row in query_families(endpoints) if client.reaches(row)] or list(endpoints[:1])
     if wanted:
         recorded = _recorded_endpoint(ledger, wanted, client.base_url)
-        for endpoint in (recorded,) if recorded in endpoints else endpoints:
+        for endpoint in (recorded,) if recorded in endpoints else asked:
             task = client.get_task_or_none(wanted, endpoint=endpoint, should_cancel=should_cancel)
             if task is not None:
                 return endpoint, task
         raise KlingValidationError("task_id", wanted, "the id of an existing task",
-                                   f"No Kling task has task_id {wanted!r} (asked {', '.join(e.name for e in endpoints)})")
-    for endpoint in endpoints:
+                                   f"No Kling task has task_id {wanted!r} (asked {', '.join(e.name for e in asked)})")
+    for endpoint in asked:
         task = client.find_task(external_task_id.strip(), endpoint=endpoint, should_cancel=should_cancel)
         if task is not None:
             return endpoint, task

@@ -18,7 +18,7 @@ from .auth import Credentials, load_credentials
 from ..rules.capabilities import capability_table, endpoint_models
 from .config import resolve_base_url
 from .download import DEFAULT_MAX_BYTES, download_file
-from ..errors import (KlingAPIError, KlingError, KlingModelDiscontinued, KlingRequestError, KlingTaskFailed,
+from ..errors import (KlingAPIError, KlingCredentialsError, KlingError, KlingModelDiscontinued, KlingRequestError, KlingTaskFailed,
                       KlingTaskNotFound, KlingTimeout, discontinued_model)
 from ..rules.endpoints import ACCOUNT_COSTS_PATH, IMAGE2VIDEO, Endpoint, endpoint_named
 from .codecs import codec_for
@@ -153,6 +153,15 @@ class KlingClient:
             task = replace(task, external_task_id=external_id)
         log.info("Kling task %s created (%s)", task.task_id, row.name)
         return task
+
+    def reaches(self, endpoint: EndpointRef) -> bool:
+        """Whether these credentials can use ``endpoint``'s API standard (AK/SK: legacy only)."""
+        row = endpoint_named(endpoint)
+        try:
+            codec_for(row).check_credentials(self.transport.credentials, row)
+        except KlingCredentialsError:
+            return False
+        return True
 
     # -- account ----------------------------------------------------------------------------
     def _with_balance(self, error: KlingAPIError, should_cancel: CancelCheck | None) -> KlingAPIError:

@@ -1,6 +1,6 @@
-"""Helpers for driving the Kling node in the real ComfyUI frontend (used by tests/test_frontend.py).
+"""Helpers for driving the Kling node in the real ComfyUI frontend (used by tests/test_frontend*.py).
 
-Everything goes through a ``browser.ComfyPage``; node ids are LiteGraph node ids. The node is driven
+Everything goes through a ``kling_devtools.browser.ComfyPage``; node ids are LiteGraph node ids. The node is driven
 the way a user drives it in the page's canvas (``page.canvas``):
 - Nodes 2.0 ("vue"): real clicks on the node's own DOM controls (``[data-node-id=..]``: the combo's
   button, then its ``role=option``), and what is shown is read from the node's DOM;
@@ -14,8 +14,9 @@ import json
 import time
 from typing import Any
 
+from .. import PACK_LINK_NAME
+
 KLING_NODE = "KlingImageToVideo"
-PACK_LINK_NAME = "comfyui-kling"
 EXTENSION_BASE = f"/extensions/{PACK_LINK_NAME}"
 
 # JS helpers installed once per page as window.__kt
@@ -118,14 +119,8 @@ def js(page, expression: str, arg: Any = None) -> Any:
 
 
 def add_node(page, node_type: str, pos: tuple[float, float]) -> int:
-    return page.evaluate("""([type, pos]) => {
-        const node = window.LiteGraph.createNode(type);
-        if (!node) throw new Error('unknown node type ' + type);
-        node.pos = pos;
-        window.app.graph.add(node);
-        window.app.graph.setDirtyCanvas(true, true);
-        return node.id;
-    }""", [node_type, list(pos)])
+    """A new node on the canvas (``ComfyPage.add_node``); returns its id."""
+    return page.add_node(node_type, pos)
 
 
 def state(page, node_id: int) -> dict:
@@ -139,7 +134,7 @@ def state(page, node_id: int) -> dict:
 def visible(st: dict, name: str) -> bool:
     """Whether the user sees widget ``name``: in Nodes 2.0 read from the node's DOM, else its hidden flag.
     Where Nodes 2.0 draws the widget list only once (``UiSetup.static_vue_widgets``; see
-    test_frontend.test_early_nodes2_keeps_its_first_widget_list) the widget's own flag is read."""
+    test_frontend_widgets.test_early_nodes2_keeps_its_first_widget_list) the widget's own flag is read."""
     if st.get("dom") is not None and not st.get("static_dom"):
         return name in st["dom"]
     return not st["widgets"][name]["hidden"]

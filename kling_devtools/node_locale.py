@@ -3,12 +3,11 @@ tests/test_widget_plan.py, so the English strings the frontend shows are the sch
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from comfy_host import PACK_LINK_NAME
+from . import PACK_LINK_NAME, REPO_ROOT
 
-LOCALE_FILE = Path(__file__).resolve().parents[2] / "locales" / "en" / "nodeDefs.json"
+LOCALE_FILE = REPO_ROOT / "locales" / "en" / "nodeDefs.json"
 
 
 def pack_nodes(object_info: dict[str, Any]) -> dict[str, Any]:
@@ -38,4 +37,5 @@ def locale_from_object_info(object_info: dict[str, Any]) -> dict[str, Any]:
 
 
 def locale_text(locale: dict[str, Any]) -> str:
+    """The file's text: stable (indented, non-ASCII kept) so that a regenerated file diffs cleanly."""
     return json.dumps(locale, indent=2, ensure_ascii=False) + "\n"

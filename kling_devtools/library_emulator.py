@@ -21,4 +21,5 @@ def fast_emulator(api_key: str, **switches) -> Iterator[Emulator]:
 
 
 def client_for(emu: Emulator, api_key: str, retry: RetryPolicy = FAST_RETRY) -> KlingClient:
+    """A client of ``emu`` with quick retries, so that a test of a fault does not wait out real backoff."""
     return KlingClient(Credentials(api_key=Secret(api_key), source="test"), emu.url, retry=retry)

@@ -7,17 +7,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import comfy_host as ch
+from . import REPO_ROOT
+from .host import ComfyHost
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = ROOT / "example_workflows"
+WORKFLOWS = REPO_ROOT / "example_workflows"
 
 
 def load_ui(name: str) -> dict:
+    """example_workflows/<name>.json, the UI format a user loads."""
     return json.loads((WORKFLOWS / f"{name}.json").read_text())
 
 
 def node_id_of(workflow: dict, kind: str) -> str:
+    """The id of the (first) node of type ``kind`` in a UI-format workflow."""
     return str(next(n["id"] for n in workflow["nodes"] if n["type"] == kind))
 
 
@@ -35,7 +37,8 @@ def mean_diff(picture: Path | Image.Image, reference: Path | Image.Image) -> flo
     return float(np.abs(frame - np.asarray(ref, dtype=np.float32)).mean())
 
 
-def kling_video(host: ch.ComfyHost, entry: dict, kling: str) -> Path:
+def kling_video(host: ComfyHost, entry: dict, kling: str) -> Path:
+    """The one mp4 the Kling node ``kling`` saved for this history entry (asserted to be exactly one)."""
     files = host.output_files(entry, kling)
     assert len(files) == 1 and files[0].name.startswith("Kling_") and files[0].suffix == ".mp4", files
     return files[0]
