@@ -10,6 +10,7 @@ from ..kling_api.remote.ledger import LedgerUnavailable
 from .camera_control import KlingCameraControl
 from .image_to_video import KlingImageToVideo
 from .ledger import node_ledger
+from .registry import register_nodes
 from .motion_brush import KlingMotionBrush
 from .multi_image_to_video import KlingMultiImageToVideo
 from .routes import register_routes
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 NODES: list[type[io.ComfyNode]] = [KlingImageToVideo, KlingTaskResult, KlingCameraControl, KlingMotionBrush,
                                    KlingTextToVideo, KlingVideoExtend, KlingMultiImageToVideo]
+register_nodes(NODES)
 
 
 def prepare_ledger() -> None:

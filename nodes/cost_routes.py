@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..kling_api.errors import KlingValidationError
+from .request_checks import json_object
 from .spend_guard import limits_json, on_prompt, save_limits
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,6 @@ async def get_spend_limits(request: web.Request) -> web.Response:
 
 async def post_spend_limits(request: web.Request) -> web.Response:
     """``{"per_prompt": units, "per_day": units}`` (0 or null: no limit); refused cross-origin or not JSON."""
-    from .routes import json_object  # the pack's one same-origin and JSON check of write routes
-
     data = await json_object(request)
     if isinstance(data, web.Response):
         return data

@@ -1,20 +1,33 @@
-"""Node type -> the endpoints it is tied to, read from each node class's own attributes (one place)."""
+"""Node type -> the endpoint it is tied to, as the node classes declare it (``TASK_ENDPOINT``, a row of the
+endpoint table; ``RULES_ENDPOINT``, the capability table's section its widgets follow).
+
+The package fills it once with its node list (:func:`register_nodes`), so that the spend guard and the
+routes can read it without importing the node modules (which import them).
+"""
 from __future__ import annotations
 
-from functools import lru_cache
+from typing import Any, Iterable
+
+from ..kling_api.rules.endpoints import Endpoint
+
+_rules: dict[str, str | None] = {}
+_tasks: dict[str, Endpoint] = {}
 
 
-@lru_cache(maxsize=1)
+def register_nodes(nodes: Iterable[Any]) -> None:
+    """Record each node class's endpoints (called by the package as it lists its nodes)."""
+    for node in nodes:
+        node_id = node.define_schema().node_id
+        _rules[node_id] = getattr(node, "RULES_ENDPOINT", None)
+        if hasattr(node, "TASK_ENDPOINT"):
+            _tasks[node_id] = node.TASK_ENDPOINT
+
+
 def rules_endpoints() -> dict[str, str | None]:
     """Node type -> the capability-table endpoint whose rules its widgets follow (None: no rules)."""
-    from . import NODES  # nodes/__init__ imports the node modules before it lists them
-
-    return {node.define_schema().node_id: getattr(node, "RULES_ENDPOINT", None) for node in NODES}
+    return dict(_rules)
 
 
-@lru_cache(maxsize=1)
-def task_endpoints() -> dict[str, str]:
-    """Node type -> the API path of the tasks it creates, for the Kling nodes that cost money."""
-    from . import NODES
-
-    return {node.define_schema().node_id: node.TASK_ENDPOINT for node in NODES if hasattr(node, "TASK_ENDPOINT")}
+def task_endpoints() -> dict[str, Endpoint]:
+    """Node type -> the endpoint of the tasks it creates, for the Kling nodes that cost money."""
+    return dict(_tasks)

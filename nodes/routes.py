@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import urlparse
 
 from aiohttp import web
 from server import PromptServer
@@ -21,38 +20,10 @@ from ..kling_api.rules.widget_plan import WidgetPlanError, plan_request
 from .cost_routes import register_cost_routes
 from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
 from .registry import rules_endpoints
+from .request_checks import json_object, refuse_foreign
 from .spend_guard import plan_info, remember_balance
 
 log = logging.getLogger(__name__)
-
-
-def _same_origin(request: web.Request) -> bool:
-    origin = request.headers.get("Origin")
-    if not origin:
-        return True  # not a browser cross-site request (curl, scripts on this machine)
-    return urlparse(origin).netloc == request.host
-
-
-def _refuse_foreign(request: web.Request) -> web.Response | None:
-    if not _same_origin(request):
-        return web.json_response({"error": "cross-origin requests are refused"}, status=403)
-    if request.content_type != "application/json" and request.method == "POST":
-        return web.json_response({"error": "send JSON (Content-Type: application/json)"}, status=415)
-    return None
-
-
-async def json_object(request: web.Request) -> dict | web.Response:
-    """A write route's body as a JSON object, or the answer that refuses it (foreign origin, not JSON)."""
-    refused = _refuse_foreign(request)
-    if refused is not None:
-        return refused
-    try:
-        data = await request.json()
-    except ValueError:
-        return web.json_response({"error": "the body is not JSON"}, status=400)
-    if not isinstance(data, dict):
-        return web.json_response({"error": "send a JSON object"}, status=400)
-    return data
 
 
 async def get_capabilities(request: web.Request) -> web.Response:
@@ -96,7 +67,7 @@ async def post_credentials(request: web.Request) -> web.Response:
 
 
 async def delete_credentials(request: web.Request) -> web.Response:
-    refused = _refuse_foreign(request)
+    refused = refuse_foreign(request)
     if refused is not None:
         return refused
     removed = delete_credentials_file(credentials_path())
