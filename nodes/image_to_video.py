@@ -15,7 +15,7 @@ from ..kling_api.rules.endpoints import IMAGE2VIDEO
 from ..kling_api.rules.request import ImageToVideoRequest
 from ..kling_api.rules.tooltips import camera_types_text, models_with, where_allowed
 from ..kling_api.rules.validation import validate
-from ..kling_api.rules.widget_plan import camera_stand_in
+from ..kling_api.rules.widget_plan import camera_stand_in, node_tier
 from .camera_control import CameraControl
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
@@ -26,7 +26,8 @@ from .motion_brush import MotionBrushType
 from .progress import StatusBoard
 from .spend_guard import check_before_create, queue_refusal
 from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, cfg_scale_input, concurrency_input, linked_types,
-                            model_inputs, prompt_inputs, seed_input, sound_input, task_options, wrong_link)
+                            model_inputs, prompt_inputs, resolution_input, seed_input, sound_input, task_options,
+                            wrong_link)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
                   cfg_scale: float | None = None, has_tail: bool = False, external_task_id: str = "",
                   callback_url: str = "", camera_control: dict[str, Any] | None = None,
                   has_camera: bool = False, has_motion_brush: bool = False,
-                  sound: str | None = None) -> ImageToVideoRequest:
+                  sound: str | None = None, resolution: str | None = None) -> ImageToVideoRequest:
     """The request as far as the widgets decide it; the images (and masks) are filled in per batch item.
     ``has_camera`` without ``camera_control`` (queue time: the value comes from a link) checks the
     model/mode/duration and the exclusions with a stand-in move of a type the model offers."""
@@ -50,7 +51,8 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
         camera_control = camera_stand_in(model_name)
     return ImageToVideoRequest(
         model_name=model_name, image=PENDING_IMAGE, image_tail=PENDING_IMAGE if has_tail else None,
-        prompt=prompt or "", negative_prompt=negative_prompt or "", mode=mode, duration=str(duration),
+        prompt=prompt or "", negative_prompt=negative_prompt or "", duration=str(duration),
+        **node_tier(model_name, mode, resolution),
         cfg_scale=cfg_scale, external_task_id=external_task_id or None, callback_url=callback_url or None,
         camera_control=camera_control, static_mask=PENDING_IMAGE if has_motion_brush else None,
         sound=sound or None,
@@ -104,6 +106,7 @@ class KlingImageToVideo(io.ComfyNode):
                 sound_input(cls.RULES_ENDPOINT, "the video carries an audio track, also given as the audio output; "
                                                 "not with image_tail on "
                                                 + models_with("image_tail_requires_silence", wanted=True)),
+                resolution_input(cls.RULES_ENDPOINT),
             ],
             outputs=OUTPUTS,
             hidden=[io.Hidden.unique_id],
@@ -112,7 +115,8 @@ class KlingImageToVideo(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None,
                         prompt: Any = None, negative_prompt: Any = None, external_task_id: Any = None,
-                        callback_url: Any = None, sound: Any = None, input_types: Any = None) -> bool | str:
+                        callback_url: Any = None, sound: Any = None, resolution: Any = None,
+                        input_types: Any = None) -> bool | str:
         """Refuse invalid combinations at queue time, before any image is encoded or request sent."""
         linked = linked_types(input_types)
         mismatch = wrong_link(linked, EXPECTED_TYPES)
@@ -128,7 +132,8 @@ class KlingImageToVideo(io.ComfyNode):
                                    has_motion_brush="motion_brush" in linked,
                                    external_task_id=external_task_id if isinstance(external_task_id, str) else "",
                                    callback_url=callback_url if isinstance(callback_url, str) else "",
-                                   sound=sound if isinstance(sound, str) else None))
+                                   sound=sound if isinstance(sound, str) else None,
+                                   resolution=resolution if isinstance(resolution, str) else None))
         except KlingValidationError as exc:
             return str(exc)
         return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
@@ -139,7 +144,7 @@ class KlingImageToVideo(io.ComfyNode):
                       callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
                       concurrency: int = DEFAULT_CONCURRENCY, camera_control: dict[str, Any] | None = None,
                       motion_brush: MotionBrush | None = None, frame_cap: int = 0, frame_stride: int = 1,
-                      max_side: int = 0, sound: str = "off") -> io.NodeOutput:
+                      max_side: int = 0, sound: str = "off", resolution: str = "720p") -> io.NodeOutput:
         starts = batch_images(image, "image")
         tails = batch_images(image_tail, "image_tail")
         if tails and len(tails) not in (1, len(starts)):
@@ -149,7 +154,8 @@ class KlingImageToVideo(io.ComfyNode):
                                       negative_prompt=negative_prompt, cfg_scale=cfg_scale, has_tail=bool(tails),
                                       external_task_id=external_task_id, callback_url=callback_url,
                                       camera_control=camera_control,
-                                      has_motion_brush=motion_brush is not None, sound=sound)).request
+                                      has_motion_brush=motion_brush is not None, sound=sound,
+                                      resolution=resolution)).request
         if motion_brush is not None:
             motion_brush.check()
         cost_note = check_before_create([base] * len(starts))  # B images cost B tasks

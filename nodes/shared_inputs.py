@@ -98,6 +98,18 @@ def sound_input(endpoint: str, what_it_gives: str) -> io.Combo.Input:
                                   f": {what_it_gives}. Hidden for models without sound")
 
 
+def resolution_input(endpoint: str) -> io.Combo.Input:
+    """The resolution of the new API's models (appended last: saved workflows keep widget positions);
+    legacy models use ``mode`` instead, and the widget plan shows the one that counts."""
+    table = capability_table()
+    new = [name for name in endpoint_models(endpoint) if table.get(name).is_new_standard]
+    choices = [r for name in new for r in table.get(name).resolutions]
+    options = list(dict.fromkeys(choices)) or ["720p"]
+    return io.Combo.Input("resolution", options=options, default=options[0], optional=True,
+                          tooltip=f"Resolution of the new API's models ({spoken_list(new)}); hidden for legacy "
+                                  "models, which choose a mode (std 720p, pro 1080p)")
+
+
 def linked_types(input_types: Any) -> dict[str, str]:
     """Input name -> the type linked into it, from the ``input_types`` ComfyUI hands validate_inputs."""
     linked = (input_types or [{}])[0] if isinstance(input_types, list) else (input_types or {})

@@ -11,21 +11,24 @@ from ..kling_api.generation.life import JobResult, run_job
 from ..kling_api.rules.endpoints import TEXT2VIDEO
 from ..kling_api.rules.request import TextToVideoRequest
 from ..kling_api.rules.validation import validate_text_to_video
+from ..kling_api.rules.widget_plan import node_tier
 from .credentials import node_credentials
 from .delivery import OUTPUTS, output_path_for
 from .job_runner import run_jobs
 from .ledger import node_ledger
 from .progress import StatusBoard
 from .spend_guard import check_before_create, queue_refusal
-from .shared_inputs import (aspect_ratio_input, cfg_scale_input, model_inputs, prompt_inputs, seed_input, sound_input,
-                            task_options)
+from .shared_inputs import (aspect_ratio_input, cfg_scale_input, model_inputs, prompt_inputs, resolution_input,
+                            seed_input, sound_input, task_options)
 
 
 def build_text_request(*, model_name: str, mode: str, duration: str, prompt: str, negative_prompt: str = "",
                        aspect_ratio: str = "16:9", cfg_scale: float | None = None, sound: str | None = None,
-                       external_task_id: str = "", callback_url: str = "") -> TextToVideoRequest:
+                       external_task_id: str = "", callback_url: str = "",
+                       resolution: str | None = None) -> TextToVideoRequest:
     return TextToVideoRequest(model_name=model_name, prompt=prompt or "", negative_prompt=negative_prompt or "",
-                              mode=mode, duration=str(duration), aspect_ratio=aspect_ratio, cfg_scale=cfg_scale,
+                              duration=str(duration), aspect_ratio=aspect_ratio, cfg_scale=cfg_scale,
+                              **node_tier(model_name, mode, resolution),
                               sound=sound or None, external_task_id=external_task_id or None,
                               callback_url=callback_url or None)
 
@@ -52,6 +55,7 @@ class KlingTextToVideo(io.ComfyNode):
                 seed_input(),
                 sound_input(cls.RULES_ENDPOINT, "the video and the audio output carry it"),
                 *task_options(),
+                resolution_input(cls.RULES_ENDPOINT),
             ],
             outputs=OUTPUTS,
             hidden=[io.Hidden.unique_id],
@@ -59,13 +63,14 @@ class KlingTextToVideo(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None, prompt: Any = None,
-                        aspect_ratio: Any = None, sound: Any = None) -> bool | str:
+                        aspect_ratio: Any = None, sound: Any = None, resolution: Any = None) -> bool | str:
         if None in (model_name, mode, duration, prompt, aspect_ratio):
             return True  # a value comes from a link: checked when the node runs
         try:
             validated = validate_text_to_video(build_text_request(model_name=model_name, mode=mode, duration=duration,
                                                       prompt=prompt, aspect_ratio=aspect_ratio,
-                                                      sound=sound if isinstance(sound, str) else None))
+                                                      sound=sound if isinstance(sound, str) else None,
+                                                      resolution=resolution if isinstance(resolution, str) else None))
         except KlingValidationError as exc:
             return str(exc)
         return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
@@ -73,10 +78,12 @@ class KlingTextToVideo(io.ComfyNode):
     @classmethod
     async def execute(cls, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
                       aspect_ratio: str, cfg_scale: float, seed: int, sound: str = "off", external_task_id: str = "",
-                      callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S)) -> io.NodeOutput:
+                      callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
+                      resolution: str = "720p") -> io.NodeOutput:
         request = build_text_request(model_name=model_name, mode=mode, duration=duration, prompt=prompt,
                                      negative_prompt=negative_prompt, aspect_ratio=aspect_ratio, cfg_scale=cfg_scale,
-                                     sound=sound, external_task_id=external_task_id, callback_url=callback_url)
+                                     sound=sound, external_task_id=external_task_id, callback_url=callback_url,
+                                     resolution=resolution)
         validate_text_to_video(request)  # refused before anything is sent
         cost_note = check_before_create([request])
         client = KlingClient(node_credentials())

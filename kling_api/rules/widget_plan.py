@@ -57,13 +57,17 @@ def camera_stand_in(model_name: Any, kind: str | None = None) -> dict[str, Any]:
     return {"type": "simple", "config": {"zoom": 1.0}} if kind == "simple" else {"type": kind}
 
 
-def tier_of(values: WidgetValues) -> dict[str, Any]:
-    """``mode`` and ``resolution`` as the request takes them: the node shows both widgets' values, and
-    the model decides which one counts (a new-standard model's resolution, a legacy model's mode)."""
-    caps = capability_table().get(values.model_name) if isinstance(values.model_name, str) else None
+def node_tier(model_name: Any, mode: Any, resolution: Any) -> dict[str, Any]:
+    """``mode`` and ``resolution`` as the request takes them from a node, which shows both widgets: the
+    model decides which one counts (a new-standard model's resolution, a legacy model's mode)."""
+    caps = capability_table().get(model_name) if isinstance(model_name, str) else None
     if caps is not None and caps.is_new_standard:
-        return {"mode": None, "resolution": values.resolution}
-    return {"mode": values.mode, "resolution": None}
+        return {"mode": None, "resolution": resolution}
+    return {"mode": mode, "resolution": None}
+
+
+def tier_of(values: WidgetValues) -> dict[str, Any]:
+    return node_tier(values.model_name, values.mode, values.resolution)
 
 
 def _image_request(values: WidgetValues) -> ImageToVideoRequest:
