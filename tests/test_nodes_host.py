@@ -48,8 +48,9 @@ def test_nodes_are_registered_with_their_public_interface(object_info):
                                               "duration", "cfg_scale", "seed"]
     assert list(i2v["input"]["optional"]) == ["image_tail", "external_task_id", "callback_url", "timeout",
                                               "concurrency", "camera_control", "motion_brush", "frame_cap",
-                                              "frame_stride", "max_side", "sound"]
+                                              "frame_stride", "max_side", "sound", "resolution"]
     assert i2v["input"]["optional"]["sound"][1]["options"] == ["off", "on"]
+    assert i2v["input"]["optional"]["resolution"][1]["options"] == ["720p", "1080p"]
     assert i2v["input"]["optional"]["camera_control"][0] == "KLING_CAMERA_CONTROL"
     assert i2v["input"]["optional"]["motion_brush"][0] == "KLING_MOTION_BRUSH"
     camera = object_info["KlingCameraControl"]

@@ -12,7 +12,7 @@ import os
 import threading
 from typing import Sequence
 
-from .faults import settings_from_env
+from .faults import DISCONTINUED_AS, settings_from_env
 from .server import Emulator
 
 
@@ -28,6 +28,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--submitted-seconds", type=float)
     parser.add_argument("--processing-seconds", type=float)
     parser.add_argument("--max-height", type=int, help="cap the videos' pixel height (smaller = faster)")
+    parser.add_argument("--discontinued-model", action="append", default=[], metavar="MODEL",
+                        help="answer this model (kling-v1, kling-2.5-turbo, ...) as discontinued (repeatable)")
+    parser.add_argument("--discontinued-as", choices=DISCONTINUED_AS,
+                        help="refuse the create (default) or fail the task")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     if bool(args.access_key) != bool(args.secret_key):
@@ -40,9 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     env = os.environ
     settings = settings_from_env(env)
-    for name in ("submitted_seconds", "processing_seconds", "max_height"):
+    for name in ("submitted_seconds", "processing_seconds", "max_height", "discontinued_as"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
+    if args.discontinued_model:
+        settings["discontinued_models"] = ",".join(args.discontinued_model)
     api_keys = args.api_key or [k.strip() for k in env.get("KLING_EMULATOR_API_KEYS", "").split(",") if k.strip()]
     access_key = args.access_key or env.get("KLING_EMULATOR_ACCESS_KEY")
     secret_key = args.secret_key or env.get("KLING_EMULATOR_SECRET_KEY")

@@ -1,4 +1,4 @@
-"""The one exception the emulator's checks raise: an HTTP status plus Kling's business code."""
+"""The exceptions the emulator's checks raise: an HTTP status plus Kling's business code."""
 from __future__ import annotations
 
 
@@ -15,3 +15,11 @@ class ApiError(Exception):
 def bad_param(message: str) -> ApiError:
     """1201, Kling's answer to a bad key or value, with a message saying which."""
     return ApiError(400, 1201, message)
+
+
+class Unreachable(ApiError):
+    """An image URL the emulator could not fetch: a 1201 on the legacy paths; on the new standard the
+    create is accepted and the task fails (see ``new_rules.FETCH_FAILED``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, 1201, message)

@@ -27,6 +27,13 @@ CREATE_ERRORS = {
     1303: (429, "parallel task over resource pack limit"),
     1304: (429, "IP whitelist policy triggered"),
 }
+#: Kling's words for a model it has switched off, as one client saw them live on 2026-09-20 (kling-v1 on
+#: /v1/videos/text2video; reference 1.4 "Discontinued models"). No page lists this message or a code.
+DISCONTINUED_MESSAGE = "The model '{name}' has been discontinued and is no longer available."
+#: How a discontinued model is answered (the live report did not record which, so both are offered):
+#: "create": the create is refused, HTTP 400, code 1201 (the emulator's choice of status and code);
+#: "task": the create is accepted and the task fails with the message.
+DISCONTINUED_AS = ("create", "task")
 
 
 @dataclass
@@ -74,8 +81,15 @@ class EmulatorConfig:
     #: The path of an mp4 served as every new task's video instead of one made from the request
     #: (benchmarks: a known clip). None: made from the request.
     video_file: str | None = None
+    #: Models Kling has switched off, comma-separated: legacy model_name values (kling-v1, kling-v2-1)
+    #: or new-standard path models (kling-2.5-turbo). Answered with DISCONTINUED_MESSAGE as
+    #: ``discontinued_as`` says ("create" or "task").
+    discontinued_models: str = ""
+    discontinued_as: str = "create"
 
     def __post_init__(self) -> None:
+        if self.discontinued_as not in DISCONTINUED_AS:
+            raise ValueError(f"discontinued_as must be one of {', '.join(DISCONTINUED_AS)}")
         if self.server_error_code not in SERVER_ERROR_STATUS:
             raise ValueError(f"server_error_code must be one of {sorted(SERVER_ERROR_STATUS)}")
         if self.create_error_code not in CREATE_ERRORS:
@@ -84,6 +98,11 @@ class EmulatorConfig:
             value = getattr(self, f.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
                 raise ValueError(f"{f.name} must not be negative")
+
+    def discontinued(self, model_name: str) -> str | None:
+        """Kling's message when ``model_name`` is switched off, else None."""
+        names = {name.strip() for name in self.discontinued_models.split(",")}
+        return DISCONTINUED_MESSAGE.format(name=model_name) if model_name in names - {""} else None
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(EmulatorConfig)}
@@ -94,6 +113,8 @@ def coerce(name: str, value: Any) -> Any:
     if name not in _FIELD_TYPES:
         raise KeyError(name)
     kind = _FIELD_TYPES[name]
+    if kind == "str" and isinstance(value, (str, list, tuple)):  # "" is a value here (e.g. no models)
+        return value if isinstance(value, str) else ",".join(str(v) for v in value)
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         if "None" in kind:
             return None

@@ -1,8 +1,11 @@
 """HTTP routing: Kling's endpoints, the video files, and the ``/_emulator/*`` control endpoints.
 
-Kling's answers use the envelope ``{"code", "message", "request_id", "data"}`` (reference 5.1);
-errors carry the HTTP status and business code of section 6.1. Video files need no auth (Kling's
-are plain CDN URLs) and honour single Range requests. Control endpoints need no auth either and
+Kling's answers use the envelope ``{"code", "message", "request_id", "data"}`` (reference 5.1; the new
+standard's pages show the same envelope); errors carry the HTTP status and business code of section 6.1.
+Legacy endpoints take POST (create), GET (list) and GET /{id}; the new standard's create paths
+(``/image-to-video/<model>``, ``/text-to-video/<model>``) take POST only, and its tasks are queried at
+``GET /tasks`` and ``POST /tasks`` (``new_standard``), all with an API key only. Video files need no auth
+(Kling's are plain CDN URLs) and honour single Range requests. Control endpoints need no auth either and
 are not recorded.
 """
 from __future__ import annotations
@@ -17,26 +20,35 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from ..rules.endpoints import (ACCOUNT_COSTS_PATH, IMAGE2VIDEO, MULTI_IMAGE2VIDEO, TEXT2VIDEO, VIDEO_EXTEND,
-                               Endpoint, endpoint_for_path)
+from ..rules.endpoints import (ACCOUNT_COSTS_PATH, IMAGE2VIDEO, MULTI_IMAGE2VIDEO, NEW, NEW_QUERY_PATH,
+                               NEW_STANDARD_ENDPOINTS, TEXT2VIDEO, VIDEO_EXTEND, Endpoint, endpoint_for_path)
 from .errors import ApiError, bad_param
 from .faults import CREATE_ERRORS, SERVER_ERROR_STATUS
+from .new_rules import check_new_create
+from .new_standard import query_tasks, search_tasks
 from .rules import CreateOrder, check_create, check_extend_create, check_multi_image_create, check_text_create
 
 log = logging.getLogger(__name__)
 
-#: Kling's task endpoints (the endpoint table; reference 1.2, 1.3): name -> the check that turns a create
-#: body into an order (or raises Kling's 1200/1201). Each takes POST (create), GET (list) and GET /{id}
-#: (query). ``emu`` is the running :class:`~kling_api.emulator.server.Emulator`.
+#: Kling's task endpoints (the endpoint table; reference 1.2, 1.3, 1.4): name -> the check that turns a
+#: create body into an order (or raises Kling's 1200/1201). ``emu`` is the running
+#: :class:`~kling_api.emulator.server.Emulator`.
 CREATE_CHECKS: dict[str, Callable[[Any, Any], CreateOrder]] = {
     IMAGE2VIDEO.name: lambda emu, body: check_create(body, emu.fetch_image),
     TEXT2VIDEO.name: lambda emu, body: check_text_create(body),
     MULTI_IMAGE2VIDEO.name: lambda emu, body: check_multi_image_create(body, emu.fetch_image),
     VIDEO_EXTEND.name: lambda emu, body: check_extend_create(body, emu.find_video),
+    **{row.name: (lambda emu, body, row=row: check_new_create(row, body, emu.fetch_image))
+       for row in NEW_STANDARD_ENDPOINTS},
 }
+#: What a truncated answer to a poll looks like on each standard (the malformed_json_polls switch).
+TRUNCATED_POLL = {False: b'{"code":0,"message":"SUCCEED","data":{"task_id":"',
+                  True: b'{"code":0,"message":"SUCCEED","data":[{"id":"'}
 #: Units in the emulator's one resource pack (tasks deduct their final_unit_deduction from it).
 RESOURCE_PACK_UNITS = 1000.0
-MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Room for a 50 MB image (the new pages' limit) sent as base64 (about 67 MB) with the rest of a body;
+#: Kling's own body limit is not documented, so this one is the emulator's.
+MAX_BODY_BYTES = 96 * 1024 * 1024
 PAGE_NUM_RANGE, PAGE_SIZE_RANGE = (1, 1000), (1, 500)
 SERVER_ERROR_MESSAGES = {5000: "Internal server error", 5001: "Service temporarily unavailable",
                          5002: "Server internal timeout"}
@@ -120,9 +132,17 @@ class Handler(BaseHTTPRequestHandler):
                 self._download(method, path)
             elif path.startswith("/_uploads/") and method in ("GET", "HEAD"):
                 self._uploaded(method, path)
+            elif endpoint is not None and endpoint.standard == NEW:
+                self.emu.auth.check_api_key(self.headers.get("Authorization"))
+                if method != "POST":
+                    raise ApiError(404, 1202, "invalid request method")
+                self._create(endpoint, raw, request_id)
             elif endpoint is not None:
                 self.emu.auth.check(self.headers.get("Authorization"))
                 self._task_endpoint(endpoint, method, path, query, raw, request_id)
+            elif path == NEW_QUERY_PATH:
+                self.emu.auth.check_api_key(self.headers.get("Authorization"))
+                self._new_query(method, query, raw, request_id)
             elif path == ACCOUNT_COSTS_PATH and method == "GET":
                 self.emu.auth.check(self.headers.get("Authorization"))
                 self._account_costs(query, request_id)
@@ -138,10 +158,10 @@ class Handler(BaseHTTPRequestHandler):
         if method == "POST" and not task_ref:
             self._create(endpoint, raw, request_id)
         elif method in ("GET", "HEAD") and not task_ref:
-            if not self._poll_fault():
+            if not self._poll_fault(new=False):
                 self._list(endpoint, query, request_id)
         elif method in ("GET", "HEAD") and "/" not in task_ref:
-            if not self._poll_fault():
+            if not self._poll_fault(new=False):
                 task = self.emu.find_task(task_ref, endpoint=endpoint.create_path)
                 if task is None:
                     raise ApiError(404, 1203, "task not found")
@@ -156,7 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise ApiError(400, 1200, "request body is not valid JSON") from None
         order = CREATE_CHECKS[endpoint.name](self.emu, body)
-        self.emu.refuse_duplicate(order.external_task_id)
+        self.emu.refuse_duplicate(order)
+        self.emu.refuse_discontinued(order)
         switches = self.emu.switches
         for counter, code in (("balance_depleted_creates", 1102), ("content_policy_creates", 1301),
                               ("rate_limit_creates", 1303), ("create_errors", switches.snapshot().create_error_code)):
@@ -170,8 +191,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send_ok(task.created_view(), request_id)
 
     def _account_costs(self, query: dict[str, list[str]], request_id: str) -> None:
-        """Reference 1.3: start_time/end_time (ms) required; one video pack of RESOURCE_PACK_UNITS,
-        less the final_unit_deduction of every task made so far."""
+        """Reference 1.3: start_time/end_time (ms) required; one video pack of RESOURCE_PACK_UNITS, less
+        the units of every task made so far (legacy final_unit_deduction, new-standard billing amount)."""
         times = {}
         for name in ("start_time", "end_time"):
             value = query.get(name, [""])[0]
@@ -190,14 +211,30 @@ class Handler(BaseHTTPRequestHandler):
         packs = [pack] if not name or name == pack["resource_pack_name"] else []
         self._send_ok({"code": 0, "msg": "", "resource_pack_subscribe_infos": packs}, request_id)
 
-    def _poll_fault(self) -> bool:
+    def _new_query(self, method: str, query: dict[str, list[str]], raw: bytes, request_id: str) -> None:
+        """``GET /tasks`` (by ids) and ``POST /tasks`` (cursor search); both count as polls for the faults."""
+        if method not in ("GET", "HEAD", "POST"):
+            raise ApiError(404, 1202, "invalid request method")
+        if self._poll_fault(new=True):
+            return
+        tasks = self.emu.new_standard_tasks()
+        if method == "POST":
+            try:
+                body = json.loads(raw) if raw.strip() else None
+            except ValueError:
+                raise ApiError(400, 1200, "request body is not valid JSON") from None
+            self._send_ok(search_tasks(tasks, body, int(time.time() * 1000)), request_id)
+        else:
+            self._send_ok(query_tasks(tasks, query), request_id)
+
+    def _poll_fault(self, *, new: bool) -> bool:
         """Answers a poll with an injected fault; True when it did."""
         switches = self.emu.switches
         if switches.take("server_error_polls"):
             code = switches.snapshot().server_error_code
             raise ApiError(SERVER_ERROR_STATUS[code], code, SERVER_ERROR_MESSAGES[code])
         if switches.take("malformed_json_polls"):
-            self._send_bytes(200, b'{"code":0,"message":"SUCCEED","data":{"task_id":"', "application/json")
+            self._send_bytes(200, TRUNCATED_POLL[new], "application/json")
             return True
         return False
 

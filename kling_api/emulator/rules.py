@@ -7,40 +7,23 @@ Which model takes which feature comes from the capability table, the one place t
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import io
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 from urllib.parse import urlparse
 
-from PIL import Image, ImageOps
-
 from ..rules.capabilities import (ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
-                            endpoint_models, max_reference_images)
+                                  endpoint_models, max_reference_images)
+from ..rules.endpoints import LEGACY
 from ..rules.request import CAMERA_AXES, CAMERA_TYPES
 from .errors import ApiError, bad_param
+from .pictures import TEXT_FRAME_SIZES, Fetcher, Picture, collage, load_picture, prompt_picture
 
 #: Reference section 3 and 7.
 DEFAULT_MODEL = "kling-v1"
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MIN_IMAGE_SIDE = 300
-MAX_ASPECT = 2.5
 MAX_DYNAMIC_MASKS = 6
 TRAJECTORY_POINTS = (2, 77)
 CAMERA_RANGE = 10.0
-IMAGE_FORMATS = ("JPEG", "PNG")
-
-#: (field, url) -> the bytes at url, or ApiError; supplied by the server (it knows its own address).
-Fetcher = Callable[[str, str], bytes]
-
-
-@dataclass(frozen=True)
-class Picture:
-    data: bytes
-    width: int
-    height: int
 
 
 @dataclass(frozen=True)
@@ -79,6 +62,11 @@ class CreateOrder:
     failure: str | None = None
     #: video-extend: the video being extended (``duration`` is then the whole extended clip's).
     source: SourceVideo | None = None
+    #: The API standard the create came on (the endpoint table's LEGACY or NEW). On the new standard
+    #: ``mode`` holds the resolution (the capability table's tier for those models).
+    standard: str = LEGACY
+    #: New standard: the official price per second (kling_api/rules/price_table.json); legacy: None.
+    units_per_second: float | None = None
 
     @property
     def combo(self) -> str:
@@ -92,7 +80,7 @@ class CreateOrder:
 
 def check_create(body: Any, fetch: Fetcher) -> CreateOrder:
     """The order for a valid body, else ApiError 1200/1201 with Kling's kind of message."""
-    _object(body)
+    require_object(body)
     model = _model(body.get("model_name"))
     mode = _mode(body.get("mode"))
     duration = _duration(model, mode, body.get("duration"))
@@ -117,8 +105,8 @@ def check_create(body: Any, fetch: Fetcher) -> CreateOrder:
         names = [n for n in ("static_mask", "dynamic_masks") if _given(body, n)]
         _require(model, "motion_brush", mode, duration, combo, "/".join(names))
     camera = _camera(model, mode, duration, combo, body["camera_control"]) if has_camera else None
-    callback_url = _callback_url(body.get("callback_url"))
-    external_task_id = _external_task_id(body.get("external_task_id"))
+    callback_url = check_callback_url(body.get("callback_url"))
+    external_task_id = check_external_task_id(body.get("external_task_id"))
 
     image = load_picture("image", body["image"], fetch, check_aspect=True) if has_image else None
     tail = load_picture("image_tail", body["image_tail"], fetch) if has_tail else None
@@ -128,7 +116,8 @@ def check_create(body: Any, fetch: Fetcher) -> CreateOrder:
                        external_task_id=external_task_id, watermark=_watermark(body), failure=failure)
 
 
-def _object(body: Any) -> None:
+def require_object(body: Any) -> None:
+    """1200 unless the body is a JSON object (both standards)."""
     if not isinstance(body, dict):
         raise ApiError(400, 1200, "request body must be a JSON object")
 
@@ -144,9 +133,12 @@ def _given(body: dict[str, Any], name: str) -> bool:
 
 def _model(value: Any) -> ModelCapabilities:
     # The old key ``model`` is not read: Kling treats it like an empty model_name (reference section 3).
+    # A new-standard model (kling-3.0-turbo, ...) has no model_name value: Kling's authentication page,
+    # "the value set as the model_name parameter is the legacy version" (refusing it is the emulator's
+    # reading).
     name = value if value not in (None, "") else DEFAULT_MODEL
     caps = capability_table().get(name) if isinstance(name, str) else None
-    if caps is None:
+    if caps is None or caps.is_new_standard:
         raise bad_param(f"model_name({name}) is invalid")
     return caps
 
@@ -240,54 +232,23 @@ def _camera(model: ModelCapabilities, mode: str, duration: str, combo: str, came
     return {"type": "simple", "config": values}
 
 
-def _callback_url(value: Any) -> str | None:
+def check_callback_url(value: Any, field: str = "callback_url") -> str | None:
+    """An http(s) URL with a host, or None when not given (both standards)."""
     if value in (None, ""):
         return None
     parsed = urlparse(value) if isinstance(value, str) else None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise bad_param("callback_url is invalid")
+        raise bad_param(f"{field} is invalid")
     return value
 
 
-def _external_task_id(value: Any) -> str | None:
+def check_external_task_id(value: Any, field: str = "external_task_id") -> str | None:
+    """A string, or None when not given (both standards; uniqueness is the server's check)."""
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        raise bad_param("external_task_id must be a string")
+        raise bad_param(f"{field} must be a string")
     return value
-
-
-def load_picture(field: str, value: Any, fetch: Fetcher, *, min_side: int = MIN_IMAGE_SIDE,
-                 check_aspect: bool = False) -> Picture:
-    """Raw base64 (no ``data:`` prefix) or an http(s) URL, decoded and held to section 7's limits."""
-    if not isinstance(value, str) or not value:
-        raise bad_param(f"{field} is invalid")
-    if value.startswith("data:"):
-        raise bad_param(f"{field} must be raw base64 without a data: prefix")
-    if value.startswith(("http://", "https://")):
-        data = fetch(field, value)
-    elif "://" in value[:16]:
-        raise bad_param(f"{field} url must be http or https")
-    else:
-        try:
-            data = base64.b64decode("".join(value.split()), validate=True)
-        except (binascii.Error, ValueError):
-            raise bad_param(f"{field} is not valid base64") from None
-    if len(data) > MAX_IMAGE_BYTES:
-        raise bad_param(f"{field} size cannot exceed 10MB")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            kind, (width, height) = img.format, img.size
-            img.verify()
-    except Exception:  # Pillow raises many types for undecodable data
-        raise bad_param(f"{field} is not a valid image") from None
-    if kind not in IMAGE_FORMATS:
-        raise bad_param(f"{field} format must be jpg, jpeg or png")
-    if min(width, height) < min_side:
-        raise bad_param(f"{field} width and height must be at least {min_side}px, got {width}x{height}")
-    if check_aspect and not 1 / MAX_ASPECT <= width / height <= MAX_ASPECT:
-        raise bad_param(f"{field} aspect ratio must be between 1:2.5 and 2.5:1, got {width}x{height}")
-    return Picture(data=data, width=width, height=height)
 
 
 def _masks(body: dict[str, Any], image: Picture | None, fetch: Fetcher) -> str | None:
@@ -331,24 +292,18 @@ def load_mask(field: str, value: Any, fetch: Fetcher) -> Picture:
     return load_picture(field, value, fetch, min_side=1)
 
 
-#: Size of the generated first frame per aspect_ratio (text to video has no image; multi-image to
-#: video lays its images out on a frame of this size).
-TEXT_FRAME_SIZES = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)}
-
 
 def check_text_create(body: Any) -> CreateOrder:
     """``POST /v1/videos/text2video`` (reference 1.3): the model from the endpoint's list, a prompt,
     aspect_ratio 16:9/9:16/1:1 (default 16:9); the video starts from a picture made from the prompt."""
-    _object(body)
+    require_object(body)
     model, mode, duration, prompt = _endpoint_basics("text2video", body)
     _cfg_scale(body.get("cfg_scale"))
     sound = _sound(model, mode, duration, f"{model.name}/{mode}/{duration}", body.get("sound"))
-    size = _frame_size("text2video", body)
-    seed = sum(prompt.encode()) % 256
-    picture = _png(Image.new("RGB", size, (seed, 255 - seed, (seed * 7) % 256)))
+    picture = prompt_picture(prompt, _aspect_ratio("text2video", body))
     return CreateOrder(model=model, mode=mode, duration=duration, sound=sound, image=picture, image_tail=None,
-                       prompt=prompt, camera=None, callback_url=_callback_url(body.get("callback_url")),
-                       external_task_id=_external_task_id(body.get("external_task_id")),
+                       prompt=prompt, camera=None, callback_url=check_callback_url(body.get("callback_url")),
+                       external_task_id=check_external_task_id(body.get("external_task_id")),
                        watermark=_watermark(body))
 
 
@@ -357,11 +312,11 @@ def check_multi_image_create(body: Any, fetch: Fetcher) -> CreateOrder:
     ``image_list`` of 1..max_images ``{"image": base64 or URL}`` held to image2video's image rules, a
     required prompt, mode, the model's durations, aspect_ratio (default 16:9). The video starts from the
     images side by side, in list order, each filling its equal-width column of the frame."""
-    _object(body)
+    require_object(body)
     model, mode, duration, prompt = _endpoint_basics("multi-image2video", body)
-    size = _frame_size("multi-image2video", body)
-    callback_url = _callback_url(body.get("callback_url"))
-    external_task_id = _external_task_id(body.get("external_task_id"))
+    size = TEXT_FRAME_SIZES[_aspect_ratio("multi-image2video", body)]
+    callback_url = check_callback_url(body.get("callback_url"))
+    external_task_id = check_external_task_id(body.get("external_task_id"))
     items = body.get("image_list")
     limit = max_reference_images()
     if items in (None, "", []):
@@ -384,7 +339,7 @@ def check_extend_create(body: Any, find_video: VideoFinder) -> CreateOrder:
     """``POST /v1/videos/video-extend`` (reference 1.3): ``video_id`` of a succeeded task's video, optional
     prompt, negative_prompt, cfg_scale; model and mode are the source's. Only videos of the endpoint's
     source models can be extended, by seconds_added each time, up to max_total_seconds in all."""
-    _object(body)
+    require_object(body)
     video_id = body.get("video_id")
     if video_id in (None, ""):
         raise bad_param("video_id is required")
@@ -393,8 +348,8 @@ def check_extend_create(body: Any, find_video: VideoFinder) -> CreateOrder:
     prompt = _text(body, "prompt")
     _text(body, "negative_prompt")
     _cfg_scale(body.get("cfg_scale"))
-    callback_url = _callback_url(body.get("callback_url"))
-    external_task_id = _external_task_id(body.get("external_task_id"))
+    callback_url = check_callback_url(body.get("callback_url"))
+    external_task_id = check_external_task_id(body.get("external_task_id"))
     source = find_video(video_id)
     if source is None:
         raise bad_param(f"video_id({video_id}) is invalid: no succeeded task has a video with this id")
@@ -428,28 +383,8 @@ def _endpoint_basics(endpoint: str, body: dict[str, Any]) -> tuple[ModelCapabili
     return model, mode, duration, prompt
 
 
-def _frame_size(endpoint: str, body: dict[str, Any]) -> tuple[int, int]:
+def _aspect_ratio(endpoint: str, body: dict[str, Any]) -> str:
     ratio = body.get("aspect_ratio") or endpoint_facts(endpoint).get("default_aspect_ratio", "16:9")
     if not isinstance(ratio, str) or ratio not in TEXT_FRAME_SIZES or ratio not in endpoint_aspect_ratios(endpoint):
         raise bad_param(f"aspect_ratio({ratio}) is invalid")
-    return TEXT_FRAME_SIZES[ratio]
-
-
-def collage(pictures: Sequence[Picture], size: tuple[int, int]) -> Picture:
-    """The pictures side by side, left to right, on a ``size`` frame: each scaled and centre-cropped
-    to fill its column (the columns share the width equally; the last takes any odd pixels)."""
-    width, height = size
-    frame = Image.new("RGB", size)
-    edges = [round(i * width / len(pictures)) for i in range(len(pictures) + 1)]
-    for picture, left, right in zip(pictures, edges, edges[1:]):
-        with Image.open(io.BytesIO(picture.data)) as img:
-            tile = ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB"), (right - left, height),
-                                Image.BILINEAR)
-        frame.paste(tile, (left, 0))
-    return _png(frame)
-
-
-def _png(image: Image.Image) -> Picture:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return Picture(data=buffer.getvalue(), width=image.width, height=image.height)
+    return ratio

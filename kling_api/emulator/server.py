@@ -22,14 +22,16 @@ from http.server import ThreadingHTTPServer
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from ..rules.endpoints import LEGACY
 from .access import Authenticator
-from .errors import ApiError, bad_param
+from .errors import ApiError, Unreachable, bad_param
 from .faults import CREATE_ERRORS, EmulatorConfig, Switches, coerce
 from .handler import Handler
-from .rules import MAX_IMAGE_BYTES, CreateOrder, SourceVideo
+from .pictures import MAX_FETCH_BYTES
+from .rules import CreateOrder, SourceVideo
 from .tasks import (MODERATION_FAILED, PROCESSING, SUBMITTED, SUCCEED, CallbackSender, Lifecycle, Task,
                     is_loopback_host)
-from .videos import VideoSpec, extend_mp4, motion_for_camera, output_geometry, render_mp4
+from .videos import VideoSpec, extend_mp4, motion_for_camera, mp4_seconds, output_geometry, render_mp4
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,8 @@ class Emulator:
             return list(self._callbacks)
 
     def created_tasks(self) -> list[dict[str, Any]]:
-        """Every task created so far, oldest first, as ``GET .../{task_id}`` shows it."""
+        """Every task created so far, oldest first, as its query shows it (``GET .../{task_id}`` on the
+        legacy paths, ``GET /tasks`` on the new standard)."""
         with self._lock:
             tasks = list(self._tasks.values())
         return [t.view() for t in tasks]
@@ -191,6 +194,12 @@ class Emulator:
         """Every task, or those created on ``endpoint``."""
         with self._lock:
             return [t for t in reversed(self._tasks.values()) if endpoint in (None, t.endpoint)]
+
+    def new_standard_tasks(self) -> list[Task]:
+        """The tasks ``GET /tasks`` and ``POST /tasks`` see, newest first: those made on the new standard.
+        Legacy tasks are left out (the emulator's choice; they have their own query paths, and the page's
+        "Query Task" sections belong to the new-standard endpoints)."""
+        return [t for t in self.tasks_newest_first() if t.is_new]
 
     def find_video(self, video_id: str) -> SourceVideo | None:
         """The video of a succeeded task (any endpoint) by its ``task_result.videos[].id``."""
@@ -228,19 +237,19 @@ class Emulator:
         if (parts.hostname, parts.port) == (own.hostname, own.port) and parts.path.startswith("/_uploads/"):
             found = self.upload(parts.path.rsplit("/", 1)[-1])
             if found is None:
-                raise bad_param(f"{field} url download failed: HTTP 404")
+                raise Unreachable(f"{field} url download failed: HTTP 404")
             return found[0]
         if not is_loopback_host(parts.hostname):
-            raise bad_param(f"{field} url download failed: {parts.hostname} is not reachable from the emulator "
-                            "(it fetches only loopback URLs; send base64 or upload to /_emulator/uploads)")
+            raise Unreachable(f"{field} url download failed: {parts.hostname} is not reachable from the emulator "
+                              "(it fetches only loopback URLs; send base64 or upload to /_emulator/uploads)")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
         try:
             with opener.open(url, timeout=FETCH_TIMEOUT_S) as response:
-                return response.read(MAX_IMAGE_BYTES + 1)
+                return response.read(MAX_FETCH_BYTES)
         except urllib.error.HTTPError as exc:
-            raise bad_param(f"{field} url download failed: HTTP {exc.code}") from None
+            raise Unreachable(f"{field} url download failed: HTTP {exc.code}") from None
         except (OSError, ValueError) as exc:
-            raise bad_param(f"{field} url download failed: {type(exc).__name__}") from None
+            raise Unreachable(f"{field} url download failed: {type(exc).__name__}") from None
 
     def create_task(self, order: CreateOrder, endpoint: str) -> Task:
         """Store a new task of ``endpoint`` (its path) and start its lifecycle thread."""
@@ -249,10 +258,12 @@ class Emulator:
         if (config.moderation_marker and config.moderation_marker in order.prompt) \
                 or self.switches.take("moderation_fail_creates"):
             failure = MODERATION_FAILED
+        if config.discontinued_as == "task":
+            failure = config.discontinued(order.model.name) or failure
         if order.sound and self.switches.take("silent_creates"):
             order = replace(order, sound=False)
         with self._lock:  # the duplicate check and the insert are one step, as two racing creates need
-            self._refuse_duplicate_locked(order.external_task_id)
+            self._refuse_duplicate_locked(order)
             if config.concurrency_limit and self._slots_held() >= config.concurrency_limit:
                 status, message = CREATE_ERRORS[1303]
                 raise ApiError(status, 1303, message)
@@ -263,19 +274,40 @@ class Emulator:
             self._tasks[task_id] = task
         log.info("task %s created on %s (%s%s)", task_id, endpoint, order.combo, ", will fail" if failure else "")
         Lifecycle(task, submitted_s=config.submitted_seconds, processing_s=config.processing_seconds,
-                  render=lambda: self._render(order, config), failure=failure,
+                  render=lambda: self._render_for(task, config), failure=failure,
                   on_change=self._status_changed, stop=self._stop).start()
         return task
 
-    def refuse_duplicate(self, external_task_id: str | None) -> None:
-        """1201 when the account already has a task with this external_task_id (reference 3: unique
-        within the account, so across endpoints too)."""
+    def refuse_duplicate(self, order: CreateOrder) -> None:
+        """1201 when the account already has a task with the order's external_task_id (reference 3 and the
+        new pages: unique within the account, so across endpoints and standards too)."""
         with self._lock:
-            self._refuse_duplicate_locked(external_task_id)
+            self._refuse_duplicate_locked(order)
 
-    def _refuse_duplicate_locked(self, external_task_id: str | None) -> None:
-        if external_task_id and any(t.external_task_id == external_task_id for t in self._tasks.values()):
-            raise bad_param(f"external_task_id({external_task_id}) already exists")
+    def _refuse_duplicate_locked(self, order: CreateOrder) -> None:
+        wanted = order.external_task_id
+        if wanted and any(t.external_task_id == wanted for t in self._tasks.values()):
+            if order.standard == LEGACY:
+                raise bad_param(f"external_task_id({wanted}) already exists")
+            # The pages give no wording for a duplicate: the emulator's, in the new standard's style.
+            raise bad_param(f"options.external_task_id value '{wanted}' already exists")
+
+    def refuse_discontinued(self, order: CreateOrder) -> None:
+        """The discontinued-model switch, when it answers at the create: HTTP 400, code 1201 and Kling's
+        live words (the status and code are the emulator's choice: the live report kept only the words)."""
+        config = self.switches.snapshot()
+        message = config.discontinued(order.model.name) if config.discontinued_as == "create" else None
+        if message:
+            raise bad_param(message)
+
+    def _render_for(self, task: Task, config: EmulatorConfig) -> bytes:
+        """The task's mp4, its measured length noted on the task (the new standard reports it)."""
+        data = self._render(task.order, config)
+        try:
+            task.video_seconds = f"{mp4_seconds(data):.3f}"
+        except Exception:  # a served video_file that is not an mp4: the requested duration stands in
+            log.warning("could not measure the video of task %s", task.task_id, exc_info=True)
+        return data
 
     def _render(self, order: CreateOrder, config: EmulatorConfig) -> bytes:
         if config.video_file:
@@ -291,7 +323,7 @@ class Emulator:
 
     def _video_spec(self, order: CreateOrder, max_height: int | None) -> VideoSpec:
         first = order.image or order.image_tail
-        assert first is not None  # rules refuse a create with neither
+        assert first is not None  # rules refuse a create with neither (or fail the task before a render)
         width, height, fps = output_geometry(order.model, order.mode, first.width / first.height, max_height)
         return VideoSpec(start=order.image.data if order.image else None,
                          tail=order.image_tail.data if order.image_tail else None,

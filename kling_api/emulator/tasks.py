@@ -1,4 +1,6 @@
-"""Tasks as Kling shows them (reference sections 5.2-5.4) and the thread that moves each one along.
+"""Tasks as Kling shows them and the thread that moves each one along: the legacy views (reference
+sections 5.2-5.4) and the new design standard's task object (every new-standard page's "Query Task"
+section; the callback page: a callback's body is that same object).
 
 A task is ``submitted`` for ``submitted_seconds``, then ``processing`` for at least
 ``processing_seconds`` (longer if its video takes longer to make), then ``succeed`` or ``failed``.
@@ -20,11 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlparse
 
+from ..rules.endpoints import NEW
 from .rules import CreateOrder
 
 log = logging.getLogger(__name__)
 
 SUBMITTED, PROCESSING, SUCCEED, FAILED = "submitted", "processing", "succeed", "failed"
+#: The new standard spells the finished status ``succeeded`` (its pages' enum: submitted, processing,
+#: succeeded, failed); the legacy ``succeed``.
+NEW_STATUS = {SUBMITTED: SUBMITTED, PROCESSING: PROCESSING, SUCCEED: "succeeded", FAILED: FAILED}
 MODERATION_FAILED = "Content moderation review failed."
 CALLBACK_TIMEOUT_S = 5.0
 
@@ -60,6 +66,8 @@ class Task:
     status_msg: str = ""
     video_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     video: bytes | None = None
+    #: The made mp4's measured length in seconds, "5.041"-style (new standard's outputs[].duration).
+    video_seconds: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +76,15 @@ class Task:
     @property
     def external_task_id(self) -> str | None:
         return self.order.external_task_id
+
+    @property
+    def is_new(self) -> bool:
+        """Created on the new design standard (its views, its GET /tasks)."""
+        return self.order.standard == NEW
+
+    @property
+    def new_status(self) -> str:
+        return NEW_STATUS[self.status]
 
     @property
     def video_url(self) -> str:
@@ -80,22 +97,53 @@ class Task:
                 self.video = video
 
     def units(self) -> str:
-        """Made-up billing (the reference gives no prices): 1 unit per 5 s made in std, 2 in pro (an
-        extend is billed for the seconds it adds, not for the source's)."""
+        """Units the task deducts, "0" until it succeeds (and for good when it fails: the emulator's
+        choice for the new standard, where no page says; reference 1.4 saw "0" live for a failed task).
+
+        New standard: the official price per second (price_table.json) times the requested duration
+        (the page gives no rounding; the requested seconds are billed, the emulator's reading).
+        Legacy: made up (the reference gives no prices): 1 unit per 5 s made in std, 2 in pro (an extend
+        is billed for the seconds it adds, not for the source's)."""
         if self.status != SUCCEED:
             return "0"
+        if self.order.units_per_second is not None:
+            return f"{round(self.order.units_per_second * float(self.order.duration), 4):g}"
         per_5s = 2 if self.order.mode == "pro" else 1
         return f"{self.order.added_seconds / 5 * per_5s:g}"
 
     def created_view(self) -> dict[str, Any]:
-        """Section 5.2: the create answer's ``data``."""
+        """The create answer's ``data``: section 5.2, or the new standard's (its pages' "Create Task")."""
         with self._lock:
+            if self.is_new:
+                return {"id": self.task_id, "status": self.new_status, "create_time": self.created_at,
+                        "update_time": self.updated_at, "external_id": self.external_task_id or ""}
             return {"task_id": self.task_id, "task_status": self.status,
                     "task_info": {"external_task_id": self.external_task_id or ""},
                     "created_at": self.created_at, "updated_at": self.updated_at}
 
     def view(self) -> dict[str, Any]:
-        """Section 5.3: the query answer's ``data`` (and an item of the list answer)."""
+        """How a query shows the task: section 5.3 (the legacy query's ``data``, an item of its list), or
+        the new standard's task object (an item of ``GET /tasks``' ``data``)."""
+        return self.new_view() if self.is_new else self.legacy_view()
+
+    def new_view(self) -> dict[str, Any]:
+        """The new-standard task object. The pages do not say what ``outputs``, ``billing`` and
+        ``watermark_url`` hold before success or without a watermark; the emulator's choice: ``outputs``
+        empty until succeeded, one unit ``billing`` entry always ("0" until succeeded), ``message`` ""
+        unless failed, ``watermark_url`` "" when no watermark was asked, ``external_id`` "" when none."""
+        with self._lock:
+            outputs = []
+            if self.status == SUCCEED:
+                outputs.append({"type": "video", "id": self.video_id, "url": self.video_url,
+                                "watermark_url": self.video_url + "?watermark=1" if self.order.watermark else "",
+                                "duration": self.video_seconds or f"{float(self.order.duration):.3f}"})
+            return {"id": self.task_id, "status": self.new_status, "message": self.status_msg,
+                    "create_time": self.created_at, "update_time": self.updated_at,
+                    "external_id": self.external_task_id or "", "outputs": outputs,
+                    "billing": [{"charge_type": "unit", "amount": self.units(), "package_type": "video"}]}
+
+    def legacy_view(self) -> dict[str, Any]:
+        """Section 5.3."""
         with self._lock:
             data: dict[str, Any] = {
                 "task_id": self.task_id, "task_status": self.status, "task_status_msg": self.status_msg,
@@ -112,9 +160,12 @@ class Task:
             return data
 
     def callback_payload(self) -> dict[str, Any]:
-        """Section 5.4: not enveloped; same fields as the query answer minus watermark_info; an extend's
+        """Not enveloped. New standard: the task object (kling-get-started-callbacks: the same fields as a
+        ``GET /tasks`` entry). Legacy, section 5.4: the query answer minus watermark_info; an extend's
         ``task_info`` also names its ``parent_video``."""
-        payload = self.view()
+        if self.is_new:
+            return self.new_view()
+        payload = self.legacy_view()
         payload.pop("watermark_info", None)
         source = self.order.source
         if source is not None:
@@ -182,7 +233,8 @@ class CallbackSender:
             entry: dict[str, Any] = {"url": url, "payload": payload, "time": time.time()}
             if not is_loopback_host(urlparse(url).hostname):
                 entry["outcome"] = "skipped: not a loopback address"
-                log.info("callback for task %s not sent: %s is not loopback", payload.get("task_id"), url)
+                log.info("callback for task %s not sent: %s is not loopback",
+                         payload.get("task_id") or payload.get("id"), url)
             else:
                 request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                                  headers={"Content-Type": "application/json"})

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 FALLBACK_HEIGHT = 720
 FALLBACK_FPS = 24
+#: The short side of a new-standard resolution the capability table has no output row for (4k: 3840x2160).
+RESOLUTION_HEIGHTS = {"720p": 720, "1080p": 1080, "4k": 2160}
 ZOOM_END = 1.12
 AUDIO_RATE = 44100
 AUDIO_FRAME = 1024
@@ -61,9 +63,10 @@ class VideoSpec:
 
 def output_geometry(model: ModelCapabilities, mode: str, aspect: float, max_height: int | None) -> tuple[int, int, int]:
     """(width, height, fps). The table's height is the "720p"-style class, i.e. the short side
-    (a portrait 1080p video is 1080 wide); ``max_height`` then caps the pixel height."""
+    (a portrait 1080p video is 1080 wide); ``max_height`` then caps the pixel height. ``mode`` is a
+    legacy mode or a new-standard resolution."""
     out = model.output_for(mode)
-    short = out.get("height") or FALLBACK_HEIGHT
+    short = out.get("height") or RESOLUTION_HEIGHTS.get(mode or "") or FALLBACK_HEIGHT
     fps = out.get("fps") or FALLBACK_FPS
     width, height = (short * aspect, short) if aspect >= 1 else (short, short / aspect)
     if max_height and height > max_height:
@@ -128,6 +131,14 @@ def extend_mp4(source: bytes, seconds: float) -> bytes:
     frames that carry on from its last frame with a slow zoom in; same size and fps (no sound)."""
     key = hashlib.sha256(source).hexdigest() + f"+{seconds!r}"
     return _cached(key, lambda: _encode_extended(source, seconds))
+
+
+def mp4_seconds(data: bytes) -> float:
+    """An mp4's length in seconds, as its container says (the longest stream, audio included)."""
+    with av.open(io.BytesIO(data)) as container:
+        if container.duration is not None:
+            return container.duration / av.time_base
+        return max(float(s.duration * s.time_base) for s in container.streams if s.duration is not None)
 
 
 def _cached(key: str, make: Callable[[], bytes]) -> bytes:

@@ -1,7 +1,7 @@
 """Kling's official per-second video prices (``price_table.json``, from the page kling-pricing-video.md).
 
-Pure data access, read by the cost estimates and by the emulator's billing; it decides nothing about
-limits or rate cards (``kling_api.costs`` does).
+Pure data access, in the rules wing so that both the emulator's billing and the library's costs read the
+one table; it decides nothing about estimates, limits or rate cards (``kling_api.costs`` does).
 """
 from __future__ import annotations
 
@@ -20,14 +20,22 @@ class ListPrice:
 
     units_per_second: float
     usd_per_second: float | None
-    #: The page's row, e.g. "Kling 3.0, With Native Audio x No Voice Control".
+    #: The page's product and feature, e.g. "Kling 3.0, With Native Audio x No Voice Control".
     row: str
+    #: The page and the date it was read, e.g. "kling-pricing-video.md (fetched 2026-09-20)".
     source: str
 
 
 @lru_cache(maxsize=1)
 def price_table() -> dict[str, Any]:
+    """The whole table file, read once per process."""
     return json.loads(_TABLE_PATH.read_text(encoding="utf-8"))
+
+
+def price_rows() -> list[dict[str, Any]]:
+    """Every row: model (the page's product name), feature, resolution, audio, units_per_second,
+    usd_per_second, source, date (and voice / video_input / motion_control where set)."""
+    return list(price_table()["rows"])
 
 
 def resolution_of(tier: str) -> str:
@@ -35,29 +43,34 @@ def resolution_of(tier: str) -> str:
     return str(price_table()["legacy_modes"].get(tier, tier))
 
 
-def list_price(model_name: str, tier: str, audio: bool, *, video_input: bool = False,
-               voice: bool = False) -> ListPrice | None:
-    """The official price of one second of ``model_name`` at ``tier`` (a resolution, or a legacy mode),
-    with or without native audio; None where the table has no such row (older models, 720p with audio
-    on 2.6, ...)."""
+def product_of(model_name: str) -> str | None:
+    """The page's product for an API model name of either standard (kling-v3 and kling-3.0: "Kling 3.0")."""
+    return price_table()["models"].get(model_name)
+
+
+def list_price(model_name: str, tier: str, audio: bool, *, voice: bool = False, video_input: bool = False,
+               motion_control: bool = False) -> ListPrice | None:
+    """The official price of one second of ``model_name`` at ``tier`` (a resolution, or a legacy mode), with
+    or without native audio; None where the table has no such row (older models, 2.6 at 720p with audio)."""
     table = price_table()
-    product = table["models"].get(model_name)
+    product = product_of(model_name)
     if product is None:
         return None
+    if product in table.get("always_audio", ()):
+        audio = True
     resolution = resolution_of(tier)
     for row in table["rows"]:
-        if row["model"] != product or row.get("audio") is None:
+        if (row["model"], row["resolution"]) != (product, resolution):
             continue
-        if bool(row.get("video_input")) != video_input or bool(row.get("voice")) != voice:
+        if bool(row.get("motion_control")) != motion_control or bool(row.get("voice")) != voice \
+                or bool(row.get("video_input")) != video_input:
             continue
-        if row["audio"] != audio and not (product == "Kling 3.0 Turbo"):  # Turbo: always with audio
+        if row["audio"] is not None and row["audio"] != audio:
             continue
-        price = row["prices"].get(resolution)
-        if price is not None:
-            units, usd = price
-            return ListPrice(float(units), None if usd is None else float(usd), f"{product}, {row['feature']}",
-                             f"{table['source']} (fetched {table['fetched']})")
+        usd = row.get("usd_per_second")
+        return ListPrice(float(row["units_per_second"]), None if usd is None else float(usd),
+                         f"{product}, {row['feature']}", f"{row['source']} (fetched {row['date']})")
     return None
 
 
-__all__ = ["ListPrice", "list_price", "price_table", "resolution_of"]
+__all__ = ["ListPrice", "list_price", "price_rows", "price_table", "product_of", "resolution_of"]
