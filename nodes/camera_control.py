@@ -44,11 +44,15 @@ class KlingCameraControl(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, type: Any = None, **axes: Any) -> bool | str:
-        if type is None or any(axes.get(a) is None for a in CAMERA_AXES):
+    def validate_inputs(cls, type: Any = None, horizontal: Any = None, vertical: Any = None, pan: Any = None,
+                        tilt: Any = None, roll: Any = None, zoom: Any = None) -> bool | str:
+        """The move's rule reads the type and all six axes. They are named (no ``**kwargs``): ComfyUI lists
+        a refusal under every input of the signature, and with ``**kwargs`` that is every input there is."""
+        axes = {"horizontal": horizontal, "vertical": vertical, "pan": pan, "tilt": tilt, "roll": roll, "zoom": zoom}
+        if type is None or None in axes.values():
             return True  # a value comes from a link: checked when the node runs
         try:
-            camera_control(type, **{a: axes[a] for a in CAMERA_AXES})
+            camera_control(type, **axes)
         except (KlingValidationError, TypeError, ValueError) as exc:
             return str(exc)
         return True

@@ -113,11 +113,12 @@ class KlingImageToVideo(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None,
-                        prompt: Any = None, negative_prompt: Any = None, external_task_id: Any = None,
-                        callback_url: Any = None, sound: Any = None, resolution: Any = None,
-                        input_types: Any = None) -> bool | str:
-        """Refuse invalid combinations at queue time, before any image is encoded or request sent."""
+    def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None, sound: Any = None,
+                        resolution: Any = None, input_types: Any = None) -> bool | str:
+        """Refuse invalid combinations at queue time, before any image is encoded or request sent. ComfyUI
+        lists a refusal under every input named here, so only the inputs of the combination rules and the
+        spend guard are; the text fields (prompt lengths, negative_prompt on the new API, external_task_id,
+        callback_url) are checked when the node runs, still before anything is encoded or sent."""
         linked = linked_types(input_types)
         mismatch = wrong_link(linked, EXPECTED_TYPES)
         if mismatch:
@@ -126,14 +127,10 @@ class KlingImageToVideo(io.ComfyNode):
             return True  # a value comes from a link: checked when the node runs
         try:
             validated = validate(build_request(model_name=model_name, mode=mode, duration=duration,
-                                   prompt=prompt if isinstance(prompt, str) else "",
-                                   negative_prompt=negative_prompt if isinstance(negative_prompt, str) else "",
-                                   has_tail="image_tail" in linked, has_camera="camera_control" in linked,
-                                   has_motion_brush="motion_brush" in linked,
-                                   external_task_id=external_task_id if isinstance(external_task_id, str) else "",
-                                   callback_url=callback_url if isinstance(callback_url, str) else "",
-                                   sound=sound if isinstance(sound, str) else None,
-                                   resolution=resolution if isinstance(resolution, str) else None))
+                                               has_tail="image_tail" in linked, has_camera="camera_control" in linked,
+                                               has_motion_brush="motion_brush" in linked,
+                                               sound=sound if isinstance(sound, str) else None,
+                                               resolution=resolution if isinstance(resolution, str) else None))
         except KlingValidationError as exc:
             return str(exc)
         return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard

@@ -72,6 +72,9 @@ class KlingMultiImageToVideo(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None, prompt: Any = None,
                         aspect_ratio: Any = None, input_types: Any = None) -> bool | str:
+        """Refuse invalid combinations at queue time. ComfyUI lists a refusal under every input named here:
+        the combination's, the linked images and prompt (multi-image to video needs one); negative_prompt,
+        external_task_id and callback_url are checked when the node runs, before anything is encoded or sent."""
         linked = linked_types(input_types)
         mismatch = wrong_link(linked, dict.fromkeys(IMAGE_SOCKETS, "IMAGE"))
         if mismatch:

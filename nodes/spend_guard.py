@@ -8,14 +8,18 @@ environment apply too (the lower limit wins).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from comfy_execution.utils import get_executing_context
 
 from ..kling_api.remote.account import AccountCosts, describe_balance
 from ..kling_api.costs.estimates import (BALANCE_LINE, ESTIMATE_LINE, GUARD_LINE, UNKNOWN, CostEstimate, PromptEstimate,
@@ -37,10 +41,29 @@ WHERE = "Settings > Kling > Costs (or KLING_MAX_UNITS / KLING_MAX_UNITS_PER_DAY 
 #: and the count itself may lag 12 hours).
 BALANCE_TTL_S = 60.0
 
+#: A prompt's note (see on_prompt) outlives the request that posted it at most this long; it is normally
+#: dropped as soon as that request is answered.
+PENDING_TTL_S = 600.0
+
 _lock = threading.Lock()
-_balance: list[Any] = [0.0, None]  # [monotonic time read, AccountCosts | None]
-#: Node id -> the estimates of the other Kling nodes of the prompt being queued (see on_prompt).
-_other_nodes: dict[str, tuple[CostEstimate, ...]] = {}
+#: The account's last balance read, a cache shared by all prompts (one account per server):
+#: [monotonic time read, AccountCosts | None].
+_balance: list[Any] = [0.0, None]
+
+
+@dataclass
+class _PromptNote:
+    """What on_prompt noted for one posted prompt: per Kling node id, the estimates of the prompt's other
+    Kling nodes (validate_inputs sees one node at a time)."""
+
+    others: dict[str, tuple[CostEstimate, ...]]
+    noted_at: float
+    posts: int = 1  # requests with this prompt_id not answered yet
+    ambiguous: bool = False  # a second prompt came with the same prompt_id before the first was answered
+
+
+#: prompt_id -> the note of the prompt being validated under that id (see on_prompt).
+_pending: dict[str, _PromptNote] = {}
 
 
 # -- limits ---------------------------------------------------------------------------------------
@@ -89,20 +112,73 @@ def node_estimate(requests: Sequence[RequestBody]) -> PromptEstimate:
 
 
 def on_prompt(json_data: Any) -> Any:
-    """ComfyUI's on_prompt hook (it runs just before a queued prompt is validated): notes, for each Kling
-    node, the estimate of the prompt's other Kling nodes, so that the limit per prompt counts them all."""
+    """ComfyUI's on_prompt hook (it runs in the request that posts a prompt, just before the prompt is
+    validated): notes, for each Kling node, the estimate of the prompt's other Kling nodes, so that the
+    limit per prompt counts them all. The note is kept under the prompt's own prompt_id (set here, as the
+    server would, when the client sent none), which each node's validate_inputs finds in ComfyUI's
+    execution context: two prompts posted at once never count each other's nodes."""
+    if not isinstance(json_data, dict):
+        return json_data
     try:
         # Without a limit nothing is checked, so nothing is estimated either.
-        parts = _node_estimates(json_data.get("prompt") if isinstance(json_data, dict) else None) \
-            if node_limits().any else {}
+        parts = _node_estimates(json_data.get("prompt")) if node_limits().any else {}
     except KlingError as exc:  # a bad rate card or limit: each node's validation says so
         log.warning("Kling cost estimate of the prompt: %s", exc)
         parts = {}
-    with _lock:
-        _other_nodes.clear()
-        for node_id in parts:
-            _other_nodes[node_id] = tuple(e for other, e in parts.items() if other != node_id)
+    if len(parts) < 2:
+        return json_data  # a single Kling node counts only itself
+    if json_data.get("prompt_id") is None:
+        json_data["prompt_id"] = str(uuid.uuid4())
+    prompt_id = str(json_data["prompt_id"])
+    note = _note_prompt(prompt_id, {node_id: tuple(e for other, e in parts.items() if other != node_id)
+                                    for node_id in parts})
+    _drop_when_answered(prompt_id, note)
     return json_data
+
+
+def _note_prompt(prompt_id: str, others: dict[str, tuple[CostEstimate, ...]]) -> _PromptNote:
+    now = time.monotonic()
+    with _lock:
+        for stale in [key for key, note in _pending.items() if now - note.noted_at > PENDING_TTL_S]:
+            del _pending[stale]
+        note = _pending.get(prompt_id)
+        if note is None:
+            note = _pending[prompt_id] = _PromptNote(others, now)
+            return note
+        note.posts += 1
+        note.ambiguous = True
+    log.warning("Kling spend guard: prompt_id %s was posted again before its first post was answered; the "
+                "guard refuses the Kling nodes it validates under that id until then", prompt_id)
+    return note
+
+
+def _drop_when_answered(prompt_id: str, note: _PromptNote) -> None:
+    """The note lives as long as the request that posted the prompt (validation ends inside it), so that
+    memory does not grow; outside a request (no running task) the age limit drops it."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return
+    if task is not None:
+        task.add_done_callback(lambda _task: _release(prompt_id, note))
+
+
+def _release(prompt_id: str, note: _PromptNote) -> None:
+    with _lock:
+        note.posts -= 1
+        if note.posts <= 0 and _pending.get(prompt_id) is note:
+            del _pending[prompt_id]
+
+
+def _note_of(node_id: str | None) -> tuple[_PromptNote | None, str, str]:
+    """For a node being validated: the note of its prompt, found by the prompt_id ComfyUI validates it
+    under (None outside a validation or when nothing was noted), the node id and the prompt_id."""
+    context = get_executing_context()
+    if context is None:
+        return None, str(node_id), ""
+    with _lock:
+        note = _pending.get(str(context.prompt_id))
+    return note, str(node_id if node_id is not None else context.node_id), str(context.prompt_id)
 
 
 def _node_estimates(prompt: Any) -> dict[str, CostEstimate]:
@@ -123,9 +199,10 @@ def _node_estimates(prompt: Any) -> dict[str, CostEstimate]:
 
 
 def queue_refusal(requests: Sequence[RequestBody], node_id: str | None = None) -> str | None:
-    """For validate_inputs: why the guard refuses this node's tasks together with the prompt's other
-    Kling nodes, or None. An image batch counts as one task here; its size is known when the node runs,
-    and :func:`check_before_create` counts it then. A bad rate card refuses only while a limit is set
+    """For validate_inputs: why the guard refuses this node's tasks together with the other Kling nodes of
+    the same prompt (see on_prompt), or None; ``node_id`` defaults to the node ComfyUI is validating. An
+    image batch counts as one task here; its size is known when the node runs, and
+    :func:`check_before_create` counts it then. A bad rate card refuses only while a limit is set
     (the guard cannot count without it); otherwise the node shows its error."""
     limits = node_limits()
     if not limits.any:
@@ -134,9 +211,11 @@ def queue_refusal(requests: Sequence[RequestBody], node_id: str | None = None) -
         own = node_estimate(requests)
     except RateCardError as exc:
         return str(exc)
-    with _lock:
-        others = _other_nodes.get(str(node_id), ()) if node_id is not None else ()
-    estimate = PromptEstimate(own.parts + others)
+    note, node, prompt_id = _note_of(node_id)
+    if note is not None and note.ambiguous:
+        return (f"prompt_id {prompt_id} was posted for two prompts at once, so the spend guard cannot tell their "
+                "Kling nodes apart; post each prompt with its own prompt_id (or none)")
+    estimate = PromptEstimate(own.parts + (note.others.get(node, ()) if note is not None else ()))
     return spend_refusal(estimate, limits, spent_today(node_ledger()) if limits.per_day is not None else 0.0)
 
 

@@ -64,6 +64,9 @@ class KlingTextToVideo(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None, prompt: Any = None,
                         aspect_ratio: Any = None, sound: Any = None, resolution: Any = None) -> bool | str:
+        """Refuse invalid combinations at queue time. ComfyUI lists a refusal under every input named here:
+        the combination's, and prompt because text to video needs one; negative_prompt, external_task_id and
+        callback_url are checked when the node runs, before anything is sent."""
         if None in (model_name, mode, duration, prompt, aspect_ratio):
             return True  # a value comes from a link: checked when the node runs
         try:

@@ -72,14 +72,14 @@ class KlingVideoExtend(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, source_video_id: Any = None, prompt: Any = None, negative_prompt: Any = None,
-                        external_task_id: Any = None, callback_url: Any = None) -> bool | str:
+    def validate_inputs(cls, source_video_id: Any = None) -> bool | str:
+        """Refuse a malformed video id, or ids over a spend limit, at queue time. ComfyUI lists a refusal
+        under every input named here, so only the id is; the text fields (prompt lengths, external_task_id,
+        callback_url) are checked when the node runs, before anything is sent."""
         if not isinstance(source_video_id, str):
             return True  # comes from a link: checked when the node runs
         try:
-            requests = extend_requests(source_video_id, prompt=_text(prompt),
-                                           negative_prompt=_text(negative_prompt),
-                                       external_task_id=_text(external_task_id), callback_url=_text(callback_url))
+            requests = extend_requests(source_video_id)
             for request in requests:
                 validate_video_extend(request)
         except KlingValidationError as exc:

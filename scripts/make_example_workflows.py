@@ -13,9 +13,12 @@ OUT = Path(__file__).resolve().parents[1] / "example_workflows"
 
 # Widget values of Kling Image to Video in schema order: prompt, negative_prompt, model_name, mode,
 # duration, cfg_scale, seed, (seed control), external_task_id, callback_url, timeout, concurrency,
-# frame_cap, frame_stride, max_side, sound (the camera_control and motion_brush sockets have no widget).
-def kling_widgets(prompt: str, model: str, mode: str, duration: str, sound: str = "off") -> list[Any]:
-    return [prompt, "blurry, distorted", model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2, 0, 1, 0, sound]
+# frame_cap, frame_stride, max_side, sound, resolution (the camera_control and motion_brush sockets have
+# no widget). ``resolution`` is what new-standard models read; legacy models read ``mode``.
+def kling_widgets(prompt: str, model: str, mode: str, duration: str, sound: str = "off",
+                  resolution: str = "720p") -> list[Any]:
+    return [prompt, "blurry, distorted", model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2, 0, 1, 0, sound,
+            resolution]
 
 
 class Graph:
@@ -106,11 +109,11 @@ def image_to_video_with_sound() -> dict[str, Any]:
 
 def text_to_video() -> dict[str, Any]:
     """Kling Text to Video: widgets prompt, negative_prompt, model_name, mode, duration, aspect_ratio,
-    cfg_scale, seed, (seed control), sound, external_task_id, callback_url, timeout."""
+    cfg_scale, seed, (seed control), sound, external_task_id, callback_url, timeout, resolution."""
     g = Graph()
     kling = g.node("KlingTextToVideo", (40, 80),
                    ["A paper boat drifts down a rain-soaked street, close-up, soft light", "blurry, distorted",
-                    "kling-v2-5-turbo", "std", "5", "16:9", 0.5, 0, "fixed", "off", "", "", 1800],
+                    "kling-v2-5-turbo", "std", "5", "16:9", 0.5, 0, "fixed", "off", "", "", 1800, "720p"],
                    [], KLING_OUTPUTS, size=(400, 560))
     add_video_outputs(g, kling, 500, "video/Kling_text")
     return g.workflow()

@@ -36,11 +36,31 @@ PANEL = "kling_plan"  # the node's panel widget (info, warning, fix button); nev
 visible, problems_text, fix_label = kf.visible, kf.problems_text, kf.fix_label
 
 
-def python_valid(model: str, mode: str, duration: str, tail: bool, sound: str | None = None) -> bool:
-    """Whether the library accepts this combination (with an end frame if ``tail``): what the page must agree with."""
+def setting_name(model: str) -> str:
+    """The widget that holds a model's quality setting: ``resolution`` on the new standard, ``mode`` on legacy."""
+    return "resolution" if TABLE.get(model).resolutions and not TABLE.get(model).modes else "mode"
+
+
+def setting_values(model: str) -> tuple[str, ...]:
+    """The choices of the model's quality setting (see setting_name)."""
+    caps = TABLE.get(model)
+    return (caps.resolutions if setting_name(model) == "resolution" else caps.modes) or ("std",)
+
+
+def node_combination(st: dict) -> tuple[str, str, str]:
+    """(model, quality setting, duration) as the node holds them, the setting read from the model's widget."""
+    widgets = st["widgets"]
+    model = widgets["model_name"]["value"]
+    return model, widgets[setting_name(model)]["value"], widgets["duration"]["value"]
+
+
+def python_valid(model: str, setting: str, duration: str, tail: bool, sound: str | None = None) -> bool:
+    """Whether the library accepts this combination (with an end frame if ``tail``): what the page must agree
+    with. ``setting`` is the mode of a legacy model or the resolution of a new-standard one."""
+    quality = {setting_name(model): setting}
     try:
         validate(ImageToVideoRequest(model_name=model, image=B64, image_tail=B64 if tail else None,
-                                     mode=mode, duration=str(duration), sound=sound))
+                                     duration=str(duration), sound=sound, **quality))
     except KlingValidationError:
         return False
     return True
@@ -84,14 +104,14 @@ def assert_no_page_errors(page) -> None:
 
 
 def tail_cases() -> list[tuple[str, str, str]]:
-    """(model, mode, duration) combinations that refuse an end frame: one per model, as the table says."""
+    """(model, mode or resolution, duration) combinations that refuse an end frame: one per model, as the table says."""
     cases = []
     for name in TABLE.model_names:
         caps = TABLE.get(name)
-        for mode in caps.modes or ("std",):
-            bad = [d for d in caps.durations if not python_valid(name, mode, d, True)]
+        for setting in setting_values(name):
+            bad = [d for d in caps.durations if not python_valid(name, setting, d, True)]
             if bad:
-                cases.append((name, mode, bad[0]))
+                cases.append((name, setting, bad[0]))
                 break
     return cases
 

@@ -7,8 +7,17 @@ import os
 import re
 
 import pytest
+from frontend_checks import (
+    NODE,
+    REPO,
+    assert_no_page_errors,
+    fix_label,
+    problems_text,
+    setting_name,
+    shot,
+    tail_cases,
+)
 
-from frontend_checks import NODE, REPO, assert_no_page_errors, fix_label, problems_text, shot, tail_cases
 from kling_api.rules.capabilities import markdown_table
 from kling_devtools.browser import SCREENSHOT_DIR
 from kling_devtools.browser import kling_frontend as kf
@@ -90,7 +99,7 @@ def test_node_picture_for_the_readme(kling_page, ui_setup):
     load_image = kf.add_node(kling_page, "LoadImage", (-300, 100))
     node = kf.add_node(kling_page, NODE, (100, 100))
     model, mode, duration = tail_cases()[0]
-    for name, value in (("model_name", model), ("mode", mode), ("duration", duration)):
+    for name, value in (("model_name", model), (setting_name(model), mode), ("duration", duration)):
         kf.set_value(kling_page, node, name, value)
     kf.connect(kling_page, load_image, 0, node, "image_tail")
     kf.frame_node(kling_page, [node], zoom=0.85, top=120, left=300)

@@ -4,9 +4,23 @@ way loads as saved. See frontend_checks.py for the setups."""
 from __future__ import annotations
 
 import pytest
+from frontend_checks import (
+    B64,
+    NODE,
+    PANEL,
+    TABLE,
+    assert_no_page_errors,
+    assert_renders,
+    fix_label,
+    node_combination,
+    problems_text,
+    python_plan,
+    python_valid,
+    setting_name,
+    shot,
+    tail_cases,
+)
 
-from frontend_checks import (B64, NODE, PANEL, TABLE, assert_no_page_errors, assert_renders, fix_label, problems_text,
-                             python_plan, python_valid, shot, tail_cases)
 from kling_api.errors import KlingValidationError
 from kling_api.rules.request import ImageToVideoRequest
 from kling_api.rules.validation import validate
@@ -27,7 +41,7 @@ def test_end_frame_on_a_refusing_combination_warns_and_one_click_fixes(kling_pag
     shots = 0
     for model, mode, duration in cases:
         kf.disconnect(kling_page, node, "image_tail")
-        for name, value in (("model_name", model), ("mode", mode), ("duration", duration)):
+        for name, value in (("model_name", model), (setting_name(model), mode), ("duration", duration)):
             kf.set_value(kling_page, node, name, value)
         st = kf.state(kling_page, node)
         assert not bool(problems_text(st)), (model, mode, duration, problems_text(st))
@@ -36,8 +50,7 @@ def test_end_frame_on_a_refusing_combination_warns_and_one_click_fixes(kling_pag
         st = kf.state(kling_page, node)
         assert st["tail_connected"]
         # the choice is untouched; the node says why and offers one button
-        assert (st["widgets"]["model_name"]["value"], st["widgets"]["mode"]["value"],
-                st["widgets"]["duration"]["value"]) == (model, mode, duration)
+        assert node_combination(st) == (model, mode, duration)
         text = problems_text(st)
         assert bool(problems_text(st)) and "image_tail" in text and model in text, text
         caps = TABLE.get(model)
@@ -49,8 +62,7 @@ def test_end_frame_on_a_refusing_combination_warns_and_one_click_fixes(kling_pag
 
         kf.click_fix(kling_page, node)  # ONE real click
         st = kf.state(kling_page, node)
-        fixed = (st["widgets"]["model_name"]["value"], st["widgets"]["mode"]["value"],
-                 st["widgets"]["duration"]["value"])
+        fixed = node_combination(st)
         assert python_valid(*fixed, True), (model, mode, duration, fixed)
         assert not bool(problems_text(st)) and not bool(fix_label(st))
         if caps.allowed_combos("image_tail"):
@@ -60,7 +72,7 @@ def test_end_frame_on_a_refusing_combination_warns_and_one_click_fixes(kling_pag
             shots += 1
         # what would be queued is the fixed, valid combination
         prompt = kf.graph_to_prompt(kling_page)["output"][str(node)]["inputs"]
-        assert (prompt["model_name"], prompt["mode"], prompt["duration"]) == fixed
+        assert (prompt["model_name"], prompt[setting_name(fixed[0])], prompt["duration"]) == fixed
         assert PANEL not in prompt
     assert_no_page_errors(kling_page)
 
@@ -70,7 +82,7 @@ def test_workflow_saved_with_an_invalid_combination_loads_as_saved(kling_page):
     model, mode, duration = tail_cases()[0]
     load_image = kf.add_node(kling_page, "LoadImage", (-260, 100))
     node = kf.add_node(kling_page, NODE, (100, 100))
-    for name, value in (("model_name", model), ("mode", mode), ("duration", duration)):
+    for name, value in (("model_name", model), (setting_name(model), mode), ("duration", duration)):
         kf.set_value(kling_page, node, name, value)
     kf.connect(kling_page, load_image, 0, node, "image_tail")
     saved = kf.serialize_graph(kling_page)
@@ -85,8 +97,7 @@ def test_workflow_saved_with_an_invalid_combination_loads_as_saved(kling_page):
     loaded_id = kling_page.evaluate(f"() => app.graph._nodes.find(n => n.type === '{NODE}').id")
     kf.frame_node(kling_page, [loaded_id], zoom=0.9)
     st = kf.state(kling_page, loaded_id)
-    assert (st["widgets"]["model_name"]["value"], st["widgets"]["mode"]["value"],
-            st["widgets"]["duration"]["value"]) == (model, mode, duration)
+    assert node_combination(st) == (model, mode, duration)
     assert bool(problems_text(st)) and "image_tail" in problems_text(st)
     assert bool(fix_label(st))
     again = next(n for n in kf.serialize_graph(kling_page)["nodes"] if n["type"] == NODE)

@@ -11,7 +11,9 @@
 // - visibility is written to widget.hidden and widget.options.hidden, combo choices to
 //   widget.options.values (each node's own array, also updated in place: see setChoices);
 // - the panel (warning, fix button, info lines) is a DOM widget created with the node, so every canvas
-//   has it from the first render; its content is plain DOM, updated in place.
+//   has it from the first render; its content is plain DOM, updated in place. On the LiteGraph canvas its
+//   height is the widget's computeSize (the frontend insets the element by the widget's margin on every
+//   side), and the node grows to fit it whenever its text or width changes.
 // Frontend 1.32.9's Vue nodes render a snapshot of each node's widget list taken when the node is added
 // (useGraphNodeManager: later changes reach it only for values): there a widget cannot be hidden or
 // shown after the first render. The node still shows the warning and its fix, the choices of an open
@@ -24,10 +26,15 @@ const PACK_MODULE = `custom_nodes.${PACK}`; // nodeData.python_module of this pa
 const PANEL = "kling_plan"; // the node's panel: info lines, the warning and the fix button
 const CAMERA_INPUT = "camera_control"; // the plan also looks at the linked camera move's type
 const HIDDEN_SIZE = () => [0, -4]; // the core's own idiom for a widget that takes no room (groupNode.ts)
-const PANEL_WIDTH_MARGIN = 20;
 const LINE_HEIGHT = 16;
 const BUTTON_HEIGHT = 30;
 const FONT = "12px Arial, sans-serif";
+// The panel's box model, as makePanel styles it (computeSize adds these up).
+const PANEL_PAD_X = 6;
+const PANEL_PAD_Y = 4;
+const PANEL_GAP = 4;
+const WARNING_PAD = 6; // horizontal; 4 vertical, plus a 1 px border
+const WRAP_SLACK = 4; // measured text may wrap a little earlier in the DOM than on a canvas
 
 function widgetOf(node, name) {
   return (node.widgets || []).find((w) => w && w.name === name);
@@ -91,8 +98,8 @@ function wrappedLineCount(text, width) {
 function makePanel(node) {
   const root = document.createElement("div");
   root.className = "kling-plan";
-  root.style.cssText = `box-sizing:border-box;width:100%;padding:4px 6px;font:${FONT};display:none;` +
-    "flex-direction:column;gap:4px;overflow:hidden;";
+  root.style.cssText = `box-sizing:border-box;width:100%;padding:${PANEL_PAD_Y}px ${PANEL_PAD_X}px;font:${FONT};` +
+    `line-height:${LINE_HEIGHT}px;display:none;flex-direction:column;gap:${PANEL_GAP}px;overflow:hidden;`;
   const info = document.createElement("div");
   info.dataset.klingInfo = "";
   info.style.cssText = "color:var(--descrip-text,#bbb);white-space:pre-wrap;";
@@ -100,7 +107,7 @@ function makePanel(node) {
   warning.dataset.klingWarning = "";
   warning.setAttribute("role", "alert");
   warning.style.cssText = "color:#fde68a;background:rgba(120,53,15,0.85);border:1px solid #f59e0b;" +
-    "border-radius:4px;padding:4px 6px;white-space:pre-wrap;";
+    `border-radius:4px;padding:4px ${WARNING_PAD}px;white-space:pre-wrap;`;
   const fix = document.createElement("button");
   fix.type = "button";
   fix.dataset.klingFix = "";
@@ -122,17 +129,44 @@ function makePanel(node) {
   });
   widget.serialize = false; // not in widgets_values (LGraphNode.serialize)
   widget.parts = { root, info, warning, fix };
+  // The height at the node's real width: the element is always as wide as the node (less the margins),
+  // whereas LGraphNode.computeSize asks at the width it computes for the node's minimum.
   widget.computeSize = function (width) {
     if (this.hidden) return [0, -4];
-    const w = Math.max(60, (width || node.size[0]) - 2 * PANEL_WIDTH_MARGIN);
-    const plan = node.__klingPlan || {};
-    let height = 10;
-    if (plan.info?.length) height += wrappedLineCount(plan.info.join("\n"), w) * LINE_HEIGHT + 4;
-    if (plan.warning) height += wrappedLineCount(`⚠ ${plan.warning}`, w - 12) * LINE_HEIGHT + 14;
-    if (plan.fix) height += BUTTON_HEIGHT + 4;
-    return [width || node.size[0], height];
+    const nodeWidth = node.size?.[0] || width;
+    return [width || nodeWidth, panelHeight(node.__klingPlan || {}, nodeWidth, widgetMargin(this))];
   };
   return widget;
+}
+
+/** The inset the frontend gives a DOM widget's element on each side (DOMWidget.margin; 0 if it has none). */
+function widgetMargin(widget) {
+  return Number.isFinite(widget.margin) ? widget.margin : 0;
+}
+
+/** The panel's height on a node `nodeWidth` wide: its parts as makePanel lays them out, wrapped at the
+ * element's width, plus the widget's margin above and below (the element is that much smaller). */
+function panelHeight(plan, nodeWidth, margin) {
+  const inner = Math.max(60, nodeWidth - 2 * margin - 2 * PANEL_PAD_X - WRAP_SLACK);
+  const parts = [];
+  if (plan.info?.length) parts.push(wrappedLineCount(plan.info.join("\n"), inner) * LINE_HEIGHT);
+  if (plan.warning) {
+    parts.push(wrappedLineCount(`⚠ ${plan.warning}`, inner - 2 * WARNING_PAD - 2) * LINE_HEIGHT + 2 * 4 + 2);
+  }
+  if (plan.fix) parts.push(BUTTON_HEIGHT - 4);
+  const content = parts.reduce((sum, h) => sum + h, 0) + PANEL_GAP * Math.max(0, parts.length - 1);
+  return content + 2 * PANEL_PAD_Y + 2 * margin;
+}
+
+/** Whether the LiteGraph canvas draws the nodes (Nodes 2.0 lays them out with CSS instead). */
+function classicCanvas() {
+  return !window.LiteGraph?.vueNodesMode && !app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled");
+}
+
+/** Grow the node (never shrink it) until its widgets, the panel included, fit. */
+function fitHeight(node) {
+  const needed = node.computeSize ? node.computeSize()[1] : node.size[1];
+  if (node.size[1] < needed) node.setSize([node.size[0], needed]);
 }
 
 function setHidden(widget, hidden) {
@@ -201,11 +235,11 @@ export function applyPlan(node, plan, how = "edit") {
     setHidden(panel, !shown);
   }
   const after = node.computeSize ? node.computeSize()[1] : before;
-  if (how === "load") {
-    if (node.size[1] < after) node.setSize([node.size[0], after]);
-  } else if (after !== before) {
+  if (how !== "load" && after !== before) {
     node.setSize([node.size[0], Math.max(after, node.size[1] + (after - before))]);
   }
+  // a node loaded (or, on the LiteGraph canvas, left) shorter than its widgets and panel grows to show them
+  if (how === "load" || classicCanvas()) fitHeight(node);
   node.setDirtyCanvas?.(true, true);
 }
 
@@ -350,6 +384,21 @@ app.registerExtension({
     proto.onWidgetChanged = function () {
       const r = onWidgetChanged?.apply(this, arguments);
       queueMicrotask(() => changed(this));
+      return r;
+    };
+
+    // A narrower node wraps the panel's lines into more rows: it grows to keep them inside.
+    const onResize = proto.onResize;
+    proto.onResize = function () {
+      const r = onResize?.apply(this, arguments);
+      if (!this.__klingConfiguring && !this.__klingFitting && this.__klingPlan && classicCanvas()) {
+        this.__klingFitting = true;
+        try {
+          fitHeight(this);
+        } finally {
+          this.__klingFitting = false;
+        }
+      }
       return r;
     };
 

@@ -21,7 +21,7 @@ from ..rules.widget_plan import PENDING_IMAGE
 from ..remote.account import describe_balance
 from .progress import ProgressOutput
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
-from ..costs.estimates import spent_today
+from ..costs.guard import spent_today
 from ..errors import KlingCancelled, KlingError, KlingValidationError
 from ..generation.life import Generation
 from .common import add_spend_options, command_generation

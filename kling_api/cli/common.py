@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Sequence
 
-from ..costs.estimates import SpendLimits, preflight
+from ..costs.guard import SpendLimits, preflight
 from ..generation.life import Generation
 from ..remote.client import KlingClient
 from ..remote.ledger import TaskLedger

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ..costs.estimates import deduction_text
+from ..costs.pricing import deduction_text
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
 from ..remote.codecs import codec_for
 from ..remote.ledger import LedgerUnavailable, TaskLedger
