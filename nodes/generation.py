@@ -37,6 +37,8 @@ async def generate(unique_id: str | None, requests: Sequence[RequestBody], *, se
     """``requests`` (one per task: a batch of B images is B requests) through the generation life:
     refused before anything is sent or encoded when invalid, over a spend limit or unreachable with these
     credentials; then created or resumed, waited for with progress and Cancel, downloaded, delivered."""
+    for request in requests:
+        validate_request(request)  # bad input is named first, with or without credentials
     generation = node_generation(timeout)
     note = generation.prepare(requests)
 

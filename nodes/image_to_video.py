@@ -6,28 +6,24 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
 from ..kling_api.media.images import encode_image
-from ..kling_api.generation.life import JobResult, run_job
-from ..kling_api.rules.motion import MotionBrush, motion_brush_fields
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
 from ..kling_api.rules.endpoints import IMAGE2VIDEO
+from ..kling_api.rules.motion import MotionBrush, motion_brush_fields
 from ..kling_api.rules.request import ImageToVideoRequest
 from ..kling_api.rules.tooltips import camera_types_text, models_with, where_allowed
 from ..kling_api.rules.validation import validate
 from ..kling_api.rules.widget_plan import camera_stand_in, node_tier
 from .camera_control import CameraControl
-from .credentials import node_credentials
-from .delivery import OUTPUTS, output_path_for
-from .job_runner import external_id_for, run_jobs
-from .ledger import node_ledger
+from .delivery import OUTPUTS
+from .generation import generate, queue_time_refusal
+from .job_runner import external_id_for
 from .media import batch_images
 from .motion_brush import MotionBrushType
-from .progress import StatusBoard
-from .spend_guard import check_before_create, queue_refusal
-from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, cfg_scale_input, concurrency_input, linked_types,
-                            model_inputs, prompt_inputs, resolution_input, seed_input, sound_input, task_options,
-                            wrong_link)
+from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, cfg_scale_input, concurrency_input,
+                            linked_types, model_inputs, prompt_inputs, resolution_input, seed_input, sound_input,
+                            task_options, wrong_link)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +59,7 @@ class KlingImageToVideo(io.ComfyNode):
     """Submits one Kling task per start image, waits (Cancel works), returns the video as frames."""
 
     TASK_ENDPOINT = IMAGE2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
-    RULES_ENDPOINT = "image2video"  # its widgets follow the table (POST /kling/widget_plan)
+    RULES_ENDPOINT = TASK_ENDPOINT.rules  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -125,15 +121,12 @@ class KlingImageToVideo(io.ComfyNode):
             return mismatch
         if None in (model_name, mode, duration):
             return True  # a value comes from a link: checked when the node runs
-        try:
-            validated = validate(build_request(model_name=model_name, mode=mode, duration=duration,
-                                               has_tail="image_tail" in linked, has_camera="camera_control" in linked,
-                                               has_motion_brush="motion_brush" in linked,
-                                               sound=sound if isinstance(sound, str) else None,
-                                               resolution=resolution if isinstance(resolution, str) else None))
-        except KlingValidationError as exc:
-            return str(exc)
-        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
+        request = build_request(model_name=model_name, mode=mode, duration=duration,
+                                has_tail="image_tail" in linked, has_camera="camera_control" in linked,
+                                has_motion_brush="motion_brush" in linked,
+                                sound=sound if isinstance(sound, str) else None,
+                                resolution=resolution if isinstance(resolution, str) else None)
+        return queue_time_refusal([request], cls.hidden.unique_id) or True
 
     @classmethod
     async def execute(cls, image, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
@@ -147,19 +140,17 @@ class KlingImageToVideo(io.ComfyNode):
         if tails and len(tails) not in (1, len(starts)):
             raise KlingValidationError("image_tail", f"a batch of {len(tails)}",
                                        f"1 or {len(starts)} (the size of the image batch)")
-        base = validate(build_request(model_name=model_name, mode=mode, duration=duration, prompt=prompt,
-                                      negative_prompt=negative_prompt, cfg_scale=cfg_scale, has_tail=bool(tails),
-                                      external_task_id=external_task_id, callback_url=callback_url,
-                                      camera_control=camera_control,
-                                      has_motion_brush=motion_brush is not None, sound=sound,
-                                      resolution=resolution)).request
+        base = build_request(model_name=model_name, mode=mode, duration=duration, prompt=prompt,
+                             negative_prompt=negative_prompt, cfg_scale=cfg_scale, has_tail=bool(tails),
+                             external_task_id=external_task_id, callback_url=callback_url,
+                             camera_control=camera_control, has_motion_brush=motion_brush is not None,
+                             sound=sound, resolution=resolution)
+        validate(base)  # a bad combination is refused before any mask is checked or image encoded
         if motion_brush is not None:
             motion_brush.check()
-        cost_note = check_before_create([base] * len(starts))  # B images cost B tasks
-        client = KlingClient(node_credentials())
-        ledger = node_ledger()  # the same inputs and seed again resume the recorded task, never pay twice
 
-        def run_one(index: int, board: StatusBoard) -> JobResult:
+        def with_images(index: int, request: ImageToVideoRequest) -> ImageToVideoRequest:
+            """Batch item ``index`` with its start (and end) frame encoded, masks scaled to the image."""
             start = encode_image(starts[index], field="image")
             tail = encode_image(tails[min(index, len(tails) - 1)], field="image_tail") if tails else None
             brush = {}
@@ -167,11 +158,10 @@ class KlingImageToVideo(io.ComfyNode):
                 height, width = starts[index].shape[:2]
                 brush = {"static_mask": None, **motion_brush_fields(motion_brush, (width, height),
                                                                      (start.width, start.height))}
-            request = base.with_changes(image=start.data, image_tail=tail.data if tail else None,
+            return request.with_changes(image=start.data, image_tail=tail.data if tail else None,
                                         external_task_id=external_id_for(base.external_task_id, index, len(starts)),
                                         **brush)
-            return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
-                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index)
 
-        return await run_jobs(cls.hidden.unique_id, len(starts), run_one, concurrency=concurrency, note=cost_note,
+        return await generate(cls.hidden.unique_id, [base] * len(starts), seed=seed, timeout=timeout,
+                              concurrency=concurrency, finish=with_images,  # B images cost B tasks
                               frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side)

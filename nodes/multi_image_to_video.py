@@ -5,24 +5,16 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.rules.capabilities import max_reference_images
-from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
-from ..kling_api.errors import KlingValidationError
 from ..kling_api.media.images import encode_image
-from ..kling_api.generation.life import JobResult, run_job
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
+from ..kling_api.rules.capabilities import max_reference_images
 from ..kling_api.rules.endpoints import MULTI_IMAGE2VIDEO
 from ..kling_api.rules.request import MultiImageToVideoRequest
-from ..kling_api.rules.validation import validate_multi_image_to_video
-from .credentials import node_credentials
-from .delivery import OUTPUTS, output_path_for
-from .job_runner import run_jobs
-from .ledger import node_ledger
+from .delivery import OUTPUTS
+from .generation import generate, queue_time_refusal
 from .media import batch_images
-from .progress import StatusBoard
-from .spend_guard import check_before_create, queue_refusal
 from .shared_inputs import (PENDING_IMAGE, aspect_ratio_input, linked_types, model_inputs, prompt_inputs, seed_input,
-                            task_options,
-                            wrong_link)
+                            task_options, wrong_link)
 
 IMAGE_SOCKETS = ("image_1", "image_2", "image_3", "image_4")
 
@@ -40,7 +32,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
     """One Kling task from up to four images (all the images of all four sockets, in order)."""
 
     TASK_ENDPOINT = MULTI_IMAGE2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
-    RULES_ENDPOINT = "multi-image2video"  # its widgets follow the table (POST /kling/widget_plan)
+    RULES_ENDPOINT = TASK_ENDPOINT.rules  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -82,13 +74,9 @@ class KlingMultiImageToVideo(io.ComfyNode):
         if None in (model_name, mode, duration, prompt, aspect_ratio):
             return True  # a value comes from a link: checked when the node runs
         pending = tuple(PENDING_IMAGE for name in IMAGE_SOCKETS if name in linked) or (PENDING_IMAGE,)
-        try:
-            validated = validate_multi_image_to_video(build_multi_request(model_name=model_name, mode=mode, duration=duration,
-                                                              aspect_ratio=aspect_ratio, prompt=prompt,
-                                                              images=pending))
-        except KlingValidationError as exc:
-            return str(exc)
-        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
+        request = build_multi_request(model_name=model_name, mode=mode, duration=duration, aspect_ratio=aspect_ratio,
+                                      prompt=prompt, images=pending)
+        return queue_time_refusal([request], cls.hidden.unique_id) or True
 
     @classmethod
     async def execute(cls, image_1, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
@@ -100,15 +88,10 @@ class KlingMultiImageToVideo(io.ComfyNode):
                                    prompt=prompt, negative_prompt=negative_prompt,
                                    images=tuple(PENDING_IMAGE for _ in pictures),
                                    external_task_id=external_task_id, callback_url=callback_url)
-        validate_multi_image_to_video(base)  # refused (e.g. five images) before any image is encoded
-        cost_note = check_before_create([base])
-        client = KlingClient(node_credentials())
-        ledger = node_ledger()
 
-        def run_one(index: int, board: StatusBoard) -> JobResult:
-            encoded = tuple(encode_image(picture, field=f"image_list[{i}]").data for i, picture in enumerate(pictures))
-            return run_job(client, base.with_changes(image_list=encoded), output_path_for,
-                           should_cancel=board.should_cancel, on_status=board.reporter(index), ledger=ledger,
-                           seed=seed, timeout=timeout)
+        def with_images(index: int, request: MultiImageToVideoRequest) -> MultiImageToVideoRequest:
+            """The request with every picture encoded (after the checks, so a refusal encodes nothing)."""
+            return request.with_changes(image_list=tuple(encode_image(picture, field=f"image_list[{i}]").data
+                                                         for i, picture in enumerate(pictures)))
 
-        return await run_jobs(cls.hidden.unique_id, 1, run_one, note=cost_note)
+        return await generate(cls.hidden.unique_id, [base], seed=seed, timeout=timeout, finish=with_images)

@@ -5,19 +5,12 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
-from ..kling_api.errors import KlingValidationError
-from ..kling_api.generation.life import JobResult, run_job
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
 from ..kling_api.rules.endpoints import TEXT2VIDEO
 from ..kling_api.rules.request import TextToVideoRequest
-from ..kling_api.rules.validation import validate_text_to_video
 from ..kling_api.rules.widget_plan import node_tier
-from .credentials import node_credentials
-from .delivery import OUTPUTS, output_path_for
-from .job_runner import run_jobs
-from .ledger import node_ledger
-from .progress import StatusBoard
-from .spend_guard import check_before_create, queue_refusal
+from .delivery import OUTPUTS
+from .generation import generate, queue_time_refusal
 from .shared_inputs import (aspect_ratio_input, cfg_scale_input, model_inputs, prompt_inputs, resolution_input,
                             seed_input, sound_input, task_options)
 
@@ -37,7 +30,7 @@ class KlingTextToVideo(io.ComfyNode):
     """Submits one Kling text-to-video task, waits (Cancel works), returns the video as frames."""
 
     TASK_ENDPOINT = TEXT2VIDEO  # the tasks it creates (their cost: nodes/spend_guard)
-    RULES_ENDPOINT = "text2video"  # its widgets follow the table (POST /kling/widget_plan)
+    RULES_ENDPOINT = TASK_ENDPOINT.rules  # its widgets follow the table (POST /kling/widget_plan)
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -69,14 +62,10 @@ class KlingTextToVideo(io.ComfyNode):
         callback_url are checked when the node runs, before anything is sent."""
         if None in (model_name, mode, duration, prompt, aspect_ratio):
             return True  # a value comes from a link: checked when the node runs
-        try:
-            validated = validate_text_to_video(build_text_request(model_name=model_name, mode=mode, duration=duration,
-                                                      prompt=prompt, aspect_ratio=aspect_ratio,
-                                                      sound=sound if isinstance(sound, str) else None,
-                                                      resolution=resolution if isinstance(resolution, str) else None))
-        except KlingValidationError as exc:
-            return str(exc)
-        return queue_refusal([validated.request], cls.hidden.unique_id) or True  # spend guard
+        request = build_text_request(model_name=model_name, mode=mode, duration=duration, prompt=prompt,
+                                     aspect_ratio=aspect_ratio, sound=sound if isinstance(sound, str) else None,
+                                     resolution=resolution if isinstance(resolution, str) else None)
+        return queue_time_refusal([request], cls.hidden.unique_id) or True
 
     @classmethod
     async def execute(cls, prompt: str, negative_prompt: str, model_name: str, mode: str, duration: str,
@@ -87,13 +76,4 @@ class KlingTextToVideo(io.ComfyNode):
                                      negative_prompt=negative_prompt, aspect_ratio=aspect_ratio, cfg_scale=cfg_scale,
                                      sound=sound, external_task_id=external_task_id, callback_url=callback_url,
                                      resolution=resolution)
-        validate_text_to_video(request)  # refused before anything is sent
-        cost_note = check_before_create([request])
-        client = KlingClient(node_credentials())
-        ledger = node_ledger()
-
-        def run_one(index: int, board: StatusBoard) -> JobResult:
-            return run_job(client, request, output_path_for, timeout=timeout, should_cancel=board.should_cancel,
-                           on_status=board.reporter(index), ledger=ledger, seed=seed)
-
-        return await run_jobs(cls.hidden.unique_id, 1, run_one, note=cost_note)
+        return await generate(cls.hidden.unique_id, [request], seed=seed, timeout=timeout)

@@ -5,19 +5,15 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from ..kling_api.rules.capabilities import endpoint_facts
-from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.generation.life import JobResult, run_job
+from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
+from ..kling_api.rules.capabilities import endpoint_facts
 from ..kling_api.rules.endpoints import VIDEO_EXTEND
 from ..kling_api.rules.request import VideoExtendRequest
-from ..kling_api.rules.validation import extend_source_models, validate_video_extend
-from .credentials import node_credentials
-from .delivery import OUTPUTS, output_path_for
-from .job_runner import external_id_for, run_jobs
-from .ledger import node_ledger
-from .progress import StatusBoard
-from .spend_guard import check_before_create, queue_refusal
+from ..kling_api.rules.validation import extend_source_models
+from .delivery import OUTPUTS
+from .generation import generate, queue_time_refusal
+from .job_runner import external_id_for
 from .shared_inputs import DEFAULT_CONCURRENCY, concurrency_input, prompt_inputs, seed_input, task_options
 
 
@@ -30,11 +26,6 @@ def extend_requests(source_video_id: str, *, prompt: str = "", negative_prompt: 
                                cfg_scale=cfg_scale, callback_url=callback_url or None,
                                external_task_id=external_id_for(external_task_id, index, len(ids)))
             for index, one in enumerate(ids)]
-
-
-def _text(value: Any) -> str:
-    """A widget value at queue time; None (it comes from a link) counts as empty."""
-    return value if isinstance(value, str) else ""
 
 
 class KlingVideoExtend(io.ComfyNode):
@@ -80,11 +71,9 @@ class KlingVideoExtend(io.ComfyNode):
             return True  # comes from a link: checked when the node runs
         try:
             requests = extend_requests(source_video_id)
-            for request in requests:
-                validate_video_extend(request)
         except KlingValidationError as exc:
             return str(exc)
-        return queue_refusal(requests, cls.hidden.unique_id) or True  # spend guard
+        return queue_time_refusal(requests, cls.hidden.unique_id) or True
 
     @classmethod
     async def execute(cls, source_video_id: str, prompt: str, negative_prompt: str, cfg_scale: float, seed: int,
@@ -92,15 +81,4 @@ class KlingVideoExtend(io.ComfyNode):
                       concurrency: int = DEFAULT_CONCURRENCY) -> io.NodeOutput:
         requests = extend_requests(source_video_id, prompt=prompt, negative_prompt=negative_prompt,
                                    cfg_scale=cfg_scale, external_task_id=external_task_id, callback_url=callback_url)
-        for request in requests:
-            validate_video_extend(request)  # refused before anything is sent
-        cost_note = check_before_create(requests)
-        client = KlingClient(node_credentials())
-        ledger = node_ledger()
-
-        def run_one(index: int, board: StatusBoard) -> JobResult:
-            return run_job(client, requests[index], output_path_for, should_cancel=board.should_cancel,
-                           on_status=board.reporter(index), ledger=ledger, seed=seed, batch_index=index,
-                           timeout=timeout)
-
-        return await run_jobs(cls.hidden.unique_id, len(requests), run_one, concurrency=concurrency, note=cost_note)
+        return await generate(cls.hidden.unique_id, requests, seed=seed, timeout=timeout, concurrency=concurrency)

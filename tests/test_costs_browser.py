@@ -67,7 +67,8 @@ def test_limits_set_in_the_settings_reach_the_server_and_the_balance_is_shown(co
 
 def test_the_estimate_is_shown_on_the_node(comfy_page, ui_host, tmp_path):
     """After one finished kling-v2-5-turbo pro 5 s task, the node shows its deduction as the estimate;
-    another duration shows "unknown until the first run of this combination"."""
+    a combination not run yet shows Kling's price table, and a model the table does not list shows "unknown until the
+    first run of this combination"."""
     from kling_devtools.host_workflows import load_ui, node_id_of
     from kling_devtools.sample_images import write_sample_images
     from kling_devtools.workflow_convert import ui_to_api
@@ -94,7 +95,14 @@ def test_the_estimate_is_shown_on_the_node(comfy_page, ui_host, tmp_path):
     info = kf.state(page, node)["panel"]["info"]
     assert f"Estimated cost: {deducted:g} units per image" in info and "from the ledger" in info, info
     shot(page, "costs_estimate_on_node")
-    kf.set_value(page, node, "duration", "10")
+    for name, value in (("model_name", "kling-2.5-turbo"), ("resolution", "1080p"), ("duration", "10")):
+        kf.set_value(page, node, name, value)  # a combination no test of this host runs
+    kf.settle(page)
+    info = kf.state(page, node)["panel"]["info"]
+    # Not run yet: Kling's price table (Kling 2.5 Turbo at 1080p: 0.5 units/s x 10 s).
+    assert "Estimated cost: 5 units ($0.70) per image" in info and "from Kling's price table" in info, info
+    for name, value in (("model_name", "kling-v1-6"), ("mode", "std"), ("duration", "10")):
+        kf.set_value(page, node, name, value)  # a model the price table does not list
     kf.settle(page)
     info = kf.state(page, node)["panel"]["info"]
     assert "Estimated cost: unknown until the first run of this combination" in info, info

@@ -2,7 +2,7 @@
 
 Every row is checked (its fields, its images, the model's rules) before anything is sent, and one bad
 row stops the whole batch with its line number and field. Then rows run at most ``concurrency`` at once
-through :func:`~kling_api.generation.life.run_job`, so each one resumes through the ledger and its derived
+through :meth:`~kling_api.generation.life.Generation.run`, so each one resumes through the ledger and its derived
 external_task_id: a rerun, on this machine or another, never pays for a row twice, and Ctrl-C leaves
 every created task resumable. 1303 (all of the account's task slots busy) is the client's backoff.
 
@@ -31,7 +31,7 @@ from ..rules.capabilities import capability_table
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..errors import KlingCancelled, KlingError, KlingValidationError
 from ..generation.life import Generation, JobResult
-from .common import add_spend_options, command_generation
+from .common import add_spend_options, command_generation, tier_fields
 from ..remote.ledger import TaskLedger
 from ..rules.request import ImageToVideoRequest
 from ..remote.tasks import StatusUpdate, Task
@@ -45,7 +45,8 @@ FIELDS = {
     "image": "start frame: a .png/.jpg path (relative to the manifest) or an http(s) URL (required)",
     "image_tail": "end frame, as image (where the model/mode/duration allow it)",
     "prompt": "text", "negative_prompt": "text",
-    "model": "a model of the capability table", "mode": "std or pro", "duration": "seconds, e.g. 5 or 10",
+    "model": "a model of the capability table", "mode": "std or pro (legacy models)",
+    "resolution": "720p or 1080p (a legacy model: std or pro)", "duration": "seconds, e.g. 5 or 10",
     "cfg_scale": "0-1, kling-v1.x only", "sound": "on or off",
     "seed": "the same row and seed resume the earlier task; another seed makes a new one (default 0)",
     "external_task_id": "your own id, used as given", "callback_url": "an https URL",
@@ -232,9 +233,13 @@ def _check_row(index: int, line: int, raw: Mapping[str, Any], folder: Path, out_
     if not image:
         raise refuse("image", "missing; every row needs a start image")
     images = {"image": _resolve(image, folder), "image_tail": _resolve(text("image_tail"), folder)}
+    try:
+        tier = tier_fields(model, text("mode"), text("resolution"), resolution_field="resolution", mode_field="mode")
+    except KlingValidationError as exc:
+        raise refuse("resolution", str(exc)) from None
     request = ImageToVideoRequest(
         model_name=model, prompt=text("prompt", "") or "", negative_prompt=text("negative_prompt", "") or "",
-        mode=text("mode", "std"), duration=text("duration", "5") or "", cfg_scale=number("cfg_scale", None),
+        **tier, duration=text("duration", "5") or "", cfg_scale=number("cfg_scale", None),
         sound=sound, external_task_id=text("external_task_id") or None, callback_url=text("callback_url") or None)
     encoded = {}
     for name, where in images.items():

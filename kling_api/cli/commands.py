@@ -15,16 +15,15 @@ from typing import Sequence
 
 from . import batch
 from ..remote.auth import load_credentials
-from ..rules.capabilities import (LEGACY_MODE_RESOLUTIONS, RESOLUTION_MODES, capability_table,
-                                  markdown_table)
+from ..rules.capabilities import capability_table, markdown_table
 from ..rules.widget_plan import PENDING_IMAGE
 from ..remote.account import describe_balance
 from .progress import ProgressOutput
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..costs.guard import spent_today
-from ..errors import KlingCancelled, KlingError, KlingValidationError
+from ..errors import KlingCancelled, KlingError
 from ..generation.life import Generation
-from .common import add_spend_options, command_generation
+from .common import add_spend_options, command_generation, tier_fields
 from ..remote.ledger import TaskLedger, default_cli_ledger_path
 from ..rules.endpoints import ENDPOINTS, IMAGE2VIDEO
 from ..rules.request import ImageToVideoRequest, RequestBody, VideoExtendRequest
@@ -65,12 +64,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def cmd_image2video(args: argparse.Namespace) -> int:
     client = _client(args)  # credentials first: no point encoding images for a request that cannot be sent
-    caps = capability_table().get(args.model)
-    tier = caps.tier_fields(args.mode, args.resolution) if caps is not None else {"mode": args.mode or "std"}
-    if args.mode and args.resolution and caps is not None and not caps.is_new_standard \
-            and tier["mode"] != RESOLUTION_MODES.get(args.resolution):
-        raise KlingValidationError("--resolution", args.resolution, f"the resolution of --mode {args.mode} "
-                                   f"({LEGACY_MODE_RESOLUTIONS.get(args.mode, '?')}), or leave one of them out")
+    tier = tier_fields(args.model, args.mode, args.resolution)
     stand_in = ImageToVideoRequest(model_name=args.model, image=PENDING_IMAGE,
                                    image_tail=PENDING_IMAGE if args.image_tail else None, prompt=args.prompt,
                                    negative_prompt=args.negative_prompt, duration=args.duration,
