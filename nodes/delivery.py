@@ -9,7 +9,8 @@ from comfy_api.latest import io, ui
 from ..kling_api.generation.life import Generation, JobResult
 from ..kling_api.remote.tasks import Task
 from ..kling_api.rules.tooltips import where_allowed
-from .media import decode_frames, gib, plan_frames, video_output
+from ..kling_api.media.memory import size_text
+from .media import audio_only, decode_frames, plan_frames, video_output
 from .progress import StatusBoard
 
 OUTPUT_PREFIX = "Kling_"
@@ -26,30 +27,49 @@ def units_text(results: list[JobResult]) -> str:
     return "\n" + text if text else ""
 
 
-def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame_cap: int = 0,
+def joined_path_for(results: list[JobResult]) -> Path:
+    """Where a batch's videos are joined for its VIDEO output (ComfyUI's temp folder: Save Video keeps it)."""
+    first = results[0].task.task_id
+    return Path(folder_paths.get_temp_directory()) / f"{OUTPUT_PREFIX}{first}_batch_of_{len(results)}.mp4"
+
+
+def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frames: bool = True, frame_cap: int = 0,
             frame_stride: int = 1, max_side: int = 0) -> io.NodeOutput:
+    """The outputs of finished tasks. ``frames`` False (nothing is linked to the frames output): no frame
+    is decoded, and VIDEO, audio, fps and the preview come from the files; else the frames are decoded
+    once the memory they take is known to fit (refused before decoding otherwise)."""
     paths = [r.video_path for r in results]
     plan = plan_frames(paths, frame_cap, frame_stride, max_side)
-    if board is not None:  # the memory the frames will take, said before it is taken
-        board.note(f"decoding {plan.describe()}")
-    decoded = decode_frames(paths, frame_cap, frame_stride, max_side, plan=plan)
-    if board is not None:
-        frames = decoded.frames
-        board.note(f"{frames.shape[0]} frames {frames.shape[2]}x{frames.shape[1]} @ {decoded.fps:g} fps "
-                   f"({gib(frames.numel() * 4)} as IMAGE)" + units_text(results))
+    if not frames:
+        decoded = audio_only(paths, plan)
+        if board is not None:
+            board.note("frames output not linked: no frames decoded (VIDEO, audio and the preview come from the mp4)"
+                       + units_text(results))
+    else:
+        if board is not None:  # the memory the frames will take, said before it is taken
+            board.note(f"decoding {plan.describe()}")
+        decoded = decode_frames(paths, frame_cap, frame_stride, max_side, plan=plan)
+        if board is not None:
+            shape = decoded.frames.shape
+            board.note(f"{shape[0]} frames {shape[2]}x{shape[1]} @ {decoded.fps:g} fps "
+                       f"({size_text(decoded.frames.numel() * 4)} as IMAGE)" + units_text(results))
     output_dir = Path(folder_paths.get_output_directory())
     previews = [ui.SavedResult(str(p.relative_to(output_dir)) if p.is_relative_to(output_dir) else p.name, "",
                                io.FolderType.output) for p in paths]
     return io.NodeOutput(
         decoded.frames,
         decoded.fps,
-        video_output(paths, decoded),
+        video_output(paths, decoded, joined_path_for(results) if len(paths) > 1 else None),
         ",".join(r.task.task_id for r in results),
         ",".join(r.video_id for r in results),
         decoded.audio,
         ui=ui.PreviewVideo(previews),
     )
 
+
+#: The hidden inputs of every node with these outputs: its id (progress) and the prompt (is anything
+#: linked to its frames output? see nodes/frame_links).
+HIDDEN = [io.Hidden.unique_id, io.Hidden.prompt]
 
 OUTPUTS = [
     io.Image.Output("frames", display_name="frames", tooltip="Every frame of the video (batches: concatenated in order)"),

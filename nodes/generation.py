@@ -16,6 +16,7 @@ from ..kling_api.rules.request import RequestBody
 from ..kling_api.rules.validation import validate_request
 from .credentials import node_credentials
 from .delivery import output_path_for
+from .frame_links import frames_linked
 from .job_runner import run_jobs
 from .ledger import node_ledger
 from .progress import StatusBoard
@@ -31,12 +32,13 @@ def node_generation(timeout: float = DEFAULT_TIMEOUT_S) -> Generation:
     return Generation(KlingClient(node_credentials()), node_ledger(), check_before_create, timeout=timeout)
 
 
-async def generate(unique_id: str | None, requests: Sequence[RequestBody], *, seed: Any,
+async def generate(unique_id: str | None, requests: Sequence[RequestBody], *, seed: Any, prompt: Any = None,
                    timeout: float = DEFAULT_TIMEOUT_S, concurrency: int = 1, finish: Finish | None = None,
                    **delivery: Any) -> io.NodeOutput:
     """``requests`` (one per task: a batch of B images is B requests) through the generation life:
     refused before anything is sent or encoded when invalid, over a spend limit or unreachable with these
-    credentials; then created or resumed, waited for with progress and Cancel, downloaded, delivered."""
+    credentials; then created or resumed, waited for with progress and Cancel, downloaded, delivered.
+    ``prompt`` (the node's hidden PROMPT) says whether anything reads the frames: if not, none are decoded."""
     for request in requests:
         validate_request(request)  # bad input is named first, with or without credentials
     generation = node_generation(timeout)
@@ -47,7 +49,8 @@ async def generate(unique_id: str | None, requests: Sequence[RequestBody], *, se
         return generation.run(request, output_path_for, seed=seed, batch_index=index,
                               should_cancel=board.should_cancel, on_status=board.reporter(index))
 
-    return await run_jobs(unique_id, len(requests), run_one, concurrency=concurrency, note=note, **delivery)
+    return await run_jobs(unique_id, len(requests), run_one, concurrency=concurrency, note=note,
+                          frames=frames_linked(prompt, unique_id), **delivery)
 
 
 def queue_time_refusal(requests: Sequence[RequestBody], unique_id: str | None = None) -> str | None:

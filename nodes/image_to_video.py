@@ -16,7 +16,7 @@ from ..kling_api.rules.tooltips import camera_types_text, models_with, where_all
 from ..kling_api.rules.validation import validate
 from ..kling_api.rules.widget_plan import camera_stand_in, node_tier
 from .camera_control import CameraControl
-from .delivery import OUTPUTS
+from .delivery import HIDDEN, OUTPUTS
 from .generation import generate, queue_time_refusal
 from .job_runner import external_id_for
 from .media import batch_images
@@ -105,7 +105,7 @@ class KlingImageToVideo(io.ComfyNode):
                 resolution_input(cls.RULES_ENDPOINT),
             ],
             outputs=OUTPUTS,
-            hidden=[io.Hidden.unique_id],
+            hidden=HIDDEN,
         )
 
     @classmethod
@@ -162,6 +162,6 @@ class KlingImageToVideo(io.ComfyNode):
                                         external_task_id=external_id_for(base.external_task_id, index, len(starts)),
                                         **brush)
 
-        return await generate(cls.hidden.unique_id, [base] * len(starts), seed=seed, timeout=timeout,
-                              concurrency=concurrency, finish=with_images,  # B images cost B tasks
+        return await generate(cls.hidden.unique_id, [base] * len(starts), seed=seed, prompt=cls.hidden.prompt,
+                              timeout=timeout, concurrency=concurrency, finish=with_images,  # B images: B tasks
                               frame_cap=frame_cap, frame_stride=frame_stride, max_side=max_side)

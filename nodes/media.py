@@ -15,7 +15,10 @@ import torch
 from comfy_api.latest import InputImpl, Types
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.media.video import VideoInfo, decode_video, output_size, planned_frame_count, probe_video, resample_audio
+from ..kling_api.media.memory import FramePlanSize, check_frames_fit, size_text
+from ..kling_api.media.remux import concat_videos
+from ..kling_api.media.video import (VideoInfo, decode_audio, decode_video, output_size, planned_frame_count,
+                                     probe_video, resample_audio)
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,6 @@ def batch_images(image: torch.Tensor | None, field: str) -> list[np.ndarray]:
         raise KlingValidationError(field, tuple(image.shape), "a non-empty IMAGE batch [B, H, W, C]")
     array = image.detach().cpu().numpy()
     return [array[i] for i in range(array.shape[0])]
-
-
-def gib(nbytes: int) -> str:
-    return f"{nbytes / 1024**3:.2f} GB" if nbytes >= 1024**3 else f"{nbytes / 1024**2:.0f} MB"
 
 
 @dataclass
@@ -52,13 +51,25 @@ class FramePlan:
     width: int
     height: int
     infos: tuple[VideoInfo, ...]
+    frame_stride: int = 1
 
     @property
     def nbytes(self) -> int:
         return self.frames * self.height * self.width * 3 * 4
 
+    @property
+    def seconds(self) -> list[float]:
+        """Each video's length (its frames over its fps): what its audio spans."""
+        return [info.frame_count / info.fps if info.fps else info.duration for info in self.infos]
+
     def describe(self) -> str:
-        return f"{self.frames} frames {self.width}x{self.height}: {gib(self.nbytes)} as IMAGE"
+        return f"{self.frames} frames {self.width}x{self.height}: {size_text(self.nbytes)} as IMAGE"
+
+    def check_fits(self, paths: list[Path]) -> None:
+        """Refuse, before any frame is decoded, frames that would not fit the memory available."""
+        size = FramePlanSize(frames=self.frames, width=self.width, height=self.height, videos=len(self.infos),
+                             source_side=max(self.infos[0].width, self.infos[0].height), frame_stride=self.frame_stride)
+        check_frames_fit(size, saved=", ".join(p.name for p in paths))
 
 
 def decode_options(frame_cap: int = 0, frame_stride: int = 1, max_side: int = 0) -> dict:
@@ -78,7 +89,7 @@ def plan_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, ma
                                        f"one size for every video of a batch ({width}x{height})")
     out_w, out_h = output_size(width, height, options["max_side"])
     count = sum(planned_frame_count(info.frame_count, 0, options["stride"], options["max_frames"]) for info in infos)
-    return FramePlan(frames=count, width=out_w, height=out_h, infos=infos)
+    return FramePlan(frames=count, width=out_w, height=out_h, infos=infos, frame_stride=options["stride"])
 
 
 def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, max_side: int = 0,
@@ -91,8 +102,9 @@ def decode_frames(paths: list[Path], frame_cap: int = 0, frame_stride: int = 1, 
     options = decode_options(frame_cap, frame_stride, max_side)
     plan = plan or plan_frames(paths, frame_cap, frame_stride, max_side)
     capacity, width, height = plan.frames, plan.width, plan.height
+    plan.check_fits(paths)
     tensor = torch.empty((capacity, height, width, 3), dtype=torch.float32)
-    log.info("Decoding %d frames of %dx%d into %s", capacity, width, height, gib(tensor.numel() * 4))
+    log.info("Decoding %d frames of %dx%d into %s", capacity, width, height, size_text(tensor.numel() * 4))
     written = 0
     fps = plan.infos[0].fps / options["stride"]
     tracks: list[tuple[dict | None, float]] = []
@@ -140,10 +152,22 @@ def join_audio(spans: list[tuple[dict | None, float]]) -> dict | None:
     return {"waveform": waveform, "sample_rate": rate}
 
 
-def video_output(paths: list[Path], decoded: DecodedFrames):
-    """The VIDEO output: the file itself for one task (no re-encode, audio kept), the frames for a batch."""
+def audio_only(paths: list[Path], plan: FramePlan) -> DecodedFrames:
+    """For an unlinked frames output: the audio and fps, and no frame decoded (an empty IMAGE of the
+    video's size: nothing reads it)."""
+    frames = torch.zeros((0, plan.height, plan.width, 3), dtype=torch.float32)
+    tracks = [(decode_audio(path) if info.has_audio else None, seconds)
+              for path, info, seconds in zip(paths, plan.infos, plan.seconds)]
+    return DecodedFrames(frames=frames, fps=float(plan.infos[0].fps), audio=join_audio(tracks))
+
+
+def video_output(paths: list[Path], decoded: DecodedFrames, joined: Path | None = None):
+    """The VIDEO output: the file itself for one task (no re-encode, audio kept); for a batch, the videos
+    joined into ``joined`` without decoding when no frames were decoded, else the decoded frames."""
     if len(paths) == 1:
         return InputImpl.VideoFromFile(str(paths[0]))
+    if decoded.frames.shape[0] == 0 and joined is not None:
+        return InputImpl.VideoFromFile(str(concat_videos(paths, joined)))
     components = Types.VideoComponents(images=decoded.frames, frame_rate=Fraction(decoded.fps).limit_denominator(1001),
                                        audio=decoded.audio)
     return InputImpl.VideoFromComponents(components)

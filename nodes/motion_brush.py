@@ -13,11 +13,11 @@ import numpy as np
 from comfy_api.latest import io
 
 from ..kling_api.errors import KlingValidationError
-from ..kling_api.rules.motion import MAX_DYNAMIC_MASKS, POINT_RULE, MotionBrush, check_path, parse_trajectories
+from ..kling_api.rules.motion import (MAX_DYNAMIC_MASKS, PATH_COLOURS, POINT_RULE, MotionBrush, check_path,
+                                      dynamic_mask_input, parse_trajectories)
 
 MotionBrushType = io.Custom("KLING_MOTION_BRUSH")
-DYNAMIC_INPUTS = [f"dynamic_mask_{i + 1}" for i in range(MAX_DYNAMIC_MASKS)]
-COLOURS = ["red", "green", "blue", "yellow", "magenta", "cyan"]  # kept in step with web/kling_trajectory.js
+DYNAMIC_INPUTS = [dynamic_mask_input(i) for i in range(MAX_DYNAMIC_MASKS)]
 
 
 def mask_array(mask: Any, name: str) -> np.ndarray | None:
@@ -34,7 +34,8 @@ def mask_array(mask: Any, name: str) -> np.ndarray | None:
 
 
 class KlingMotionBrush(io.ComfyNode):
-    """Masks plus paths, for Kling Image to Video's motion_brush input (kling-v1 5 s, kling-v1-5 pro 5 s)."""
+    """Masks plus paths, for Kling Image to Video's motion_brush input (where the table allows it:
+    kling-v1-5 pro 5 s)."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -54,7 +55,7 @@ class KlingMotionBrush(io.ComfyNode):
                 io.Mask.Input("static_mask", optional=True,
                               tooltip="Area that should stay still; same aspect ratio as the start image"),
             ] + [io.Mask.Input(name, optional=True,
-                               tooltip=f"Area that moves along path {i + 1} ({COLOURS[i]} in the editor); "
+                               tooltip=f"Area that moves along path {i + 1} ({PATH_COLOURS[i].name} in the editor); "
                                        "same aspect ratio as the start image")
                  for i, name in enumerate(DYNAMIC_INPUTS)],
             outputs=[MotionBrushType.Output("motion_brush", display_name="motion_brush",

@@ -10,7 +10,7 @@ from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
 from ..kling_api.rules.capabilities import max_reference_images
 from ..kling_api.rules.endpoints import MULTI_IMAGE2VIDEO
 from ..kling_api.rules.request import MultiImageToVideoRequest
-from .delivery import OUTPUTS
+from .delivery import HIDDEN, OUTPUTS
 from .generation import generate, queue_time_refusal
 from .media import batch_images
 from .shared_inputs import (PENDING_IMAGE, aspect_ratio_input, linked_types, model_inputs, prompt_inputs, seed_input,
@@ -58,7 +58,7 @@ class KlingMultiImageToVideo(io.ComfyNode):
                 *task_options(),
             ],
             outputs=OUTPUTS,
-            hidden=[io.Hidden.unique_id],
+            hidden=HIDDEN,
         )
 
     @classmethod
@@ -94,4 +94,5 @@ class KlingMultiImageToVideo(io.ComfyNode):
             return request.with_changes(image_list=tuple(encode_image(picture, field=f"image_list[{i}]").data
                                                          for i, picture in enumerate(pictures)))
 
-        return await generate(cls.hidden.unique_id, [base], seed=seed, timeout=timeout, finish=with_images)
+        return await generate(cls.hidden.unique_id, [base], seed=seed, prompt=cls.hidden.prompt, timeout=timeout,
+                              finish=with_images)

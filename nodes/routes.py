@@ -1,4 +1,5 @@
-"""HTTP routes under ``/kling``: the widget plan and the capability table, and credential management.
+"""HTTP routes under ``/kling``: the widget plan, the capability table, the trajectory editor's rules, and
+credential management.
 
 The credential routes answer only ``{configured, source}``; write routes refuse cross-origin
 requests and anything that is not JSON (so a foreign page cannot post without a CORS preflight).
@@ -14,10 +15,12 @@ from server import PromptServer
 from ..kling_api.remote.account import describe_balance
 from ..kling_api.remote.auth import delete_credentials_file, write_credentials_file
 from ..kling_api.rules.capabilities import load_raw
+from ..kling_api.rules.motion import trajectory_rules
 from ..kling_api.remote.client import KlingClient
 from ..kling_api.errors import KlingCredentialsError, KlingError
 from ..kling_api.rules.widget_plan import WidgetPlanError, plan_request
 from .cost_routes import register_cost_routes
+from .frame_links import mark_frame_links
 from .credentials import credentials_path, credentials_status, env_credentials_set, node_credentials
 from .registry import rules_endpoints
 from .request_checks import json_object, refuse_foreign
@@ -28,6 +31,12 @@ log = logging.getLogger(__name__)
 
 async def get_capabilities(request: web.Request) -> web.Response:
     return web.json_response(load_raw())
+
+
+async def get_trajectory_rules(request: web.Request) -> web.Response:
+    """The Motion Brush editor's paths (input and colour each) and point limits (kling_api.rules.motion);
+    the page draws nothing before it has them."""
+    return web.json_response(trajectory_rules())
 
 
 async def post_widget_plan(request: web.Request) -> web.Response:
@@ -94,9 +103,11 @@ def register_routes() -> None:
         return
     routes = server.routes
     routes.get("/kling/capabilities")(get_capabilities)
+    routes.get("/kling/trajectory_rules")(get_trajectory_rules)
     routes.post("/kling/widget_plan")(post_widget_plan)
     routes.get("/kling/credentials")(get_credentials)
     routes.get("/kling/account")(get_account)
     routes.post("/kling/credentials")(post_credentials)
     routes.delete("/kling/credentials")(delete_credentials)
     register_cost_routes(server)
+    server.add_on_prompt_handler(mark_frame_links)  # the cache follows links to the frames output

@@ -87,8 +87,9 @@ def aspect_ratio_input(endpoint: str) -> io.Input:
 
 def cfg_scale_input(endpoint: str) -> io.Input:
     takers = models_with("cfg_scale", endpoint_models(endpoint))
+    verb = "take" if " and " in takers else "takes"  # one model, or a spoken list of several
     return io.Float.Input("cfg_scale", default=0.5, min=0.0, max=1.0, step=0.01,
-                          tooltip=f"Prompt adherence 0-1; only {takers} take it (hidden and left out for the others)")
+                          tooltip=f"Prompt adherence 0-1; only {takers} {verb} it (hidden and left out for the others)")
 
 
 def sound_input(endpoint: str, what_it_gives: str) -> io.Combo.Input:

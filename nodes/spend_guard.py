@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 from comfy_execution.utils import get_executing_context
 
 from ..kling_api.remote.account import AccountCosts, describe_balance
-from ..kling_api.costs.estimates import (BALANCE_LINE, ESTIMATE_LINE, GUARD_LINE, UNKNOWN, CostEstimate, PromptEstimate,
+from ..kling_api.costs.estimates import (BALANCE_LINE, ESTIMATE_LINE, GUARD_LINE, CostEstimate, PromptEstimate,
                                RateCardError, SpendLimits, balance_warning, check_spend, combination_for, estimate_cost,
                                estimate_requests, guard_note, parse_limit, rate_card_from_env, spend_refusal,
                                spent_today)
@@ -274,14 +274,10 @@ def plan_info(node_type: str, values: Mapping[str, Any]) -> list[str]:
     except RateCardError as exc:
         return [str(exc)]
     combination = combination_for(endpoint, str(values.get("model_name") or ""), str(values.get("mode") or ""),
-                                  str(values.get("duration") or ""), str(values.get("sound") or "off"))
+                                  str(values.get("duration") or ""), str(values.get("sound") or "off"),
+                                  str(values.get("resolution") or "") or None)
     estimate = estimate_cost(combination, ledger=node_ledger(), rate_card=card)
-    if estimate.units_per_task is None:
-        lines = [f"{ESTIMATE_LINE}: {UNKNOWN}"]
-    else:
-        source = "rate card" if card is not None and estimate.source.startswith("from the rate card") else "ledger"
-        per = " per image (a batch of B images costs B tasks)" if endpoint.per_image else " per task"
-        lines = [f"{ESTIMATE_LINE}: {estimate.units_per_task:g} units{per}, from the {source}"]
+    lines = [f"{ESTIMATE_LINE}: {estimate.per_task_text()}"]
     limits = node_limits()
     if limits.any:
         parts = [f"{limits.per_prompt:g} units per prompt" if limits.per_prompt is not None else "",

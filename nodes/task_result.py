@@ -7,7 +7,8 @@ from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
 from ..kling_api.generation.life import JobResult, finish_task, locate_task
 from ..kling_api.rules.endpoints import ENDPOINTS, endpoint_named
 from .credentials import node_credentials
-from .delivery import OUTPUTS, output_path_for
+from .delivery import HIDDEN, OUTPUTS, output_path_for
+from .frame_links import frames_linked
 from .job_runner import run_jobs
 from .ledger import node_ledger
 from .progress import StatusBoard
@@ -43,7 +44,7 @@ class KlingTaskResult(io.ComfyNode):
                                                 "recorded, else each is asked in turn (queries cost nothing)")),
             ],
             outputs=OUTPUTS,
-            hidden=[io.Hidden.unique_id],
+            hidden=HIDDEN,
         )
 
     @classmethod
@@ -69,4 +70,5 @@ class KlingTaskResult(io.ComfyNode):
             return finish_task(client, existing.task_id, path, endpoint=where, timeout=timeout,
                                should_cancel=board.should_cancel, on_status=board.reporter(index))
 
-        return await run_jobs(cls.hidden.unique_id, 1, resume)
+        return await run_jobs(cls.hidden.unique_id, 1, resume,
+                              frames=frames_linked(cls.hidden.prompt, cls.hidden.unique_id))

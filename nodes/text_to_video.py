@@ -9,7 +9,7 @@ from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
 from ..kling_api.rules.endpoints import TEXT2VIDEO
 from ..kling_api.rules.request import TextToVideoRequest
 from ..kling_api.rules.widget_plan import node_tier
-from .delivery import OUTPUTS
+from .delivery import HIDDEN, OUTPUTS
 from .generation import generate, queue_time_refusal
 from .shared_inputs import (aspect_ratio_input, cfg_scale_input, model_inputs, prompt_inputs, resolution_input,
                             seed_input, sound_input, task_options)
@@ -51,7 +51,7 @@ class KlingTextToVideo(io.ComfyNode):
                 resolution_input(cls.RULES_ENDPOINT),
             ],
             outputs=OUTPUTS,
-            hidden=[io.Hidden.unique_id],
+            hidden=HIDDEN,
         )
 
     @classmethod
@@ -76,4 +76,4 @@ class KlingTextToVideo(io.ComfyNode):
                                      negative_prompt=negative_prompt, aspect_ratio=aspect_ratio, cfg_scale=cfg_scale,
                                      sound=sound, external_task_id=external_task_id, callback_url=callback_url,
                                      resolution=resolution)
-        return await generate(cls.hidden.unique_id, [request], seed=seed, timeout=timeout)
+        return await generate(cls.hidden.unique_id, [request], seed=seed, prompt=cls.hidden.prompt, timeout=timeout)

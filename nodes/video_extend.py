@@ -11,7 +11,7 @@ from ..kling_api.rules.capabilities import endpoint_facts
 from ..kling_api.rules.endpoints import VIDEO_EXTEND
 from ..kling_api.rules.request import VideoExtendRequest
 from ..kling_api.rules.validation import extend_source_models
-from .delivery import OUTPUTS
+from .delivery import HIDDEN, OUTPUTS
 from .generation import generate, queue_time_refusal
 from .job_runner import external_id_for
 from .shared_inputs import DEFAULT_CONCURRENCY, concurrency_input, prompt_inputs, seed_input, task_options
@@ -59,7 +59,7 @@ class KlingVideoExtend(io.ComfyNode):
                 concurrency_input("Extends of several ids run at once (Kling's per-account limit applies)"),
             ],
             outputs=OUTPUTS,
-            hidden=[io.Hidden.unique_id],
+            hidden=HIDDEN,
         )
 
     @classmethod
@@ -81,4 +81,5 @@ class KlingVideoExtend(io.ComfyNode):
                       concurrency: int = DEFAULT_CONCURRENCY) -> io.NodeOutput:
         requests = extend_requests(source_video_id, prompt=prompt, negative_prompt=negative_prompt,
                                    cfg_scale=cfg_scale, external_task_id=external_task_id, callback_url=callback_url)
-        return await generate(cls.hidden.unique_id, requests, seed=seed, timeout=timeout, concurrency=concurrency)
+        return await generate(cls.hidden.unique_id, requests, seed=seed, prompt=cls.hidden.prompt, timeout=timeout,
+                              concurrency=concurrency)

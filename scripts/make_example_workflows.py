@@ -16,8 +16,8 @@ OUT = Path(__file__).resolve().parents[1] / "example_workflows"
 # frame_cap, frame_stride, max_side, sound, resolution (the camera_control and motion_brush sockets have
 # no widget). ``resolution`` is what new-standard models read; legacy models read ``mode``.
 def kling_widgets(prompt: str, model: str, mode: str, duration: str, sound: str = "off",
-                  resolution: str = "720p") -> list[Any]:
-    return [prompt, "blurry, distorted", model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2, 0, 1, 0, sound,
+                  resolution: str = "720p", negative_prompt: str = "blurry, distorted") -> list[Any]:
+    return [prompt, negative_prompt, model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2, 0, 1, 0, sound,
             resolution]
 
 
@@ -104,6 +104,27 @@ def image_to_video_with_sound() -> dict[str, Any]:
     add_video_outputs(g, kling, 850, "video/Kling_sound_rebuilt")
     create = next(n for n in g.nodes if n["type"] == "CreateVideo")
     g.link(kling, 5, create["id"], "audio")
+    return g.workflow()
+
+
+def turbo_image_to_video() -> dict[str, Any]:
+    """kling-3.0-turbo (Kling's new API, an API key only): the start frame only (no end frame), 720p, 5 s;
+    always with sound (it has no sound switch: the hidden sound widget keeps a new node's "off", the only choice
+    the widget plan offers it), no negative prompt and no cfg_scale on the new API (left empty / hidden). The
+    VIDEO output (its sound kept) saved as is, the frames previewed."""
+    g = Graph()
+    load = g.node("LoadImage", (40, 80), ["kling_example_start.png", "image"], [],
+                  [("IMAGE", "IMAGE"), ("MASK", "MASK")], size=(320, 360))
+    kling = g.node("KlingImageToVideo", (400, 80),
+                   kling_widgets("The sun climbs over the hills while a light wind hums through the grass",
+                                 "kling-3.0-turbo", "std", "5", sound="off", resolution="720p", negative_prompt=""),
+                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 600), title="Kling Image to Video (3.0 Turbo)")
+    save = g.node("SaveVideo", (850, 80), ["video/Kling_turbo", "auto", "auto"], [("video", "VIDEO")],
+                  size=(420, 400), title="Save the video (with its sound)")
+    preview = g.node("PreviewImage", (850, 520), [], [("images", "IMAGE")], size=(270, 260))
+    g.link(load, 0, kling, "image")
+    g.link(kling, 2, save, "video")
+    g.link(kling, 0, preview, "images")
     return g.workflow()
 
 
@@ -203,7 +224,7 @@ def motion_brush() -> dict[str, Any]:
                    [("static_mask", "MASK")] + [(f"dynamic_mask_{i}", "MASK") for i in range(1, 7)],
                    [("motion_brush", "KLING_MOTION_BRUSH")], size=(420, 560))
     kling = g.node("KlingImageToVideo", (800, 80),
-                   kling_widgets("The sun rises slowly over the still hills", "kling-v1", "pro", "5"),
+                   kling_widgets("The sun rises slowly over the still hills", "kling-v1-5", "pro", "5"),
                    KLING_INPUTS, KLING_OUTPUTS, size=(400, 640))
     g.link(load, 0, green, "image")
     g.link(green, 0, sun, "mask")
@@ -263,6 +284,8 @@ WORKFLOWS = {
     "kling_image_to_video": image_to_video,
     "kling_start_end_frame": start_end_frame,
     "kling_image_to_video_sound": image_to_video_with_sound,
+    # "sound" in the name: tests/test_audio_host.py runs every *sound* example and checks its saved sound
+    "kling_turbo_image_to_video_sound": turbo_image_to_video,
     "kling_text_to_video": text_to_video,
     "kling_text_to_image_to_video": text_to_image_to_video,
     "kling_camera_control": camera_control,

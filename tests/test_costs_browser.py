@@ -95,13 +95,13 @@ def test_the_estimate_is_shown_on_the_node(comfy_page, ui_host, tmp_path):
     info = kf.state(page, node)["panel"]["info"]
     assert f"Estimated cost: {deducted:g} units per image" in info and "from the ledger" in info, info
     shot(page, "costs_estimate_on_node")
-    for name, value in (("model_name", "kling-2.5-turbo"), ("resolution", "1080p"), ("duration", "10")):
-        kf.set_value(page, node, name, value)  # a combination no test of this host runs
+    for name, value in (("model_name", "kling-3.0-turbo"), ("resolution", "720p"), ("duration", "13")):
+        kf.set_value(page, node, name, value)  # a combination no test runs
     kf.settle(page)
     info = kf.state(page, node)["panel"]["info"]
-    # Not run yet: Kling's price table (Kling 2.5 Turbo at 1080p: 0.5 units/s x 10 s).
-    assert "Estimated cost: 5 units ($0.70) per image" in info and "from Kling's price table" in info, info
-    for name, value in (("model_name", "kling-v1-6"), ("mode", "std"), ("duration", "10")):
+    # Not run yet: Kling's price table (Kling 3.0 Turbo at 720p: 0.8 units/s x 13 s).
+    assert "Estimated cost: 10.4 units ($1.456) per image" in info and "from Kling's price table" in info, info
+    for name, value in (("model_name", "kling-v2-1-master"), ("duration", "10")):
         kf.set_value(page, node, name, value)  # a model the price table does not list
     kf.settle(page)
     info = kf.state(page, node)["panel"]["info"]

@@ -92,15 +92,14 @@ def test_estimate_is_the_last_deduction_a_lower_limit_refuses_at_queue_time_and_
     values = {"model_name": "kling-v2-5-turbo", "mode": "pro", "duration": "5", "sound": "off"}
     assert f"Estimated cost: {deducted:g} units per image (a batch of B images costs B tasks), from the ledger" \
         in plan_info(host, "KlingImageToVideo", values)
-    # A combination no test of this host runs: Kling's price table (Kling 2.5 Turbo at 1080p: 0.5 units/s x 10 s)...
-    unrun = {"model_name": "kling-2.5-turbo", "resolution": "1080p", "duration": "10", "sound": "off"}
-    ten_seconds = [line for line in plan_info(host, "KlingImageToVideo", unrun) if line.startswith("Estimated cost:")]
-    assert len(ten_seconds) == 1 and ten_seconds[0].startswith("Estimated cost: 5 units ($0.70) per image")
-    assert "from Kling's price table" in ten_seconds[0]
+    # A combination no test runs (13 s): Kling's price table (Kling 3.0 Turbo at 720p: 0.8 units/s x 13 s)...
+    unrun = {"model_name": "kling-3.0-turbo", "resolution": "720p", "duration": "13"}
+    lines = [line for line in plan_info(host, "KlingImageToVideo", unrun) if line.startswith("Estimated cost:")]
+    assert len(lines) == 1 and lines[0].startswith("Estimated cost: 10.4 units ($1.456) per image"), lines
+    assert "from Kling's price table" in lines[0]
     # ... and a model the price table does not list says so, never a guess.
     assert "Estimated cost: unknown until the first run of this combination" in \
-        plan_info(host, "KlingImageToVideo", {"model_name": "kling-v1-6", "mode": "std", "duration": "10",
-                                              "sound": "off"})
+        plan_info(host, "KlingImageToVideo", {"model_name": "kling-v2-1-master", "duration": "10"})
 
     limits(per_prompt=deducted - 0.5)
     assert f"Spend guard: {deducted - 0.5:g} units per prompt" in plan_info(host, "KlingImageToVideo", values)

@@ -115,7 +115,7 @@ def test_create_answer_and_task_object_follow_the_pages(emu):
 def test_watermark_and_a_custom_id_shared_with_the_legacy_api(emu):
     data, _ = video(emu, "/text-to-video/kling-2.5-turbo", {**t2v(), "options": {"watermark_info": {"enabled": True}}})
     assert requests.get(data["outputs"][0]["watermark_url"], timeout=10).content[4:8] == b"ftyp"
-    legacy = requests.post(emu.url + "/v1/videos/text2video", json={"model_name": "kling-v1", "prompt": "x",
+    legacy = requests.post(emu.url + "/v1/videos/text2video", json={"model_name": "kling-v1-6", "prompt": "x",
                                                                     "external_task_id": "dup"}, headers=AUTH)
     assert legacy.status_code == 200
     again = post(emu, "/image-to-video/kling-2.6", {**i2v(), "options": {"external_task_id": "dup"}})
@@ -129,7 +129,7 @@ def test_watermark_and_a_custom_id_shared_with_the_legacy_api(emu):
 def test_get_tasks_by_ids_and_by_custom_ids(emu):
     a = created(emu, "/image-to-video/kling-3.0", {**i2v(), "options": {"external_task_id": "ext-a"}})
     b = created(emu, "/text-to-video/kling-2.6", t2v())
-    legacy = requests.post(emu.url + "/v1/videos/text2video", json={"model_name": "kling-v1", "prompt": "x",
+    legacy = requests.post(emu.url + "/v1/videos/text2video", json={"model_name": "kling-v1-6", "prompt": "x",
                                                                     "external_task_id": "ext-legacy"},
                            headers=AUTH).json()["data"]["task_id"]
     ids = lambda r: [t["id"] for t in r.json()["data"]]  # noqa: E731
@@ -184,7 +184,7 @@ def test_an_aksk_jwt_is_refused_on_every_new_path_with_klings_words(emu):
     assert_error(post(emu, "/image-to-video/kling-3.0", i2v(), {}), 401, 1001)
     assert emu.created_tasks() == []
     # the JWT and the API key both keep working on the legacy paths
-    legacy = {"model_name": "kling-v1", "prompt": "x"}
+    legacy = {"model_name": "kling-v1-6", "prompt": "x"}
     for headers in (bearer, AUTH):
         r = requests.post(emu.url + "/v1/videos/text2video", json=legacy, headers=headers, timeout=10)
         assert r.status_code == 200 and r.json()["code"] == 0

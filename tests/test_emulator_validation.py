@@ -21,6 +21,8 @@ def _masks(n: int = 1, points: int = 2, size: tuple[int, int] = (480, 320)) -> l
     return [{"mask": mask, "trajectories": [{"x": 10 + i, "y": 10 + i} for i in range(points)]} for _ in range(n)]
 
 
+#: Where the motion brush is allowed on a current model (kling-v1, which also took it at std/5, is discontinued).
+BRUSH = {"model_name": "kling-v1-5", "mode": "pro"}
 NINE_MB_NOT_IMAGE = base64.b64encode(b"\0" * (10 * 1024 * 1024 + 1)).decode()
 
 
@@ -45,7 +47,7 @@ NINE_MB_NOT_IMAGE = base64.b64encode(b"\0" * (10 * 1024 * 1024 + 1)).decode()
     ({"sound": "loud"}, "sound(loud) is invalid"),
     ({"model_name": "kling-v1-5", "mode": "pro", "image_tail": TAIL, "camera_control": {"type": "simple"}},
      "image_tail, dynamic_masks/static_mask and camera_control cannot be used together"),
-    ({"model_name": "kling-v1", "static_mask": START, "camera_control": {"type": "simple"}},
+    ({**BRUSH, "static_mask": START, "camera_control": {"type": "simple"}},
      "image_tail, dynamic_masks/static_mask and camera_control cannot be used together"),
     ({"model_name": "kling-v1-5", "mode": "pro", "camera_control": {"type": "simple", "config": {"zoom": 5, "pan": 1}}},
      "camera_control.config must have exactly one non-zero value"),
@@ -61,19 +63,20 @@ NINE_MB_NOT_IMAGE = base64.b64encode(b"\0" * (10 * 1024 * 1024 + 1)).decode()
      "camera_control.type(down_back) is not supported with kling-v1-5"),
     ({"model_name": "kling-v1-5", "mode": "pro", "camera_control": {"type": "barrel_roll"}},
      "camera_control.type(barrel_roll) is invalid"),
-    ({"model_name": "kling-v1", "dynamic_masks": _masks(n=7)}, "dynamic_masks cannot have more than 6 items"),
-    ({"model_name": "kling-v1", "dynamic_masks": _masks(points=1)},
+    ({**BRUSH, "dynamic_masks": _masks(n=7)}, "dynamic_masks cannot have more than 6 items"),
+    ({**BRUSH, "dynamic_masks": _masks(points=1)},
      "dynamic_masks[0].trajectories must have 2 to 77 points"),
-    ({"model_name": "kling-v1", "dynamic_masks": _masks(points=78)},
+    ({**BRUSH, "dynamic_masks": _masks(points=78)},
      "dynamic_masks[0].trajectories must have 2 to 77 points"),
-    ({"model_name": "kling-v1", "dynamic_masks": [{"mask": START, "trajectories": [{"x": 1, "y": 1},
-                                                                                     {"x": 900, "y": 1}]}]},
+    ({**BRUSH, "dynamic_masks": [{"mask": START, "trajectories": [{"x": 1, "y": 1}, {"x": 900, "y": 1}]}]},
      "dynamic_masks[0].trajectories[1](900,1) is outside the image"),
-    ({"model_name": "kling-v1", "dynamic_masks": [{"mask": START}]}, "dynamic_masks[0] must have mask and trajectories"),
+    ({**BRUSH, "dynamic_masks": [{"mask": START}]}, "dynamic_masks[0] must have mask and trajectories"),
+    ({"model_name": "kling-v1-5", "mode": "std", "static_mask": START},
+     "model/mode/duration(kling-v1-5/std/5) is not supported with static_mask"),
     ({"prompt": "x" * 2501}, "prompt cannot be longer than 2500 characters"),
     ({"negative_prompt": "x" * 2501}, "negative_prompt cannot be longer than 2500 characters"),
-    ({"model_name": "kling-v1", "cfg_scale": 1.5}, "cfg_scale(1.5) must be in [0, 1]"),
-    ({"model_name": "kling-v1", "cfg_scale": -0.1}, "cfg_scale(-0.1) must be in [0, 1]"),
+    ({"model_name": "kling-v1-5", "cfg_scale": 1.5}, "cfg_scale(1.5) must be in [0, 1]"),
+    ({"model_name": "kling-v1-5", "cfg_scale": -0.1}, "cfg_scale(-0.1) must be in [0, 1]"),
     ({"image": None}, "image or image_tail is required"),
     ({"image": "data:image/png;base64," + START}, "image must be raw base64 without a data: prefix"),
     ({"image": "not base64 at all!"}, "image is not valid base64"),
@@ -98,14 +101,13 @@ def test_validation_1201(emu, fields, message):
 @pytest.mark.parametrize("fields", [
     {"prompt": "x" * 2500},
     {"cfg_scale": 0.5},  # kling-v2-1 ignores it, as public clients that send it anyway find
-    {"model_name": "kling-v1", "cfg_scale": 1},
+    {"model_name": "kling-v1-5", "cfg_scale": 1},
     {"duration": 5},  # an int, as some public clients send
     {"model_name": "kling-v1-5", "mode": "pro", "camera_control": {"type": "simple", "config": {"zoom": -10}}},
-    {"model_name": "kling-v1", "static_mask": START, "dynamic_masks": _masks(n=6, points=77)},
+    {**BRUSH, "static_mask": START, "dynamic_masks": _masks(n=6, points=77)},
     {"model_name": "kling-v2-6", "mode": "pro", "duration": "10", "image_tail": TAIL, "sound": "off"},
     {"model_name": "kling-v3", "duration": "3", "image_tail": TAIL, "sound": "on"},
     {"model_name": "kling-v2-master", "mode": None, "duration": "10"},
-    {"model_name": None, "model": "kling-v2-6"},  # the old key reads as empty model_name: kling-v1
     {"image": picture(750, 300)[0]},  # exactly 2.5:1
     {"image": picture(400, 300, fmt="JPEG")[0]},
 ])
@@ -113,6 +115,31 @@ def test_validation_accepts(emu, fields):
     r = create(emu, body(**fields))
     assert r.status_code == 200, r.text
     assert r.json()["data"]["task_status"] == "submitted"
+
+
+KLING_V1_GONE = "The model 'kling-v1' has been discontinued and is no longer available."
+
+
+@pytest.mark.parametrize("fields, endpoint", [
+    ({"model_name": "kling-v1"}, ENDPOINT),
+    ({"model_name": "kling-v1", "static_mask": START, "dynamic_masks": _masks()}, ENDPOINT),  # std/5, kling-v1's own
+    ({"model_name": None, "model": "kling-v2-6"}, ENDPOINT),  # the old key reads as empty model_name: kling-v1
+    ({"model_name": "kling-v1", "image": None, "aspect_ratio": "16:9"}, "/v1/videos/text2video"),
+])
+def test_kling_v1_is_answered_as_discontinued_by_default(emu, fields, endpoint):
+    """Kling's live answer to a valid kling-v1 create (2026-09-20, /v1/videos/text2video): the emulator says
+    the same by default (the status and code are its choice); no task is made."""
+    assert emu.switches.snapshot().discontinued_models == "kling-v1"
+    assert_error(create(emu, body(**fields), endpoint=endpoint), 400, 1201, KLING_V1_GONE)
+    assert emu.created_tasks() == []
+
+
+def test_kling_v1_still_makes_videos_when_the_switch_is_cleared(emu):
+    """The table keeps the retired row (saved workflows get its successor named), so an emulator told that
+    nothing is discontinued still serves kling-v1 (e.g. to replay an old recording)."""
+    emu.configure(discontinued_models="")
+    task_id = created_ok(emu, body(model_name="kling-v1", static_mask=START, dynamic_masks=_masks()))
+    assert wait(emu, task_id)["task_status"] == "succeed"
 
 
 def test_validation_body_not_json(emu):
@@ -139,7 +166,7 @@ def test_camera_presets_take_no_config():
 def test_mask_mismatch_fails_the_task(emu, mask_size, message):
     """Reference section 3: masks of another aspect or resolution make the task fail, not the create."""
     static, _ = picture(*mask_size)
-    task_id = created_ok(emu, body(model_name="kling-v1", static_mask=static, dynamic_masks=_masks()))
+    task_id = created_ok(emu, body(**BRUSH, static_mask=static, dynamic_masks=_masks()))
     data = wait(emu, task_id)
     assert data["task_status"] == "failed" and data["task_status_msg"] == message
     assert "task_result" not in data and data["final_unit_deduction"] == "0"

@@ -35,7 +35,7 @@ def test_video_start_end_frames_and_count(emu):
 
 
 def test_video_fps_from_table_and_zoom(emu):
-    _, mp4 = video_of(emu, body(model_name="kling-v1"))
+    _, mp4 = video_of(emu, body(model_name="kling-v1-6"))  # std: 720p, 30 fps
     frames, stream, _ = decode(mp4)
     assert stream.average_rate == 30 and len(frames) == 5 * 30
     start = resized(START_RGB, stream.width, stream.height)

@@ -1,6 +1,7 @@
 """The Motion Brush's trajectory editor in the real frontend: paths drawn, dragged and removed with the
 mouse, saved and reloaded, edited on a zoomed canvas, and run: the emulator receives the path in
-Kling's bottom-left origin."""
+Kling's bottom-left origin. Its paths, colours and point limits are the server's (GET
+/kling/trajectory_rules); without them it says so and draws nothing."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,20 @@ import time
 
 import pytest
 
-from frontend_checks import NODE, REPO, assert_no_page_errors, new_prompt_id, shot
+from frontend_checks import EXTRA_NOISE, NODE, REPO, assert_no_page_errors, new_prompt_id, shot
+from kling_api.rules.motion import trajectory_rules
 from kling_devtools.browser import kling_frontend as kf
 from kling_devtools.host_workflows import creates
 from kling_devtools.sample_images import START_NAME, write_sample_images
 
 BRUSH = "KlingMotionBrush"
+RULES = trajectory_rules()
+RULES_ROUTE = "**/kling/trajectory_rules"
+
+
+def _counts(*first: int) -> str:
+    """The editor's points per path ("3,1,0,0,0,0"): ``first`` then zeros, one entry per path of the rules."""
+    return ",".join(str(c) for c in list(first) + [0] * (len(RULES["paths"]) - len(first)))
 
 
 def _editor_box(page, brush: int) -> dict:
@@ -43,6 +52,21 @@ def _brush_value(page, brush: int) -> list:
 def _close(points, expected, tol: float = 3.0) -> bool:
     return len(points) == len(expected) and all(abs(a - b) <= tol for p, q in zip(points, expected)
                                                 for a, b in zip(p, q))
+
+
+def _editor_buttons(page, brush: int) -> list[dict]:
+    return kf.js(page.page, """[...window.__kt.node(arg).__klingTrajectory.root.querySelectorAll('[data-path]')]
+        .map((b) => ({path: b.dataset.path, colour: b.dataset.colour, title: b.title,
+                      border: getComputedStyle(b).borderTopColor}))""", brush)
+
+
+def _rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def _status(page, brush: int) -> str:
+    return kf.js(page.page, "window.__kt.node(arg).__klingTrajectory.status.textContent", brush)
 
 
 def _wait_for_points(page, brush: int, counts: str, timeout: int = 10_000) -> None:
@@ -80,6 +104,12 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
         f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.image === '640x384'", timeout=15_000)
     size = (640, 384)
     mouse = kling_page.page.mouse
+    # one button per path of the server's rules, in its colour, named after its input and colour
+    buttons = _editor_buttons(kling_page, brush)
+    assert [b["path"] for b in buttons] == [str(i) for i in range(len(RULES["paths"]))], buttons
+    for button, path in zip(buttons, RULES["paths"]):
+        assert button["colour"] == path["colour"] and button["border"] == _rgb(path["colour"]), button
+        assert path["input"] in button["title"] and path["colour_name"] in button["title"], button
 
     def at(x: float, y: float) -> tuple[float, float]:
         """Where image pixel (x, y) is on screen now (a user aims at what they see)."""
@@ -88,20 +118,23 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     # click three points of path 1 (the sun rises to the right), then drag the middle one
     for count, (x, y) in enumerate(((160, 250), (300, 150), (480, 80)), 1):
         mouse.click(*at(x, y))
-        _wait_for_points(kling_page, brush, f"{count},0,0,0,0,0")
+        _wait_for_points(kling_page, brush, _counts(count))
     mouse.move(*at(300, 150))
     mouse.down()
     for step in range(1, 6):
         mouse.move(*at(300 + 12 * step, 150 - 8 * step))
     mouse.up()
     _wait_for_value(kling_page, brush, lambda v: bool(v) and _close(v[0], [[160, 250], [360, 110], [480, 80]]))
-    # path 2 (green): a single point is kept while drawing, but a path needs 2-77 points
+    # path 2: a single point is kept while drawing, but a path needs the rules' least points
     kf.js(kling_page.page, "window.__kt.node(arg).__klingTrajectory.root.querySelector('[data-path=\"1\"]').click()",
           brush)
     kling_page.page.wait_for_function(
         f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.active === '1'", timeout=5000)
     mouse.click(*at(500, 300))
-    _wait_for_points(kling_page, brush, "3,1,0,0,0,0")
+    _wait_for_points(kling_page, brush, _counts(3, 1))
+    lo, hi = RULES["points"]["min"], RULES["points"]["max"]
+    status = _status(kling_page, brush)
+    assert RULES["paths"][1]["colour_name"] in status and f"needs {lo}-{hi}" in status, status
     # right-click off a point: nothing (far enough: the hit radius is 9 CSS px, ~20 image px on a small editor)
     mouse.click(*at(600, 340), button="right")
     kf.settle(kling_page, 150)
@@ -109,7 +142,7 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     assert _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
     assert _close(value[1], [[500, 300]]), value
     mouse.click(*at(*value[1][0]), button="right")  # right-click the point: removed
-    _wait_for_points(kling_page, brush, "3,0,0,0,0,0")
+    _wait_for_points(kling_page, brush, _counts(3))
     value = _wait_for_value(kling_page, brush, lambda v: len(v) == 1)
     assert len(value) == 1 and _close(value[0], [[160, 250], [360, 110], [480, 80]]), value
     shot(kling_page, "frontend_trajectory_editor")
@@ -123,7 +156,7 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     kf.install(kling_page.page)
     assert _brush_value(kling_page, brush) == value
     kling_page.page.wait_for_function(
-        f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.points === '3,0,0,0,0,0'",
+        f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.points === '{_counts(3)}'",
         timeout=10_000)
     # still editable after the reload, on a zoomed-out canvas: drag the last point
     kf.frame_node(kling_page, [brush], zoom=0.75, top=60, left=300)
@@ -156,3 +189,30 @@ def test_trajectory_editor_draw_save_reload_and_run(kling_page, ui_host, tmp_pat
     assert body["dynamic_masks"][0]["trajectories"] == [{"x": x, "y": 383 - y} for x, y in value[0]]
     assert body["static_mask"] and len(body["dynamic_masks"]) == 1
     assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_trajectory_editor_says_when_its_rules_cannot_be_loaded(kling_page):
+    """The server does not answer the rules: the editor says why and takes no click (it never guesses
+    Kling's numbers); once the server answers again it shows the paths of the rules."""
+    page = kling_page.page
+    page.route(RULES_ROUTE, lambda route: route.fulfill(status=503, content_type="application/json",
+                                                        body=json.dumps({"error": "rules unavailable"})))
+    brush = kf.add_node(kling_page, BRUSH, (100, 100))
+    kf.frame_node(kling_page, [brush], zoom=1.0, top=150, left=300)
+    page.wait_for_function(
+        f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.rules === 'error'", timeout=15_000)
+    status = _status(kling_page, brush)
+    assert "rules not loaded" in status and "rules unavailable" in status, status
+    assert _editor_buttons(kling_page, brush) == []
+    box = _editor_box(kling_page, brush)
+    page.mouse.click(box["left"] + box["width"] / 2, box["top"] + box["height"] / 2)
+    kf.settle(kling_page, 300)
+    assert kf.state(kling_page, brush)["widgets"]["trajectories"]["value"] == "[]"
+    shot(kling_page, "frontend_trajectory_rules_missing")
+    # the server answers again: the editor asks again by itself
+    page.unroute(RULES_ROUTE)
+    page.wait_for_function(
+        f"() => app.graph.getNodeById({brush}).__klingTrajectory.root.dataset.rules === 'ready'", timeout=15_000)
+    assert [b["colour"] for b in _editor_buttons(kling_page, brush)] == [p["colour"] for p in RULES["paths"]]
+    assert kling_page.unexpected_errors(EXTRA_NOISE + [r"503"]) == []

@@ -111,7 +111,7 @@ def test_switching_models_follows_the_capability_table(kling_page):
                 problems_text(st) or problems_text(before)):
             grew = st["size"][1] > before["size"][1]
             assert grew == visible(st, "cfg_scale"), (model, before["size"], st["size"])
-        if model in ("kling-v1", "kling-v2-master", "kling-v3"):
+        if model in ("kling-v1-5", "kling-v2-master", "kling-v3"):
             shot(kling_page, f"frontend_model_{model}")
 
     # the duration menu offers the model's durations only (real click)

@@ -75,7 +75,7 @@ def test_masks_share_one_resolution_with_the_image_aspect_and_the_request_valida
     assert np.asarray(sm)[int(250 * 0.75), 120] == 0 and np.asarray(sm)[10, 10] == 255
     assert fields["dynamic_masks"][0]["trajectories"] == [
         {"x": 120, "y": 287 - 188}, {"x": 300, "y": 287 - 75}, {"x": 450, "y": 287 - 45}]
-    request = ImageToVideoRequest(model_name="kling-v1", image="aGVsbG8=", mode="std", duration="5", **fields)
+    request = ImageToVideoRequest(model_name="kling-v1-5", image="aGVsbG8=", mode="pro", duration="5", **fields)
     assert validate(request).request.dynamic_masks == fields["dynamic_masks"]
 
 

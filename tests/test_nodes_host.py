@@ -177,6 +177,29 @@ def test_text_to_video_example_workflow_runs(host, object_info, emulator_process
     assert len(saved) == 1 and probe_video(saved[0]).width > probe_video(saved[0]).height  # 16:9
 
 
+def test_kling_3_0_turbo_example_workflow_runs_on_the_new_api(host, object_info, emulator_process):
+    """example_workflows/kling_turbo_image_to_video_sound.json with the host's API key (the new API takes no
+    AK/SK): one create on /image-to-video/kling-3.0-turbo with the page's body (a first frame only, the
+    resolution and an int duration, no audio switch, no negative prompt or cfg_scale), a video with sound,
+    saved with its sound."""
+    ui = load_ui("kling_turbo_image_to_video_sound")
+    prompt, kling = api_prompt("kling_turbo_image_to_video_sound", object_info)
+    entry = host.run(prompt, timeout=240)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    assert creates(emulator_process) == []  # nothing on the legacy /v1/ paths
+    [create] = creates(emulator_process, "/image-to-video/")
+    assert create["path"] == "/image-to-video/kling-3.0-turbo"
+    body = create["json"]
+    assert [item["type"] for item in body["contents"]] == ["prompt", "first_frame"]
+    assert body["settings"]["resolution"] == "720p" and body["settings"]["duration"] == 5
+    assert "audio" not in body["settings"]
+    assert not {"model_name", "mode", "negative_prompt", "cfg_scale", "image_tail"} & set(body)
+    info = probe_video(kling_video(host, entry, kling))
+    assert info.fps == 24 and info.frame_count == 24 * 5 and info.has_audio  # (the session emulator caps heights)
+    [saved] = host.output_files(entry, node_id_of(ui, "SaveVideo"))
+    assert probe_video(saved).has_audio and probe_video(saved).frame_count == info.frame_count
+
+
 def test_workflow_b_start_and_end_frame(host, object_info, emulator_process):
     ui = load_ui("kling_start_end_frame")
     prompt, kling = api_prompt("kling_start_end_frame", object_info)
@@ -379,7 +402,7 @@ def test_motion_brush_workflow_sends_masks_and_flipped_paths(host, object_info, 
     entry = host.run(prompt, timeout=240)
     assert entry["status"]["status_str"] == "success"
     body = creates(emulator_process)[0]["json"]
-    assert (body["model_name"], body["mode"], body["duration"]) == ("kling-v1", "pro", "5")
+    assert (body["model_name"], body["mode"], body["duration"]) == ("kling-v1-5", "pro", "5")
     start = Image.open(host.input_dir / START_NAME)
     width, height = start.size
     static = png_of(body["static_mask"])
@@ -397,8 +420,10 @@ def test_motion_brush_workflow_sends_masks_and_flipped_paths(host, object_info, 
     ("kling_camera_control", {"mode": "std"}, "camera_control needs mode=pro and duration=5 on kling-v1-5; got std/5"),
     ("kling_motion_brush", {"model_name": "kling-v2-5-turbo"}, "static_mask/dynamic_masks is not supported on "
                                                                 "kling-v2-5-turbo at all"),
-    ("kling_motion_brush", {"duration": "10"}, "static_mask/dynamic_masks needs mode/duration one of std/5, pro/5 "
-                                               "on kling-v1; got pro/10"),
+    ("kling_motion_brush", {"duration": "10"}, "static_mask/dynamic_masks needs mode=pro and duration=5 "
+                                               "on kling-v1-5; got pro/10"),
+    ("kling_motion_brush", {"mode": "std"}, "static_mask/dynamic_masks needs mode=pro and duration=5 "
+                                            "on kling-v1-5; got std/5"),
 ])
 def test_camera_and_brush_refused_at_queue_time_where_the_table_refuses_them(host, object_info, emulator_process,
                                                                              workflow, inputs, message):

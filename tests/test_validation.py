@@ -1,7 +1,7 @@
 """Every rule of the seed and the capability table, refused locally with a message naming field and value."""
 import pytest
 
-from kling_api.rules.capabilities import capability_table
+from kling_api.rules.capabilities import capability_table, endpoint_models, markdown_table
 from kling_api.errors import KlingValidationError
 from kling_api.rules.request import ImageToVideoRequest
 from kling_api.rules.validation import validate
@@ -37,7 +37,7 @@ def test_seed_start_end_frame_only_pro_10_on_seed_models(model, mode, duration, 
             validate(request)
 
 
-@pytest.mark.parametrize("model", ["kling-v1", "kling-v2-master", "kling-v2-1-master"])
+@pytest.mark.parametrize("model", ["kling-v2-master", "kling-v2-1-master"])
 def test_image_tail_refused_where_no_combination_allows_it(model):
     err = refused(model_name=model, image_tail="eA==", mode="pro", duration="10")
     assert "not supported on " + model in str(err)
@@ -73,8 +73,8 @@ def test_cfg_scale_left_out_for_v2_with_note_and_range_checked_for_v1():
     assert "cfg_scale" not in result.request.to_body()
     assert result.notes == ["cfg_scale is not taken by kling-v2-5-turbo; left out of the request"]
     assert validate(req(model_name="kling-v1-6", cfg_scale=0.3)).request.to_body()["cfg_scale"] == 0.3
-    assert refused(model_name="kling-v1", cfg_scale=1.5).field == "cfg_scale"
-    assert refused(model_name="kling-v1", cfg_scale=float("nan")).field == "cfg_scale"
+    assert refused(model_name="kling-v1-5", cfg_scale=1.5).field == "cfg_scale"
+    assert refused(model_name="kling-v1-5", cfg_scale=float("nan")).field == "cfg_scale"
 
 
 def test_prompt_limits():
@@ -107,19 +107,21 @@ def test_seed_mutual_exclusions(groups):
 
 
 def test_motion_brush_allowed_only_where_the_table_says():
-    assert validate(req(model_name="kling-v1", mode="std", duration="5", dynamic_masks=[MASK])).request.dynamic_masks
-    err = refused(model_name="kling-v1", mode="std", duration="10", dynamic_masks=[MASK])
-    assert "std/5, pro/5" in str(err) and "got std/10" in str(err)
+    assert validate(req(model_name="kling-v1-5", mode="pro", duration="5", dynamic_masks=[MASK])).request.dynamic_masks
+    err = refused(model_name="kling-v1-5", mode="std", duration="5", dynamic_masks=[MASK])
+    assert "needs mode=pro and duration=5 on kling-v1-5" in str(err) and "got std/5" in str(err)
+    assert "got pro/10" in str(refused(model_name="kling-v1-5", mode="pro", duration="10", dynamic_masks=[MASK]))
     assert "not supported on kling-v2-5-turbo" in str(refused(static_mask="bQ=="))
 
 
 def test_motion_brush_counts():
     seven = [MASK] * 7
-    assert refused(model_name="kling-v1", dynamic_masks=seven).field == "dynamic_masks"
+    brush = dict(model_name="kling-v1-5", mode="pro", duration="5")
+    assert refused(**brush, dynamic_masks=seven).field == "dynamic_masks"
     one_point = [{"mask": "bQ==", "trajectories": [{"x": 1, "y": 1}]}]
-    assert "2-77 points" in str(refused(model_name="kling-v1", dynamic_masks=one_point))
+    assert "2-77 points" in str(refused(**brush, dynamic_masks=one_point))
     many = [{"mask": "bQ==", "trajectories": [{"x": i, "y": i} for i in range(78)]}]
-    assert refused(model_name="kling-v1", dynamic_masks=many).field == "dynamic_masks[0].trajectories"
+    assert refused(**brush, dynamic_masks=many).field == "dynamic_masks[0].trajectories"
 
 
 def test_camera_control_rules():
@@ -158,9 +160,11 @@ def test_body_leaves_unset_fields_out_and_sends_duration_as_string():
 
 def test_every_model_of_the_seed_and_the_new_ones_is_in_the_table():
     names = capability_table().model_names
-    for model in ["kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1", "kling-v2-1-master",
+    for model in ["kling-v1-5", "kling-v1-6", "kling-v2-master", "kling-v2-1", "kling-v2-1-master",
                   "kling-v2-5-turbo", "kling-v2-6", "kling-v3"]:
         assert model in names
+    # kling-v1 keeps its row (retired: saved workflows get its successor named), not offered any more
+    assert "kling-v1" not in names and "kling-v1" in capability_table().all_model_names
     assert capability_table().get("kling-v3").durations == tuple(str(d) for d in range(3, 16))
 
 
@@ -187,3 +191,74 @@ def test_a_retired_model_leaves_the_choices_and_names_its_successor(monkeypatch)
         monkeypatch.undo()
         capability_table.cache_clear()
     assert "kling-v1-6" in capability_table().model_names
+
+
+def test_kling_v1_is_retired_as_kling_answered_live_with_a_successor_per_endpoint():
+    """Kling answered a kling-v1 create on /v1/videos/text2video (2026-09-20) with "The model 'kling-v1' has
+    been discontinued and is no longer available.": the real table retires it, naming successors that keep
+    what a kling-v1 workflow used (image to video kling-v1-5; text to video, which never took kling-v1-5,
+    kling-v1-6)."""
+    from kling_api.rules.capabilities import endpoint_models, load_raw
+    from kling_api.rules.request import TextToVideoRequest
+    from kling_api.rules.validation import validate_text_to_video
+
+    table = capability_table()
+    v1 = table.get("kling-v1")
+    assert (v1.retired, v1.successor, v1.successor_for("text2video")) == ("2026-09-20", "kling-v1-5", "kling-v1-6")
+    assert "The model 'kling-v1' has been discontinued and is no longer available." in \
+        load_raw()["models"]["kling-v1"]["retired_evidence"]
+    assert "kling-v1" not in endpoint_models("image2video") and "kling-v1" not in endpoint_models("text2video")
+    assert "kling-v1" in endpoint_models("text2video", include_retired=True)
+    for mode in ("std", "pro"):
+        with pytest.raises(KlingValidationError) as info:
+            validate(req(model_name="kling-v1", mode=mode))
+        assert str(info.value) == ("model_name: kling-v1 was retired by Kling (2026-09-20); pick kling-v1-5 instead "
+                                   "(its motion brush needs pro/5; kling-v1 took std/5 too; text to video: kling-v1-6)")
+        with pytest.raises(KlingValidationError, match=r"kling-v1 was retired by Kling \(2026-09-20\)"):
+            validate_text_to_video(TextToVideoRequest(model_name="kling-v1", prompt="x", mode=mode, duration="5",
+                                                      aspect_ratio="16:9"))
+    assert v1.retirement("text2video") == \
+        "model_name: kling-v1 was retired by Kling (2026-09-20); pick kling-v1-6 instead"
+    # what a kling-v1 workflow used, the successors keep (a motion brush only at pro/5)
+    for endpoint in ("image2video", "text2video"):
+        successor = table.get(v1.successor_for(endpoint))
+        assert successor.name in endpoint_models(endpoint) and not successor.retired
+        assert (successor.modes, successor.durations, successor.cfg_scale) == (v1.modes, v1.durations, True)
+    assert table.get("kling-v1-5").allowed_combos("motion_brush") == [("pro", "5")]
+    assert "| kling-v1 (retired; use kling-v1-5, text to video: kling-v1-6) |" in markdown_table()
+
+
+def test_every_retired_model_names_current_successors_offered_where_they_are_named():
+    table = capability_table()
+    retired = [caps for caps in table.models.values() if caps.retired]
+    assert retired, "the table retires kling-v1"
+    for caps in retired:
+        for endpoint in ("image2video", "text2video"):
+            if caps.name not in endpoint_models(endpoint, include_retired=True):
+                continue
+            successor = caps.successor_for(endpoint)
+            assert successor in endpoint_models(endpoint), (caps.name, endpoint, successor)
+
+
+def test_kling_v1_6_and_kling_v2_1_are_not_retired():
+    """Their reported retirement (2026-09-15) rests on one client's test, not on a page or a live answer
+    recorded with its request; Kling's changelog has no such entry (README, "Retirements and their evidence")."""
+    table = capability_table()
+    for name in ("kling-v1-6", "kling-v2-1"):
+        assert not table.get(name).retired and name in table.model_names
+
+
+def test_the_default_model_is_current_and_on_the_official_price_table():
+    """The default must be a model Kling's price page lists (kling-pricing-video.md): kling-v2-5-turbo is the
+    legacy name of its "Kling 2.5 Turbo" (legacy std = 720p, pro = 1080p), reachable with AK/SK too."""
+    from kling_api.rules.prices import list_price, product_of
+
+    table = capability_table()
+    default = table.get(table.default_model)
+    assert default is not None and not default.retired and not default.is_new_standard
+    assert product_of(default.name) == "Kling 2.5 Turbo"
+    for tier in default.tiers:
+        price = list_price(default.name, tier, audio=False)
+        assert price is not None and price.source.startswith("kling-pricing-video.md"), tier
+    assert list_price(default.name, "std", audio=False).units_per_second == 0.3
+    assert list_price(default.name, "pro", audio=False).units_per_second == 0.5

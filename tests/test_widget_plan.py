@@ -289,6 +289,41 @@ def test_a_retired_model_names_its_successor_and_the_fix_switches_to_it(retired_
     assert "kling-v1-5" not in plan["widgets"]["model_name"]["choices"]
 
 
+#: kling-v1 as the packaged table retires it (Kling's live answer of 2026-09-20, see the README's
+#: "Retirements and their evidence").
+V1_RETIRED = "model_name: kling-v1 was retired by Kling (2026-09-20)"
+
+
+def test_a_saved_kling_v1_motion_brush_at_std_is_fixed_to_kling_v1_5_pro_and_the_fix_says_so():
+    """kling-v1 took the motion brush at std/5 and pro/5; its successor kling-v1-5 only at pro/5: the
+    warning names the successor and its mode, the one fix switches model and mode, and nothing else."""
+    plan = widget_plan("image2video", {"model_name": "kling-v1", "mode": "std", "duration": "5", "sound": "off",
+                                       "cfg_scale": 0.5}, ["motion_brush"])
+    assert plan["warning"].startswith(V1_RETIRED + "; pick kling-v1-5 instead"), plan
+    assert "motion brush needs pro/5" in plan["warning"], plan
+    assert plan["fix"]["values"] == {"model_name": "kling-v1-5", "mode": "pro", "duration": "5", "sound": "off"}
+    assert plan["fix"]["label"] == "Fix: use kling-v1-5, mode pro"
+    assert "kling-v1" not in plan["widgets"]["model_name"]["choices"]
+    assert plan["widgets"]["cfg_scale"]["visible"]  # kling-v1-5 takes cfg_scale, as kling-v1 did
+    # at pro/5 the same workflow keeps its mode: only the model changes
+    pro = widget_plan("image2video", {"model_name": "kling-v1", "mode": "pro", "duration": "5", "sound": "off"},
+                      ["motion_brush"])
+    assert pro["fix"]["values"]["model_name"] == "kling-v1-5" and pro["fix"]["label"] == "Fix: use kling-v1-5"
+    assert widget_plan("image2video", {**pro["fix"]["values"]}, ["motion_brush"])["warning"] is None
+
+
+def test_a_saved_kling_v1_text_to_video_is_fixed_to_kling_v1_6():
+    """Kling's text to video takes no kling-v1-5: there the successor is kling-v1-6, mode and duration kept."""
+    assert "kling-v1-5" not in endpoint_models("text2video") and "kling-v1-6" in endpoint_models("text2video")
+    for mode, duration in (("std", "5"), ("pro", "10")):
+        plan = widget_plan("text2video", {"model_name": "kling-v1", "mode": mode, "duration": duration,
+                                          "aspect_ratio": "16:9", "sound": "off"}, [])
+        assert plan["warning"].startswith(V1_RETIRED) and "pick kling-v1-6 instead" in plan["warning"], plan
+        assert "kling-v1-5" not in plan["warning"], plan  # the image node's successor is not this node's
+        assert plan["fix"]["values"] == {"model_name": "kling-v1-6", "mode": mode, "duration": duration,
+                                         "sound": "off", "aspect_ratio": "16:9"}, plan
+
+
 def test_a_malformed_request_says_what_is_wrong():
     nodes = {"KlingImageToVideo": "image2video", "KlingVideoExtend": None}
     for body, words in (([], "JSON object"), ({"node_type": "Nope"}, "'Nope' is not a Kling node"),
@@ -398,7 +433,7 @@ def test_the_plan_warning_is_the_queue_time_refusal(sample_host, object_info, wo
 def test_a_plan_round_trip_on_loopback_is_well_under_50_ms(comfy_host):
     url = urlparse(comfy_host.url)
     body = json.dumps({"node_type": "KlingImageToVideo", "linked": ["image_tail"],
-                       "values": {"model_name": "kling-v1", "mode": "std", "duration": "5", "sound": "on"}})
+                       "values": {"model_name": "kling-v1-6", "mode": "std", "duration": "5", "sound": "on"}})
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     timings = []
     try:
@@ -423,7 +458,7 @@ def test_rule_phrases_of_the_tooltips_name_exactly_the_models_the_table_allows()
         named = {part.split(" ")[0] for part in where_allowed(feature).split(", ")}
         assert named == {m for m in TABLE.model_names if TABLE.get(m).allowed_combos(feature)}, feature
     assert where_allowed("sound") == "kling-v2-6 pro, kling-v3, kling-3.0, kling-2.6 1080p"
-    assert where_allowed("motion_brush") == "kling-v1 5 s, kling-v1-5 pro 5 s"
+    assert where_allowed("motion_brush") == "kling-v1-5 pro 5 s"  # kling-v1 (std/5, pro/5) is retired
     assert durations_text() == "5 or 10 on most models; 3-15 on kling-v3, kling-3.0-turbo, kling-3.0"
     assert durations_text(endpoint_models("multi-image2video")) == "5 or 10"
 

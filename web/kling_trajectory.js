@@ -9,6 +9,10 @@
 //   e.g. after a run) or a Load Image (its file in input/ via /view).
 // - Click on the image adds a point to the selected path, dragging a point moves it, right-click a
 //   point removes it. One colour per dynamic mask (the same as the node's input tooltips).
+// - The Kling rules it draws by (how many paths, each one's input and colour, how many points a path
+//   takes) come from the server, GET /kling/trajectory_rules (kling_api.rules.motion): none is written
+//   here. Until they have arrived nothing can be drawn; when they cannot be loaded the editor says so and
+//   asks again every few seconds, never guessing them.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
@@ -16,19 +20,55 @@ const NODE_TYPE = "KlingMotionBrush";
 const KLING_NODE = "KlingImageToVideo";
 const VALUE_WIDGET = "trajectories";
 const EDITOR_WIDGET = "kling_trajectory_editor";
-export const COLOURS = ["#ef4444", "#22c55e", "#3b82f6", "#eab308", "#d946ef", "#06b6d4"];
-export const COLOUR_NAMES = ["red", "green", "blue", "yellow", "magenta", "cyan"];
-const PATHS = 6;
-const MAX_POINTS = 77; // for 5 s videos (kling_api.rules.validation.TRAJECTORY_POINTS_5S)
+const RULES_URL = "/kling/trajectory_rules";
+const RULES_RETRY_MS = 3000; // after a failed request, the next try
+// purely visual
 const HIT_RADIUS = 9; // CSS px
+const START_DOT_RADIUS = 6; // CSS px, a path's first point
+const DOT_RADIUS = 4.5;
 const EDITOR_HEIGHT = 300;
 
 function findWidget(node, name) {
   return (node.widgets || []).find((w) => w && w.name === name);
 }
 
-/** The paths in the widget, always PATHS long; bad JSON reads as no paths (the widget keeps its text). */
-export function readPaths(text) {
+// --- the rules, from the server --------------------------------------------------------------------
+
+let rulesRequest = null; // one request for every editor of the page; forgotten when it fails
+
+/** The answer, checked: {paths: [{input, colour, colour_name}], points: {min, max}, point_rule}. */
+function checkRules(data) {
+  const paths = data && data.paths;
+  const points = data && data.points;
+  const ok = Array.isArray(paths) && paths.length > 0 &&
+    paths.every((p) => p && typeof p.input === "string" && typeof p.colour === "string" &&
+      typeof p.colour_name === "string") &&
+    points && Number.isInteger(points.min) && Number.isInteger(points.max) && points.min >= 1 &&
+    points.max >= points.min;
+  if (!ok) throw new Error("the answer is not the editor's rules (is the server's Kling pack older than the page?)");
+  return data;
+}
+
+/** The editor's rules (a promise, shared); a failed request is asked again on the next call. */
+export function loadRules() {
+  if (!rulesRequest) {
+    const request = (async () => {
+      const res = await api.fetchApi(RULES_URL, { cache: "no-store" });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+      return checkRules(data);
+    })();
+    rulesRequest = request;
+    request.catch(() => {
+      if (rulesRequest === request) rulesRequest = null;
+    });
+  }
+  return rulesRequest;
+}
+
+/** The paths in the widget, always ``count`` long (one per dynamic mask); bad JSON reads as no paths
+ * (the widget keeps its text). */
+export function readPaths(text, count) {
   let data = [];
   try {
     data = typeof text === "string" && text.trim() ? JSON.parse(text) : [];
@@ -37,7 +77,7 @@ export function readPaths(text) {
   }
   if (data && !Array.isArray(data) && Array.isArray(data.paths)) data = data.paths;
   const out = [];
-  for (let i = 0; i < PATHS; i++) {
+  for (let i = 0; i < count; i++) {
     const path = Array.isArray(data) && Array.isArray(data[i]) ? data[i] : [];
     out.push(
       path
@@ -136,6 +176,11 @@ class TrajectoryEditor {
     this.image = null; // HTMLImageElement once loaded
     this.imageUrl = null;
     this.reason = "";
+    this.rules = null; // from the server (loadRules)
+    this.rulesError = "";
+    this.rulesPending = false;
+    this.rulesFailedAt = 0;
+    this.buttons = [];
 
     const root = document.createElement("div");
     root.dataset.klingTrajectory = "";
@@ -145,21 +190,7 @@ class TrajectoryEditor {
       "font:12px Arial,sans-serif;color:#ddd;";
     const bar = document.createElement("div");
     bar.style.cssText = "display:flex;gap:3px;flex-wrap:wrap;align-items:center;";
-    this.buttons = COLOURS.map((colour, i) => {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.dataset.path = String(i);
-      b.title = `Path ${i + 1} (dynamic_mask_${i + 1}, ${COLOUR_NAMES[i]})`;
-      b.style.cssText = `border:2px solid ${colour};background:#222;color:#eee;border-radius:4px;padding:1px 5px;` +
-        "cursor:pointer;font:11px Arial,sans-serif;";
-      b.addEventListener("click", (e) => {
-        e.stopPropagation();
-        this.active = i;
-        this.render();
-      });
-      bar.appendChild(b);
-      return b;
-    });
+    this.bar = bar;
     const clear = document.createElement("button");
     clear.type = "button";
     clear.dataset.action = "clear";
@@ -167,13 +198,16 @@ class TrajectoryEditor {
     clear.title = "Remove every point of the selected path";
     clear.style.cssText = "margin-left:auto;background:#333;color:#eee;border:1px solid #666;border-radius:4px;" +
       "padding:1px 6px;cursor:pointer;font:11px Arial,sans-serif;";
+    clear.style.visibility = "hidden"; // until the rules are known
     clear.addEventListener("click", (e) => {
       e.stopPropagation();
+      if (!this.rules) return;
       const paths = this.paths();
       paths[this.active] = [];
       this.commit(paths);
     });
     bar.appendChild(clear);
+    this.clearButton = clear;
     // The canvas fills a box whose size never depends on the canvas: sized from its bitmap (a flex item
     // with height auto, as some frontends' CSS makes it), it changed height with each redraw and the
     // points drawn drifted from the clicks.
@@ -192,6 +226,7 @@ class TrajectoryEditor {
     // link, a workflow whose links were configured after this node) and the value there too.
     this.poll = setInterval(() => {
       if (!this.root.isConnected) return;
+      this.requestRules();
       this.refreshImage();
       const value = this.valueWidget()?.value;
       if (value !== this.lastValue) {
@@ -215,12 +250,58 @@ class TrajectoryEditor {
     }
   }
 
+  /** Ask for the rules unless they are known, asked for, or failed less than RULES_RETRY_MS ago. */
+  requestRules() {
+    if (this.rules || this.rulesPending) return;
+    if (this.rulesFailedAt && Date.now() - this.rulesFailedAt < RULES_RETRY_MS) return;
+    this.rulesPending = true;
+    loadRules().then(
+      (rules) => {
+        this.rules = rules;
+        this.rulesError = "";
+        this.active = Math.min(this.active, rules.paths.length - 1);
+        this.buildButtons();
+      },
+      (err) => {
+        this.rulesError = String((err && err.message) || err);
+        this.rulesFailedAt = Date.now();
+        console.warn("[Kling] trajectory rules not available:", this.rulesError);
+      },
+    ).finally(() => {
+      this.rulesPending = false;
+      this.render();
+    });
+  }
+
+  /** One button per path of the rules, in its colour, before Clear path. */
+  buildButtons() {
+    for (const b of this.buttons) b.remove();
+    this.buttons = this.rules.paths.map((path, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.path = String(i);
+      b.dataset.colour = path.colour;
+      b.title = `Path ${i + 1} (${path.input}, ${path.colour_name})`;
+      b.style.cssText = `border:2px solid ${path.colour};background:#222;color:#eee;border-radius:4px;padding:1px 5px;` +
+        "cursor:pointer;font:11px Arial,sans-serif;";
+      b.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.active = i;
+        this.render();
+      });
+      this.bar.insertBefore(b, this.clearButton);
+      return b;
+    });
+    this.clearButton.style.visibility = "";
+  }
+
   valueWidget() {
     return findWidget(this.node, VALUE_WIDGET);
   }
 
+  /** The paths of the widget (only called once the rules are known). */
   paths() {
-    return readPaths(this.valueWidget()?.value);
+    return readPaths(this.valueWidget()?.value, this.rules.paths.length);
   }
 
   commit(paths) {
@@ -302,7 +383,7 @@ class TrajectoryEditor {
 
   onDown(e) {
     e.stopPropagation();
-    if (e.button !== 0) return;
+    if (e.button !== 0 || !this.rules) return;
     const at = this.toImage(e);
     if (!at) return;
     if (!isReadable(this.valueWidget()?.value)) {
@@ -316,8 +397,10 @@ class TrajectoryEditor {
       this.drag = found;
     } else {
       if (at.x < -0.5 || at.y < -0.5 || at.x > at.lay.iw - 0.5 || at.y > at.lay.ih - 0.5) return;
-      if (paths[this.active].length >= MAX_POINTS) {
-        this.status.textContent = `Path ${this.active + 1} already has ${MAX_POINTS} points (the most Kling takes).`;
+      const most = this.rules.points.max;
+      if (paths[this.active].length >= most) {
+        this.status.textContent = `Path ${this.active + 1} already has ${most} points (the most Kling takes: ` +
+          `${this.rules.point_rule}).`;
         return;
       }
       paths[this.active].push(this.clampPoint(at));
@@ -334,7 +417,7 @@ class TrajectoryEditor {
   }
 
   onMove(e) {
-    if (!this.drag) return;
+    if (!this.drag || !this.rules) return;
     e.stopPropagation();
     const at = this.toImage(e);
     if (!at) return;
@@ -360,6 +443,7 @@ class TrajectoryEditor {
   onContextMenu(e) {
     e.preventDefault();
     e.stopPropagation();
+    if (!this.rules) return;
     const at = this.toImage(e);
     if (!at) return;
     const paths = this.paths();
@@ -370,13 +454,49 @@ class TrajectoryEditor {
     this.commit(paths);
   }
 
+  /** Without the rules: say why on the canvas and in the status line; nothing can be drawn. */
+  renderWithoutRules() {
+    const failed = Boolean(this.rulesError);
+    this.root.dataset.rules = failed ? "error" : "loading";
+    this.root.dataset.points = "";
+    this.root.dataset.image = "";
+    const message = failed
+      ? `The Kling trajectory rules could not be loaded from the server (${this.rulesError}), so paths ` +
+        "cannot be drawn: is ComfyUI running with this Kling pack? Trying again every few seconds."
+      : "Loading the Kling trajectory rules from the server...";
+    this.status.textContent = failed
+      ? `Kling trajectory rules not loaded (${this.rulesError}); trying again.`
+      : "Loading the Kling trajectory rules...";
+    const canvas = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth;
+    const h = canvas.clientHeight;
+    if (!w || !h) return;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = failed ? "#f87171" : "#888";
+    ctx.font = "12px Arial, sans-serif";
+    wrap(ctx, message, w - 20).forEach((line, i) => ctx.fillText(line, 10, 20 + i * 15));
+  }
+
   render() {
+    if (!this.rules) {
+      this.renderWithoutRules();
+      return;
+    }
+    const colours = this.rules.paths.map((p) => p.colour);
     const paths = this.paths();
     this.buttons.forEach((b, i) => {
       b.textContent = `${i + 1}: ${paths[i].length}`;
-      b.style.background = i === this.active ? COLOURS[i] : "#222";
+      b.style.background = i === this.active ? colours[i] : "#222";
       b.style.color = i === this.active ? "#111" : "#eee";
     });
+    this.root.dataset.rules = "ready";
     this.root.dataset.active = String(this.active);
     this.root.dataset.points = paths.map((p) => p.length).join(",");
     const canvas = this.canvas;
@@ -407,7 +527,7 @@ class TrajectoryEditor {
       if (!path.length) return;
       const pts = path.map(([x, y]) => [lay.x + x * lay.scale, lay.y + y * lay.scale]);
       const active = i === this.active;
-      ctx.strokeStyle = COLOURS[i];
+      ctx.strokeStyle = colours[i];
       ctx.lineWidth = active ? 3 : 2;
       ctx.globalAlpha = active ? 1 : 0.75;
       ctx.beginPath();
@@ -416,11 +536,11 @@ class TrajectoryEditor {
       if (pts.length > 1) arrowHead(ctx, pts[pts.length - 2], pts[pts.length - 1]);
       pts.forEach(([x, y], j) => {
         ctx.beginPath();
-        ctx.arc(x, y, j === 0 ? 6 : 4.5, 0, Math.PI * 2);
-        ctx.fillStyle = j === 0 ? "#fff" : COLOURS[i];
+        ctx.arc(x, y, j === 0 ? START_DOT_RADIUS : DOT_RADIUS, 0, Math.PI * 2);
+        ctx.fillStyle = j === 0 ? "#fff" : colours[i];
         ctx.fill();
         ctx.lineWidth = 1.5;
-        ctx.strokeStyle = j === 0 ? COLOURS[i] : "#000";
+        ctx.strokeStyle = j === 0 ? colours[i] : "#000";
         ctx.stroke();
       });
       ctx.globalAlpha = 1;
@@ -430,9 +550,11 @@ class TrajectoryEditor {
       this.status.textContent = "The trajectories text is not valid JSON: correct it, or Clear path to start over.";
       return;
     }
-    this.status.textContent = `${lay.iw}×${lay.ih} · path ${this.active + 1} (${COLOUR_NAMES[this.active]}): ` +
-      `${count} point${count === 1 ? "" : "s"}${count === 1 ? " (needs 2-77)" : ""} · click adds, drag moves, ` +
-      "right-click removes";
+    const { min, max } = this.rules.points;
+    const short = count > 0 && count < min ? ` (needs ${min}-${max})` : "";
+    this.status.textContent = `${lay.iw}×${lay.ih} · path ${this.active + 1} ` +
+      `(${this.rules.paths[this.active].colour_name}): ${count} point${count === 1 ? "" : "s"}${short} · ` +
+      "click adds, drag moves, right-click removes";
   }
 
   destroy() {
@@ -495,6 +617,7 @@ app.registerExtension({
     proto.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
       const editor = ensureEditor(this);
+      editor.requestRules();
       if (this.size[0] < 420 || this.size[1] < 460) this.setSize([Math.max(420, this.size[0]), Math.max(460, this.size[1])]);
       editor.refreshImage();
       editor.render();
@@ -505,6 +628,7 @@ app.registerExtension({
     proto.configure = function () {
       const r = configure.apply(this, arguments);
       const editor = ensureEditor(this);
+      editor.requestRules();
       editor.refreshImage();
       editor.render();
       return r;

@@ -29,7 +29,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--processing-seconds", type=float)
     parser.add_argument("--max-height", type=int, help="cap the videos' pixel height (smaller = faster)")
     parser.add_argument("--discontinued-model", action="append", default=[], metavar="MODEL",
-                        help="answer this model (kling-v1, kling-2.5-turbo, ...) as discontinued (repeatable)")
+                        help="answer this model (kling-v1, kling-2.5-turbo, ...) as discontinued (repeatable; the "
+                             "list replaces the default, kling-v1, which Kling answers so live)")
     parser.add_argument("--discontinued-as", choices=DISCONTINUED_AS,
                         help="refuse the create (default) or fail the task")
     parser.add_argument("--log-level", default="INFO")

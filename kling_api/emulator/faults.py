@@ -34,6 +34,12 @@ DISCONTINUED_MESSAGE = "The model '{name}' has been discontinued and is no longe
 #: "create": the create is refused, HTTP 400, code 1201 (the emulator's choice of status and code);
 #: "task": the create is accepted and the task fails with the message.
 DISCONTINUED_AS = ("create", "task")
+#: Models the emulator answers as discontinued unless told otherwise: kling-v1, the model Kling was seen
+#: answering so live (2026-09-20). The emulator stands in for Kling, and Kling no longer makes kling-v1
+#: videos; an empty model_name reads as kling-v1 (reference section 3), so it is answered the same way.
+#: Not kling-v1-6 or kling-v2-1: that they were switched off rests on one client's test, not on a live
+#: answer recorded with its request nor on a page (see the README's "Retirements and their evidence").
+DEFAULT_DISCONTINUED = "kling-v1"
 
 
 @dataclass
@@ -83,8 +89,9 @@ class EmulatorConfig:
     video_file: str | None = None
     #: Models Kling has switched off, comma-separated: legacy model_name values (kling-v1, kling-v2-1)
     #: or new-standard path models (kling-2.5-turbo). Answered with DISCONTINUED_MESSAGE as
-    #: ``discontinued_as`` says ("create" or "task").
-    discontinued_models: str = ""
+    #: ``discontinued_as`` says ("create" or "task"). The value is the whole list (it replaces the default;
+    #: "" switches none off). Default: DEFAULT_DISCONTINUED, what Kling answers today.
+    discontinued_models: str = DEFAULT_DISCONTINUED
     discontinued_as: str = "create"
 
     def __post_init__(self) -> None:

@@ -371,7 +371,9 @@ def check_extend_create(body: Any, find_video: VideoFinder) -> CreateOrder:
 def _endpoint_basics(endpoint: str, body: dict[str, Any]) -> tuple[ModelCapabilities, str, str, str]:
     """(model, mode, duration, prompt) of an endpoint that takes only its own models and needs a prompt."""
     name = body.get("model_name")
-    if name not in endpoint_models(endpoint):
+    # Retired rows too: Kling answers a model it switched off with its discontinued words (the switch in
+    # faults.py), not as an unknown one.
+    if name not in endpoint_models(endpoint, include_retired=True):
         raise bad_param(f"model_name({name}) is invalid")
     model = _model(name)
     mode = _mode(body.get("mode"))

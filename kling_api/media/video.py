@@ -172,6 +172,21 @@ def decode_video(
                         source_frame_count=source_count)
 
 
+def decode_audio(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The whole sound track as ``{"waveform": float32 (channels, samples), "sample_rate": int}``, None
+    when the file is silent. Only the audio stream is demuxed and decoded: no video frame is touched,
+    for when nobody wants the frames but the audio output is still given."""
+    with _open(path) as container:
+        astream = _audio_stream(container)
+        if astream is None:
+            return None
+        audio = _AudioCollector(astream, None, None)
+        for packet in container.demux(astream):
+            audio.add_packet(packet)
+        audio.flush()
+    return audio.result()
+
+
 def resample_audio(waveform: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
     """float32 planar ``(channels, samples)`` at ``rate`` as the same sound at ``new_rate`` (FFmpeg's
     resampler), so that tracks of a batch made at different rates can be joined."""

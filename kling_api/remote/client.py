@@ -128,6 +128,8 @@ class KlingClient:
                                               before_retry=already_created)
                 task = data if isinstance(data, Task) else codec.created(data)
             except KlingRequestError as exc:
+                if discontinued_model(exc.api_message) is not None:  # a 1201 that says the model is gone
+                    raise discontinued_error(exc.api_message, row, codec.model_of(body)) from exc
                 # A resent create refused as a duplicate: an earlier attempt (its answer lost) made the task.
                 found = already_created() if resent and "already exist" in exc.api_message.lower() else None
                 if found is None:

@@ -28,6 +28,9 @@ LEGACY_STANDARD, NEW_STANDARD = "legacy", "new"
 RESOLUTION_MODES = {"720p": "std", "1080p": "pro", "4k": "4k"}
 LEGACY_MODE_RESOLUTIONS = {mode: resolution for resolution, mode in RESOLUTION_MODES.items()}
 FEATURES = ("image_tail", "motion_brush", "camera_control", "sound")
+#: Rules endpoints as a retirement message names them.
+ENDPOINT_WORDS = {"image2video": "image to video", "text2video": "text to video",
+                  "multi-image2video": "multi-image to video"}
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,31 @@ class ModelCapabilities:
     #: still names it is refused with the message of :meth:`retirement`, which names ``successor``.
     retired: str = ""
     successor: str = ""
+    #: Successors per rules endpoint where ``successor`` is not offered there, e.g. {"text2video": "kling-v1-6"}
+    #: (Kling's text to video never took kling-v1-5).
+    successors: dict[str, str] = field(default_factory=dict)
+    #: What the successor does not keep of a saved workflow, said with the retirement (e.g. a motion brush
+    #: that needs pro).
+    successor_note: str = ""
 
-    def retirement(self) -> str:
-        """Why the model cannot be used any more and what to pick instead ('' for a current model)."""
+    def successor_for(self, endpoint: str | None = None) -> str:
+        """The model to pick instead on the rules ``endpoint`` (e.g. "text2video"); '' when none is named."""
+        return self.successors.get(endpoint or "", "") or self.successor
+
+    def retirement(self, endpoint: str | None = None) -> str:
+        """Why the model cannot be used any more and what to pick instead ('' for a current model). Without
+        ``endpoint`` the message names the successor of every endpoint that has its own."""
         if not self.retired:
             return ""
         when = f" ({self.retired})" if self.retired not in ("true", "True", "yes") else ""
-        pick = f"; pick {self.successor} instead" if self.successor else ""
-        return f"model_name: {self.name} was retired by Kling{when}{pick}"
+        successor = self.successor_for(endpoint)
+        pick = f"; pick {successor} instead" if successor else ""
+        extra = [self.successor_note] if self.successor_note and successor == self.successor else []
+        if endpoint is None:
+            extra += [f"{ENDPOINT_WORDS.get(name, name)}: {model}" for name, model in self.successors.items()
+                      if model != self.successor]
+        details = f" ({'; '.join(extra)})" if extra and pick else ""
+        return f"model_name: {self.name} was retired by Kling{when}{pick}{details}"
 
     @property
     def has_mode_choice(self) -> bool:
@@ -193,6 +213,8 @@ def capability_table() -> CapabilityTable:
             note=row.get("note", ""),
             retired=str(row.get("retired", "") or ""),
             successor=str(row.get("successor", "") or ""),
+            successors={str(k): str(v) for k, v in (row.get("successors") or {}).items()},
+            successor_note=str(row.get("successor_note", "") or ""),
             standard=NEW_STANDARD if name in NEW_MODELS else LEGACY_STANDARD,
             resolutions=tuple(row.get("resolutions", ())),
             sound_always=bool(row.get("sound_always", False)),
@@ -208,9 +230,14 @@ def capability_table() -> CapabilityTable:
 
 
 def retired_label(caps: ModelCapabilities) -> str:
+    """' (retired; use kling-v1-5)' in the README's table, with the endpoints that have their own successor."""
     if not caps.retired:
         return ""
-    return " (retired" + (f"; use {caps.successor})" if caps.successor else ")")
+    if not caps.successor:
+        return " (retired)"
+    others = "".join(f", {ENDPOINT_WORDS.get(name, name)}: {model}" for name, model in caps.successors.items()
+                     if model != caps.successor)
+    return f" (retired; use {caps.successor}{others})"
 
 
 def markdown_table() -> str:
@@ -258,12 +285,13 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-def endpoint_models(endpoint: str) -> list[str]:
+def endpoint_models(endpoint: str, include_retired: bool = False) -> list[str]:
     """Models of the rules ``endpoint`` (e.g. "text2video"), current ones only: the legacy models it lists
     under "endpoints" in capabilities.json (none listed: every legacy model), then the new-standard models
-    that have a path for it in the endpoint table."""
+    that have a path for it in the endpoint table. ``include_retired``: retired rows too (the emulator
+    answers them as Kling does, with its discontinued words, not as unknown)."""
     table = capability_table()
-    current = table.model_names
+    current = table.all_model_names if include_retired else table.model_names
     legacy = [n for n in current if not table.models[n].is_new_standard]
     names = endpoint_facts(endpoint).get("models")
     listed = [n for n in (names or legacy) if n in current]

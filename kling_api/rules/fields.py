@@ -18,14 +18,17 @@ EXTERNAL_TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 EXTERNAL_TASK_ID_RULE = "1-64 characters: letters, digits and . _ : - (starting with a letter or digit)"
 
 
-def model_capabilities(model_name: str) -> ModelCapabilities:
+def model_capabilities(model_name: str, endpoint: str | None = None) -> ModelCapabilities:
+    """The model's row; a retired model is refused naming its successor on ``endpoint`` (the rules
+    section, e.g. "text2video"; None: image to video, with every endpoint's own successor said)."""
     table = capability_table()
     caps = table.get(model_name)
     if caps is None:
         raise KlingValidationError("model_name", model_name, ", ".join(table.model_names))
     if caps.retired:
-        raise KlingValidationError("model_name", model_name, caps.successor or ", ".join(table.model_names),
-                                   caps.retirement())
+        raise KlingValidationError("model_name", model_name,
+                                   caps.successor_for(endpoint) or ", ".join(table.model_names),
+                                   caps.retirement(endpoint))
     return caps
 
 

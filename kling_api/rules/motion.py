@@ -31,8 +31,58 @@ ASPECT_TOLERANCE = 0.02
 MASK_THRESHOLD = 0.5
 POINT_RULE = f"{TRAJECTORY_POINTS_5S[0]}-{TRAJECTORY_POINTS_5S[1]} points for a 5 s video"
 
-__all__ = ["CAMERA_AXES", "CAMERA_TYPES", "MAX_DYNAMIC_MASKS", "MotionBrush", "camera_control",
-           "motion_brush_fields", "parse_trajectories", "mask_png"]
+
+@dataclass(frozen=True)
+class PathColour:
+    """The colour of one dynamic mask's path in the node's editor (and named in its input's tooltip)."""
+
+    name: str
+    hex: str
+
+
+#: One colour per dynamic mask, in slot order (dynamic_mask_1 is red). The one place they are written:
+#: the node's tooltips read the names, the editor (web/kling_trajectory.js) gets both from
+#: GET /kling/trajectory_rules.
+PATH_COLOURS: tuple[PathColour, ...] = (
+    PathColour("red", "#ef4444"), PathColour("green", "#22c55e"), PathColour("blue", "#3b82f6"),
+    PathColour("yellow", "#eab308"), PathColour("magenta", "#d946ef"), PathColour("cyan", "#06b6d4"),
+)
+if len(PATH_COLOURS) != MAX_DYNAMIC_MASKS:  # a mask without a colour could not be drawn
+    raise RuntimeError(f"PATH_COLOURS has {len(PATH_COLOURS)} colours for {MAX_DYNAMIC_MASKS} dynamic masks")
+
+
+def dynamic_mask_input(index: int) -> str:
+    """The Motion Brush input of dynamic mask ``index`` (0-based): ``dynamic_mask_1`` for 0."""
+    return f"dynamic_mask_{index + 1}"
+
+
+def trajectory_rules() -> dict[str, Any]:
+    """What the trajectory editor draws by, as JSON (GET /kling/trajectory_rules): one entry per dynamic
+    mask (its input, its colour) and the points a path takes; the page holds none of these numbers."""
+    lo, hi = TRAJECTORY_POINTS_5S
+    return {
+        "paths": [{"input": dynamic_mask_input(i), "colour": c.hex, "colour_name": c.name}
+                  for i, c in enumerate(PATH_COLOURS)],
+        "points": {"min": lo, "max": hi},
+        "point_rule": POINT_RULE,
+    }
+
+
+__all__ = [
+    "CAMERA_AXES",
+    "CAMERA_TYPES",
+    "MAX_DYNAMIC_MASKS",
+    "PATH_COLOURS",
+    "POINT_RULE",
+    "MotionBrush",
+    "PathColour",
+    "camera_control",
+    "dynamic_mask_input",
+    "mask_png",
+    "motion_brush_fields",
+    "parse_trajectories",
+    "trajectory_rules",
+]
 
 
 def camera_control(kind: str, **axes: float) -> dict[str, Any]:

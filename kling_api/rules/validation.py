@@ -171,8 +171,8 @@ _NO_IMAGE = "aGVsbG8="
 
 
 def _check_endpoint_model(endpoint: str, model_name: str, purpose: str) -> None:
-    """The model must be current (same message as image to video) and one the endpoint takes."""
-    model_capabilities(model_name)
+    """The model must be current (its successor on this endpoint named) and one the endpoint takes."""
+    model_capabilities(model_name, endpoint)
     allowed = endpoint_models(endpoint)
     if model_name not in allowed:
         pick = allowed[0] if len(allowed) == 1 else "one of " + ", ".join(allowed)
