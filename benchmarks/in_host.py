@@ -63,21 +63,25 @@ def prompt_core(video: str) -> dict:
 
 # --- one run ------------------------------------------------------------------------------------
 
-def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, task_seconds: float = 0.0) -> dict:
-    """One fresh ComfyUI, one prompt of ``path`` (one of PATHS): seconds and memory facts; for ours
-    also when the video's download started (after the create and the polls), from the emulator's record."""
+def default_prompt(path: str, host: ComfyHost, clip: Path, picture: Path) -> dict:
+    """The prompt of ``path`` (one of PATHS), its input uploaded to ``host``."""
+    if path == "ours":
+        return prompt_ours(host.upload_image(picture)["name"])
+    return prompt_core(host.upload_image(clip)["name"])
+
+
+def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, task_seconds: float = 0.0,
+               make_prompt=default_prompt) -> dict:
+    """One fresh ComfyUI, one prompt of ``path`` (``make_prompt(path, host, clip, picture)``, by default one
+    of PATHS): seconds and memory facts; for ours also when the video's download started (after the create
+    and the polls), from the emulator's record."""
     env = {"KLING_API_BASE": emulator.url, "KLING_API_KEY": api_key}
     emulator.reset()
     emulator.configure(processing_seconds=task_seconds)
     at_start = meminfo()
     with ComfyHost(env=env, pack_dir=ROOT, boot_timeout=600) as host:  # a loaded machine boots it slowly
         host.require_nodes("KlingImageToVideo", "GetVideoComponents", "ImageCrop")
-        if path == "ours":
-            name = host.upload_image(picture)["name"]
-            prompt = prompt_ours(name)
-        else:
-            name = host.upload_image(clip)["name"]
-            prompt = prompt_core(name)
+        prompt = make_prompt(path, host, clip, picture)
         pid = host.pid
         with host.ws_messages() as ws:
             rss_before = process_status("VmRSS", pid)
@@ -92,12 +96,13 @@ def run_prompt(path: str, clip: Path, picture: Path, emulator, api_key: str, tas
             start = next(m for m in ws.for_prompt(prompt_id) if m["type"] == "execution_start")
         seconds = (done["data"]["timestamp"] - start["data"]["timestamp"]) / 1000
         previews = len(host.output_files(host.wait(prompt_id, timeout=120)))
+        decoded_frames = "Decoding " in host.log_path.read_text(errors="replace")  # nodes/media.decode_frames' log
     downloads = [r["time"] for r in emulator.requests if r["path"].startswith("/_files/")]
     download_at = downloads[0] - start["data"]["timestamp"] / 1000 if downloads else None
     polls = sum(1 for r in emulator.requests if r["method"] == "GET" and r["path"].startswith("/v1/"))
     return {"seconds": seconds, "download_started_s": download_at, "polls": polls, "queue_to_success_s": wall,
             "rss_before": rss_before, "peak_rss": peak,
-            "peak_growth": peak - rss_before, "peak_exact": exact, "previews": previews,
+            "peak_growth": peak - rss_before, "peak_exact": exact, "previews": previews, "decoded_frames_logged": decoded_frames,
             "memory_at_start": at_start, "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 

@@ -8,6 +8,7 @@ motion and texture, not flat colour. Everything is seeded: the same files every 
 from __future__ import annotations
 
 import math
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +19,17 @@ from PIL import Image, ImageDraw, ImageFilter
 CLIPS = {  # name: (width, height, seconds)
     "720p_5s": (1280, 720, 5),
     "1080p_10s": (1920, 1080, 10),
+}
+#: The 4K clips of ``benchmarks/in_host_4k.py`` (``--only 4k``): made only for that scenario, with x264's
+#: fastest preset (a 15 s 4K clip takes minutes on two cores otherwise).
+CLIPS_4K = {
+    "4k_3s": (3840, 2160, 3),
+    "4k_15s": (3840, 2160, 15),
+}
+#: ``--quick`` stands-in for the 4K clips: the same scenario on small clips, to try it out in seconds.
+CLIPS_4K_QUICK = {
+    "4k_3s": (640, 360, 3),
+    "4k_15s": (640, 360, 15),
 }
 FPS = 24
 _VERSION = 1  # bump when the material changes, so cached files are made again
@@ -63,8 +75,10 @@ def photo(width: int, height: int, seed: int = 1) -> np.ndarray:
     return np.asarray(picture.filter(ImageFilter.UnsharpMask(radius=1.5, percent=60)))
 
 
-def make_clip(path: Path, width: int, height: int, seconds: int, fps: int = FPS, seed: int = 7) -> Path:
-    """A 24 fps H.264 (yuv420p) mp4: a camera panning and slowly zooming over a photo-like scene."""
+def make_clip(path: Path, width: int, height: int, seconds: int, fps: int = FPS, seed: int = 7,
+              preset: str = "veryfast") -> Path:
+    """A 24 fps H.264 (yuv420p) mp4: a camera panning and slowly zooming over a photo-like scene
+    (x264 at CRF 20 with ``preset``)."""
     frames = seconds * fps
     scene_w, scene_h = int(width * 2.0), int(height * 1.5)
     scene = Image.fromarray(photo(scene_w, scene_h, seed))
@@ -76,7 +90,7 @@ def make_clip(path: Path, width: int, height: int, seconds: int, fps: int = FPS,
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = Fraction(1, fps)
-        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream.options = {"crf": "20", "preset": preset}
         for i in range(frames):
             t = i / max(1, frames - 1)
             zoom = 1.0 + 0.18 * t  # a slow push-in
@@ -102,15 +116,22 @@ def make_clip(path: Path, width: int, height: int, seconds: int, fps: int = FPS,
     return path
 
 
-def ensure_clips(folder: Path, log=print) -> dict[str, Path]:
-    """The benchmark clips, made once and cached in ``folder``."""
+def ensure_clips(folder: Path, log=print, clips: dict[str, tuple[int, int, int]] | None = None,
+                 preset: str = "veryfast") -> dict[str, Path]:
+    """The benchmark clips (``clips``, default :data:`CLIPS`), made once and cached in ``folder``
+    (named by size and, for another preset than the default, the preset)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, (width, height, seconds) in CLIPS.items():
-        path = folder / f"clip_{name}_v{_VERSION}.mp4"
+    for name, (width, height, seconds) in (CLIPS if clips is None else clips).items():
+        tag = name if (width, height, seconds) == CLIPS.get(name) else f"{width}x{height}_{seconds}s"
+        if preset != "veryfast":
+            tag += f"_{preset}"
+        path = folder / f"clip_{tag}_v{_VERSION}.mp4"
         if not path.is_file():
-            log(f"making {path.name} ({width}x{height}, {seconds} s at {FPS} fps, H.264)...")
-            make_clip(path, width, height, seconds)
+            log(f"making {path.name} ({width}x{height}, {seconds} s at {FPS} fps, H.264, preset {preset})...")
+            started = time.monotonic()
+            make_clip(path, width, height, seconds, preset=preset)
+            log(f"  made in {time.monotonic() - started:.0f} s, {path.stat().st_size / 1e6:.1f} MB")
         paths[name] = path
     return paths
 

@@ -1,6 +1,7 @@
 """The benchmark: ours and the baselines side by side, in one run, on clips and pictures made here.
 
     python -m benchmarks [--runs 3] [--only decode,encode,wait,many,in_host] [--quick]
+    python -m benchmarks --only 4k [--runs 3]   # 4K inside ComfyUI (benchmarks/in_host_4k.py), not in the default run
 
 Every measurement runs in a fresh process (``benchmarks/measure.py``) so that its peak RSS is its
 own; repetitions are interleaved (floor, ours, ComfyUI, floor, ours, ...) so that a noisy machine
@@ -27,6 +28,7 @@ from kling_api.rules.request import ImageToVideoRequest
 
 from .common import API_KEY, RESULTS, WORK, emulator, log, measure_command, measured, median
 from .in_host import bench_in_host
+from .in_host_4k import bench_4k
 from .media import CLIPS, FPS, ensure_clips, ensure_photo
 from .units import MB
 
@@ -274,9 +276,13 @@ def render(rows: list) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="repetitions per measurement (median reported)")
-    parser.add_argument("--only", default="decode,encode,wait,many,in_host", help="comma-separated scenarios")
+    parser.add_argument("--only", default="decode,encode,wait,many,in_host",
+                        help="comma-separated scenarios (also: 4k, not in the default run)")
     parser.add_argument("--quick", action="store_true",
-                        help="ComfyUI baseline once, waiting for tasks of at most 20 s (not for the README)")
+                        help="ComfyUI baseline once, waiting for tasks of at most 20 s, 4k on 640x360 clips "
+                             "(not for the README)")
+    parser.add_argument("--quiet-load", type=float, default=None,
+                        help="4k: before each run, wait (at most 10 min) until the 1-minute load average is under this")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
@@ -293,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_encode(args.runs, rows, report)
     if "in_host" in only:  # in a real ComfyUI, quiet and loaded (benchmarks/in_host.py)
         bench_in_host(args.runs, ensure_clips(WORK, log)["1080p_10s"], ensure_photo(WORK, 1024), WORK, rows, report)
+    if "4k" in only:  # 4K in a real ComfyUI, frames linked and not (benchmarks/in_host_4k.py)
+        bench_4k(args.runs, WORK, rows, report, args.quick, args.quiet_load)
     if "many" in only:
         bench_many(args.runs, rows, report)
     if "wait" in only:

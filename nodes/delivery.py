@@ -8,7 +8,7 @@ from comfy_api.latest import io, ui
 
 from ..kling_api.generation.life import Generation, JobResult
 from ..kling_api.remote.tasks import Task
-from ..kling_api.rules.tooltips import where_allowed
+from ..kling_api.rules.tooltips import models_with, where_allowed
 from ..kling_api.media.memory import size_text
 from .media import audio_only, decode_frames, plan_frames, video_output
 from .progress import StatusBoard
@@ -81,6 +81,7 @@ OUTPUTS = [
     io.String.Output("video_id", display_name="video_id", tooltip="Kling's video id, what an extend node needs"),
     # Appended last: saved workflows link outputs by index.
     io.Audio.Output("audio", display_name="audio",
-                    tooltip=f"The video's sound track (sound on: {where_allowed('sound')}); None for a silent video. "
-                            "The video output keeps the sound too"),
+                    tooltip=f"The video's sound track (sound on: {where_allowed('sound')}; always: "
+                            f"{models_with('sound_always')}); None for a silent video. The video output keeps "
+                            "the sound too"),
 ]

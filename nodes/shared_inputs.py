@@ -8,7 +8,8 @@ from comfy_api.latest import io
 from ..kling_api.rules.capabilities import capability_table, endpoint_aspect_ratios, endpoint_facts, endpoint_models
 from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
 from ..kling_api.rules.widget_plan import PENDING_IMAGE  # noqa: F401  (the nodes' queue-time stand-in for images)
-from ..kling_api.rules.tooltips import durations_text, models_with, models_without_mode, spoken_list, where_allowed
+from ..kling_api.rules.tooltips import (durations_text, models_with, models_without_mode, partial_tiers_text,
+                                        spoken_list, tier_choices, where_allowed)
 
 DEFAULT_CONCURRENCY = 2
 
@@ -64,13 +65,16 @@ def model_inputs(endpoint: str, what: str) -> list[io.Input]:
     models = endpoint_models(endpoint)
     durations = sorted({d for m in models for d in table.get(m).durations}, key=int)
     no_mode = models_without_mode(models)
+    modes = tier_choices(models, "modes") or ["std", "pro"]  # options only grow at the end: saved values stay valid
+    four_k = [name for name in models if "4k" in table.get(name).modes]
     return [
         io.Combo.Input("model_name", options=models,
                        default=table.default_model if table.default_model in models else models[0],
                        tooltip=f"Kling model (the models {what} takes); each allows different modes, durations "
                                "and features, and the other widgets follow the model you pick"),
-        io.Combo.Input("mode", options=["std", "pro"], default="std",
+        io.Combo.Input("mode", options=modes, default="std",
                        tooltip="std: faster and cheaper; pro: higher quality"
+                               + (f"; 4k: native 4K (2160p), {spoken_list(four_k)} only" if four_k else "")
                                + (f". Hidden for models without a mode choice ({no_mode})" if no_mode else "")),
         io.Combo.Input("duration", options=durations, default="5" if "5" in durations else durations[0],
                        tooltip=f"Video length in seconds ({durations_text(models)}); only the durations of the "
@@ -106,9 +110,13 @@ def resolution_input(endpoint: str) -> io.Combo.Input:
     new = [name for name in endpoint_models(endpoint) if table.get(name).is_new_standard]
     choices = [r for name in new for r in table.get(name).resolutions]
     options = list(dict.fromkeys(choices)) or ["720p"]
+    only = "; " + partial_tiers_text(new, "resolutions") if partial_tiers_text(new, "resolutions") else ""
+    legacy = [name for name in endpoint_models(endpoint) if not table.get(name).is_new_standard]
+    four_k = [name for name in legacy if "4k" in table.get(name).modes]
     return io.Combo.Input("resolution", options=options, default=options[0], optional=True,
-                          tooltip=f"Resolution of the new API's models ({spoken_list(new)}); hidden for legacy "
-                                  "models, which choose a mode (std 720p, pro 1080p)")
+                          tooltip=f"Resolution of the new API's models ({spoken_list(new)}{only})"
+                                  "; hidden for legacy models, which choose a mode (std 720p, pro 1080p"
+                                  f"{', 4k on ' + spoken_list(four_k) if four_k else ''})")
 
 
 def linked_types(input_types: Any) -> dict[str, str]:

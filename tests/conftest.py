@@ -61,6 +61,10 @@ def _pinned_frontend() -> str:
 UI_SETUPS = [UiSetup(version, canvas, pinned)
              for version, pinned in ((_pinned_frontend(), True), (_ch.newest_frontend(), False))
              for canvas in ("litegraph", "vue")]
+#: For a test of the LiteGraph canvas only (``@pytest.mark.parametrize("ui_setup", LITEGRAPH_SETUPS,
+#: indirect=True, ids=...)``): Nodes 2.0 lays nodes out with CSS, so a canvas-size behaviour has no
+#: counterpart there to test.
+LITEGRAPH_SETUPS = [setup for setup in UI_SETUPS if not setup.vue]
 
 
 def pytest_configure(config):

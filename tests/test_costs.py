@@ -109,7 +109,7 @@ def test_rate_card_overrides_the_ledger_most_specific_entry_first(emu, start_ima
     ('{"rates": [{"endpoint": "image2video", "units": -1}]}', "units=-1 is not allowed; allowed: a number >= 0"),
     ('{"rates": [{"endpoint": "image2video", "units": "2"}]}', 'units="2" is not allowed'),
     ('{"rates": [{"endpoint": "image2video", "mode": "fast", "units": 2}]}',
-     'mode="fast" is not allowed; allowed: std, pro, 720p, 1080p'),
+     'mode="fast" is not allowed; allowed: std, pro, 4k, 720p, 1080p'),
     ('{"rates": [{"endpoint": "image2video", "model_name": "kling-v9", "units": 2}]}', "model_name=\"kling-v9\""),
     ('{"rates": [{"endpoint": "image2video", "price": 2, "units": 2}]}', "unknown key(s) price"),
 ])

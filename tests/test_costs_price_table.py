@@ -77,7 +77,7 @@ def _request(rules: str, model: str, tier: str, duration: str, sound: str):
 
 def test_the_cases_cover_every_row_the_pack_can_send():
     """Guards the table-driven test below from passing on an empty list: every plain row at a resolution
-    the capability table offers is reached (4k rows wait for 4k in the capability table)."""
+    the capability table offers is reached (4k rows too: kling-v3 mode 4k, kling-3.0 resolution 4k)."""
     reached = {(row["model"], row["feature"], row["resolution"]) for *_, row in CASES}
     table = price_table()
     expected = set()
@@ -90,15 +90,20 @@ def test_the_cases_cover_every_row_the_pack_can_send():
     assert reached == expected and len(reached) >= 10, sorted(expected - reached)
 
 
-@pytest.mark.parametrize("rules", ["image2video", "text2video"])
-@pytest.mark.parametrize("model, tier, duration, sound, row", CASES,
-                         ids=[f"{m}-{t}-{d}s-sound_{s}" for m, t, d, s, _ in CASES])
+def _makes_videos_from_text(model: str) -> bool:
+    return model in capability_table().as_json()["endpoints"]["text2video"]["models"] \
+        or capability_table().get(model).is_new_standard
+
+
+#: Each case on each endpoint whose node offers the model (text to video: the models that make videos from text).
+ENDPOINT_CASES = [(rules, *case) for rules in ("image2video", "text2video") for case in CASES
+                  if rules == "image2video" or _makes_videos_from_text(case[0])]
+
+
+@pytest.mark.parametrize("rules, model, tier, duration, sound, row", ENDPOINT_CASES,
+                         ids=[f"{r}-{m}-{t}-{d}s-sound_{s}" for r, m, t, d, s, _ in ENDPOINT_CASES])
 def test_before_any_run_the_estimate_is_the_tables_price_times_the_duration(rules, model, tier, duration, sound, row,
                                                                             tmp_path):
-    endpoints = capability_table().as_json()["endpoints"]
-    if rules == "text2video" and model not in endpoints["text2video"]["models"] \
-            and not capability_table().get(model).is_new_standard:
-        pytest.skip(f"{model} makes no videos from text")
     ledger = TaskLedger(tmp_path / "never-written.sqlite3")  # no run yet
     estimate = estimate_requests([_request(rules, model, tier, duration, sound)] * 2, ledger=ledger)
     part = estimate.parts[0]
@@ -195,7 +200,7 @@ def test_a_rate_card_names_a_resolution_for_a_new_standard_model(tmp_path):
     assert estimate_cost(miss, rate_card=card).basis == FROM_PRICE_TABLE
     path = tmp_path / "card.json"
     path.write_text(json.dumps({"rates": [{"endpoint": "text2video", "mode": "2k", "units": 1}]}))
-    with pytest.raises(RateCardError, match=r'mode="2k" is not allowed; allowed: std, pro, 720p, 1080p'):
+    with pytest.raises(RateCardError, match=r'mode="2k" is not allowed; allowed: std, pro, 4k, 720p, 1080p'):
         RateCard.load(path)
 
 

@@ -140,7 +140,7 @@ ACCEPTED = [
     (TURBO, i2v(prompt=None)),  # no prompt item (the pages do not require one: the emulator's choice)
     (TURBO, i2v(prompt="x" * 2500, resolution="1080p", duration=15)),
     (TURBO_T, t2v("x" * 3072, duration=3, aspect_ratio="1:1")),
-    (V3, i2v(resolution="4k", duration=15)),  # the page lists 4k (the capability table does not yet)
+    (V3, i2v(resolution="4k", duration=15)),  # the page lists 4k (so does the capability table)
     (V3, i2v(FIRST, LAST, resolution="720p", audio="native", multi_shot=False)),  # no resolution rule on 3.0
     (V3, i2v(FIRST, *map(ELEMENT, range(3)), audio="off")),
     (V3_T, t2v(resolution="4k", aspect_ratio="9:16", duration=15, audio="off", multi_shot=True)),

@@ -111,3 +111,24 @@ def test_text_to_video_on_a_new_standard_model_shows_resolution_not_mode(kling_p
         assert visible(st, "aspect_ratio"), model
         assert_renders(st, python_plan(TEXT_NODE, st))
     assert_no_page_errors(kling_page)
+
+
+@pytest.mark.browser
+def test_a_negative_prompt_carried_to_a_new_api_model_is_named_and_one_click_clears_it(kling_page, ui_setup):
+    """A workflow's negative prompt (the examples carry one) on a new-API model, which has no place for it:
+    the node says so before anything is queued, and its fix empties the text; a legacy model keeps it."""
+    node = kf.add_node(kling_page, NODE, (100, 100))
+    kf.frame_node(kling_page, [node], zoom=0.9)
+    kf.set_value(kling_page, node, "negative_prompt", "blurry, distorted")  # typed, as text widgets are
+    st = kf.state(kling_page, node)
+    assert problems_text(st) == "", problems_text(st)  # the default legacy model takes it
+    pick(kling_page, node, "model_name", TURBO, ui_setup)
+    st = kf.state(kling_page, node)
+    assert "negative_prompt" in problems_text(st) and TURBO in problems_text(st), problems_text(st)
+    assert fix_label(st) == "Fix: clear negative_prompt"
+    shot(kling_page, "frontend_new_standard_negative_prompt")
+    kf.click_fix(kling_page, node)
+    st = kf.state(kling_page, node)
+    assert st["widgets"]["negative_prompt"]["value"] == "" and problems_text(st) == "", problems_text(st)
+    assert st["widgets"]["model_name"]["value"] == TURBO  # only the text changed
+    assert_no_page_errors(kling_page)

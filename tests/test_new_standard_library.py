@@ -35,7 +35,8 @@ def test_an_image_to_video_body_is_contents_settings_options():
     assert CODEC.body(request) == {
         "contents": [{"type": "prompt", "text": "a boat"}, {"type": "first_frame", "url": IMAGE},
                      {"type": "last_frame", "url": IMAGE}],
-        "settings": {"resolution": "1080p", "duration": 7, "audio": "native"},
+        # multi_shot said false: the page's default is true, and this is one shot (README "Storyboards").
+        "settings": {"resolution": "1080p", "duration": 7, "audio": "native", "multi_shot": False},
         "options": {"external_task_id": "mine-1", "callback_url": "https://example.com/cb"},
     }
 

@@ -50,7 +50,8 @@ def test_nodes_are_registered_with_their_public_interface(object_info):
                                               "concurrency", "camera_control", "motion_brush", "frame_cap",
                                               "frame_stride", "max_side", "sound", "resolution"]
     assert i2v["input"]["optional"]["sound"][1]["options"] == ["off", "on"]
-    assert i2v["input"]["optional"]["resolution"][1]["options"] == ["720p", "1080p"]
+    assert i2v["input"]["optional"]["resolution"][1]["options"] == ["720p", "1080p", "4k"]  # 4k: kling-3.0 only
+    assert i2v["input"]["required"]["mode"][1]["options"] == ["std", "pro", "4k"]  # grown at the end; 4k: kling-v3
     assert i2v["input"]["optional"]["camera_control"][0] == "KLING_CAMERA_CONTROL"
     assert i2v["input"]["optional"]["motion_brush"][0] == "KLING_MOTION_BRUSH"
     camera = object_info["KlingCameraControl"]

@@ -475,3 +475,32 @@ def test_the_english_locale_is_the_schemas_own_text(object_info, comfy_host):
     assert where_allowed("sound") in image["sound"]["tooltip"]
     assert durations_text() in image["duration"]["tooltip"]
     assert comfy_host.get_json("/i18n")["en"]["nodeDefs"] == expected  # what the frontend is handed
+
+
+@pytest.mark.parametrize("endpoint, extra", [("image2video", {}), ("text2video", {"aspect_ratio": "16:9"})])
+def test_a_negative_prompt_on_a_new_api_model_is_named_and_one_click_clears_it(endpoint, extra):
+    """A saved workflow moved to a new-API model keeps its negative prompt, which that API refuses by name:
+    the node says so before the run and its fix clears the text (a legacy model keeps it)."""
+    values = {"model_name": "kling-3.0-turbo", "mode": "std", "resolution": "720p", "duration": "5", "sound": "off",
+              "negative_prompt": "blurry, distorted", **extra}  # the page sends every widget, hidden mode too
+    plan = widget_plan(endpoint, values, [])
+    assert plan["warning"] and "negative_prompt" in plan["warning"] and "kling-3.0-turbo" in plan["warning"], plan
+    assert plan["fix"] == {"label": "Fix: clear negative_prompt", "values": {"negative_prompt": ""}}
+    assert widget_plan(endpoint, {**values, **plan["fix"]["values"]}, [])["warning"] is None
+    legacy = {**values, "model_name": "kling-v2-5-turbo", "mode": "pro"}
+    assert widget_plan(endpoint, legacy, [])["warning"] is None
+
+
+def test_with_a_negative_prompt_the_combination_fix_still_stays_on_the_new_api():
+    """An end frame on Turbo and a negative prompt: first the text is cleared, then the combination's fix
+    keeps to the new API (the text never pushes the fix to a legacy model)."""
+    values = {"model_name": "kling-3.0-turbo", "mode": "std", "resolution": "1080p", "duration": "5", "sound": "off",
+              "negative_prompt": "blurry"}
+    plan = widget_plan("image2video", values, ["image_tail"])
+    assert plan["fix"] == {"label": "Fix: clear negative_prompt", "values": {"negative_prompt": ""}}, plan
+    cleared = {**values, **plan["fix"]["values"]}
+    plan = widget_plan("image2video", cleared, ["image_tail"])
+    assert "image_tail" in plan["warning"] and plan["fix"] is not None, plan
+    fixed = {**cleared, **plan["fix"]["values"]}
+    assert capability_table().get(fixed["model_name"]).is_new_standard, plan["fix"]
+    assert widget_plan("image2video", fixed, ["image_tail"])["warning"] is None

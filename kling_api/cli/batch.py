@@ -33,7 +33,8 @@ from ..errors import KlingCancelled, KlingError, KlingValidationError
 from ..generation.life import Generation, JobResult
 from .common import add_spend_options, command_generation, tier_fields
 from ..remote.ledger import TaskLedger
-from ..rules.request import ImageToVideoRequest
+from ..rules.request import SHOT_SEPARATOR, SHOT_TEXT_RULE, ImageToVideoRequest
+from ..rules.storyboard import parse_shots
 from ..remote.tasks import StatusUpdate, Task
 from ..rules.validation import validate
 from ..rules.widget_plan import PENDING_IMAGE
@@ -45,9 +46,12 @@ FIELDS = {
     "image": "start frame: a .png/.jpg path (relative to the manifest) or an http(s) URL (required)",
     "image_tail": "end frame, as image (where the model/mode/duration allow it)",
     "prompt": "text", "negative_prompt": "text",
-    "model": "a model of the capability table", "mode": "std or pro (legacy models)",
-    "resolution": "720p or 1080p (a legacy model: std or pro)", "duration": "seconds, e.g. 5 or 10",
+    "model": "a model of the capability table", "mode": "std, pro or 4k (legacy models; 4k: kling-v3)",
+    "resolution": "720p, 1080p or 4k (a legacy model: std, pro or 4k)", "duration": "seconds, e.g. 5 or 10",
     "cfg_scale": "0-1, kling-v1.x only", "sound": "on or off",
+    "shots": f"a storyboard: {SHOT_TEXT_RULE}, the shots separated by '{SHOT_SEPARATOR}' (2:a boat|3:the harbour), "
+             "or a JSON list of {\"duration\": seconds, \"prompt\": text} (kling-v3, kling-3.0, kling-3.0-turbo; "
+             "the seconds add up to duration; no prompt)",
     "seed": "the same row and seed resume the earlier task; another seed makes a new one (default 0)",
     "external_task_id": "your own id, used as given", "callback_url": "an https URL",
     "fit": "pad or crop an image Kling would refuse", "timeout": "seconds of processing to wait",
@@ -198,7 +202,7 @@ def _check_row(index: int, line: int, raw: Mapping[str, Any], folder: Path, out_
             raise refuse(str(key), f"unknown field; the fields are {', '.join(FIELDS)}")
         if value is None:
             continue
-        if isinstance(value, (dict, list)):
+        if isinstance(value, dict) or (isinstance(value, list) and name != "shots"):
             raise refuse(name, f"{value!r} is not a single value")
         values[name] = value
 
@@ -234,13 +238,18 @@ def _check_row(index: int, line: int, raw: Mapping[str, Any], folder: Path, out_
         raise refuse("image", "missing; every row needs a start image")
     images = {"image": _resolve(image, folder), "image_tail": _resolve(text("image_tail"), folder)}
     try:
+        shots = parse_shots(values.get("shots"), "shots")
+    except KlingValidationError as exc:
+        raise refuse(exc.field, str(exc)) from None
+    try:
         tier = tier_fields(model, text("mode"), text("resolution"), resolution_field="resolution", mode_field="mode")
     except KlingValidationError as exc:
         raise refuse("resolution", str(exc)) from None
     request = ImageToVideoRequest(
         model_name=model, prompt=text("prompt", "") or "", negative_prompt=text("negative_prompt", "") or "",
         **tier, duration=text("duration", "5") or "", cfg_scale=number("cfg_scale", None),
-        sound=sound, external_task_id=text("external_task_id") or None, callback_url=text("callback_url") or None)
+        sound=sound, external_task_id=text("external_task_id") or None, callback_url=text("callback_url") or None,
+        shots=shots)
     encoded = {}
     for name, where in images.items():
         try:

@@ -26,7 +26,7 @@ from ..generation.life import Generation
 from .common import add_spend_options, command_generation, tier_fields
 from ..remote.ledger import TaskLedger, default_cli_ledger_path
 from ..rules.endpoints import ENDPOINTS, IMAGE2VIDEO
-from ..rules.request import ImageToVideoRequest, RequestBody, VideoExtendRequest
+from ..rules.request import ImageToVideoRequest, RequestBody, Shot, VideoExtendRequest
 from ..remote.tasks import StatusUpdate
 
 DEFAULT_CREDENTIALS_FILE = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "kling" / "credentials.json"
@@ -69,12 +69,17 @@ def cmd_image2video(args: argparse.Namespace) -> int:
                                    image_tail=PENDING_IMAGE if args.image_tail else None, prompt=args.prompt,
                                    negative_prompt=args.negative_prompt, duration=args.duration,
                                    cfg_scale=args.cfg_scale, sound=args.sound, external_task_id=args.external_task_id,
-                                   callback_url=args.callback_url, **tier)
+                                   callback_url=args.callback_url, shots=_shots(args.shot), **tier)
     generation = command_generation(args, client, _ledger(args), _stderr_line)
     generation.prepare([stand_in])  # refused before any image is read or anything is sent
     request = stand_in.with_changes(image=_load_image(args.image, "image", args.fit),
                                     image_tail=_load_image(args.image_tail, "image_tail", args.fit))
     return _run_and_report(client, request, args, generation)
+
+
+def _shots(given: Sequence[str] | None) -> tuple[Shot, ...]:
+    """The storyboard of repeated ``--shot SECONDS:TEXT`` options, in order (validation checks the rules)."""
+    return tuple(Shot.from_text(text, f"--shot[{i}]") for i, text in enumerate(given or ()))
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
@@ -186,14 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     i2v.add_argument("--negative-prompt", default="")
     i2v.add_argument("--model", default=table.default_model, choices=table.model_names,
                      help="; ".join(f"{name}: {table.get(name).credential_label()}" for name in table.model_names))
-    i2v.add_argument("--mode", default=None, choices=["std", "pro"],
-                     help="legacy models: std (720p) or pro (1080p); default std (kept for existing scripts)")
+    i2v.add_argument("--mode", default=None, choices=["std", "pro", "4k"],
+                     help="legacy models: std (720p), pro (1080p) or 4k (kling-v3 only); default std (kept for "
+                          "existing scripts)")
     i2v.add_argument("--resolution", default=None, choices=["720p", "1080p", "4k"],
                      help="every model: new-API models send it; on legacy models it means mode std/pro/4k")
     i2v.add_argument("--duration", default="5", choices=table.all_durations)
     i2v.add_argument("--cfg-scale", type=float, default=None, help="0-1, kling-v1.x only")
     i2v.add_argument("--sound", choices=["on", "off"], default=None,
                      help="native sound where the model has it (the new API's audio native/off)")
+    i2v.add_argument("--shot", action="append", metavar="SECONDS:TEXT",
+                     help="a shot of a storyboard (repeat for each, in order; 1-6 shots whose seconds add up to "
+                          "--duration; leave --prompt empty); models: kling-v3, kling-3.0, kling-3.0-turbo")
     i2v.add_argument("--external-task-id", default=None)
     i2v.add_argument("--callback-url", default=None)
     i2v.add_argument("--fit", choices=["pad", "crop"], default=None,

@@ -20,18 +20,14 @@ from ..rules.prices import list_price
 from .errors import Unreachable, bad_param
 from .pictures import Fetcher, Picture, image_max_bytes, load_picture, prompt_picture
 from .rules import CreateOrder, check_callback_url, check_external_task_id, require_object
+from .storyboard import check_shot_syntax
 
 log = logging.getLogger(__name__)
 
-#: kling-omni-3.0-i2v.md / -t2v.md list ``4k`` for kling-3.0; the capability table leaves it out for now
-#: (the client's 4k is later work). The emulator follows the page.
-PAGE_EXTRA_RESOLUTIONS = {"kling-3.0": ("4k",)}
 #: contents[] types beyond prompt / first_frame / last_frame, and how many one task takes:
 #: kling-omni-3.0-i2v.md "Up to 3 Elements can be specified."; kling-2.6-i2v.md "At most 2 voices can be
 #: referenced." (and "When specifying a voice, the sound parameter audio cannot be off.").
 EXTRA_ITEMS = {"kling-3.0": {"element": 3}, "kling-2.6": {"voice": 2}}
-#: settings.multi_shot (bool, default true): kling-omni-3.0-i2v.md and -t2v.md only.
-MULTI_SHOT_MODELS = ("kling-3.0",)
 AUDIO_VALUES = ("native", "off")
 #: Each item type's fields besides ``type`` (every one required, non-blank).
 ITEM_FIELDS = {"prompt": ("text",), "first_frame": ("url",), "last_frame": ("url",),
@@ -78,6 +74,8 @@ def check_new_create(endpoint: Endpoint, body: Any, fetch: Fetcher) -> CreateOrd
         found = _Contents(prompt, prompt_picture(prompt, _aspect_ratio(settings, endpoint.rules)), None, 0, None)
     else:
         found = _contents(caps, body.get("contents"), resolution, duration, sound, limit, fetch)
+    shots = check_shot_syntax("prompt" if text else _prompt_field(body["contents"]), found.prompt, caps,
+                              endpoint.rules, duration, settings.get("multi_shot"))
     _known(options, OPTION_FIELDS, "options.", where)
     price = list_price(caps.name, resolution, sound, voice=found.voices > 0)
     if price is None:
@@ -87,8 +85,13 @@ def check_new_create(endpoint: Endpoint, body: Any, fetch: Fetcher) -> CreateOrd
         prompt=found.prompt, camera=None,
         callback_url=check_callback_url(options.get("callback_url"), "options.callback_url"),
         external_task_id=check_external_task_id(options.get("external_task_id"), "options.external_task_id"),
-        watermark=_watermark(options.get("watermark_info")), failure=found.failure, standard=NEW,
+        watermark=_watermark(options.get("watermark_info")), failure=found.failure, standard=NEW, shots=shots,
         units_per_second=price.units_per_second if price else 0.0)
+
+
+def _prompt_field(items: list[Any]) -> str:
+    """The field of a checked ``contents`` list's prompt item (``contents[0].text``)."""
+    return next((f"contents[{i}].text" for i, item in enumerate(items) if item.get("type") == "prompt"), "contents")
 
 
 def _known(section: dict[str, Any], allowed: Iterable[str], prefix: str, where: str) -> None:
@@ -117,7 +120,7 @@ def _settings_fields(caps: ModelCapabilities, text: bool) -> list[str]:
     fields = ["resolution", "duration"]
     if not caps.sound_always and caps.allowed_combos("sound"):
         fields.append("audio")
-    if caps.name in MULTI_SHOT_MODELS:
+    if caps.multi_shot_setting:  # settings.multi_shot (bool, default true): kling-omni-3.0-i2v.md / -t2v.md
         fields.append("multi_shot")
     if text:
         fields.append("aspect_ratio")
@@ -125,8 +128,9 @@ def _settings_fields(caps: ModelCapabilities, text: bool) -> list[str]:
 
 
 def resolutions(caps: ModelCapabilities) -> tuple[str, ...]:
-    """The model's resolutions: the capability table's, plus those its page adds (4k on kling-3.0)."""
-    return caps.resolutions + tuple(r for r in PAGE_EXTRA_RESOLUTIONS.get(caps.name, ()) if r not in caps.resolutions)
+    """The model's resolutions, as its page lists them in the capability table (4k on kling-3.0 only:
+    kling-omni-3.0-i2v.md / -t2v.md ``settings.resolution`` 720p, 1080p, 4k)."""
+    return caps.resolutions
 
 
 def _resolution(caps: ModelCapabilities, value: Any) -> str:

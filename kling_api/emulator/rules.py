@@ -12,18 +12,23 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from ..rules.capabilities import (ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
-                                  endpoint_models, max_reference_images)
+from ..rules.capabilities import (BASE_MODES, ModelCapabilities, capability_table, endpoint_aspect_ratios,
+                                  endpoint_facts, endpoint_models, max_reference_images)
 from ..rules.endpoints import LEGACY
+from ..rules.prices import list_price
 from ..rules.request import CAMERA_AXES, CAMERA_TYPES
 from .errors import ApiError, bad_param
 from .pictures import TEXT_FRAME_SIZES, Fetcher, Picture, collage, load_picture, prompt_picture
+from .storyboard import Shots, check_legacy_storyboard, multi_shot_asked, shots_prompt
 
 #: Reference section 3 and 7.
 DEFAULT_MODEL = "kling-v1"
 MAX_DYNAMIC_MASKS = 6
 TRAJECTORY_POINTS = (2, 77)
 CAMERA_RANGE = 10.0
+#: Legacy modes: std and pro (reference 3) and 4k, which Kling's changelog (kling-updates-api.md) added on
+#: 04/23/2026 for kling-v3 (image and text to video; "Set the mode parameter value to 4k"), 3 units per second.
+LEGACY_MODES = ("std", "pro", "4k")
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,10 @@ class CreateOrder:
     #: The API standard the create came on (the endpoint table's LEGACY or NEW). On the new standard
     #: ``mode`` holds the resolution (the capability table's tier for those models).
     standard: str = LEGACY
-    #: New standard: the official price per second (kling_api/rules/price_table.json); legacy: None.
+    #: New standard and legacy 4k: the official price per second (kling_api/rules/price_table.json); else None.
     units_per_second: float | None = None
+    #: A storyboard's (seconds, words) per shot (legacy multi_prompt, the new standard's shot syntax).
+    shots: Shots = ()
 
     @property
     def combo(self) -> str:
@@ -82,13 +89,14 @@ def check_create(body: Any, fetch: Fetcher) -> CreateOrder:
     """The order for a valid body, else ApiError 1200/1201 with Kling's kind of message."""
     require_object(body)
     model = _model(body.get("model_name"))
-    mode = _mode(body.get("mode"))
+    mode = _mode(model, body.get("mode"))
     duration = _duration(model, mode, body.get("duration"))
     combo = f"{model.name}/{mode}/{duration}"
     prompt = _text(body, "prompt")
     _text(body, "negative_prompt")
     _cfg_scale(body.get("cfg_scale"))
     sound = _sound(model, mode, duration, combo, body.get("sound"))
+    shots = check_legacy_storyboard(body, model, "image2video", duration, prompt)
 
     has_image, has_tail = _given(body, "image"), _given(body, "image_tail")
     has_masks = _given(body, "static_mask") or _given(body, "dynamic_masks")
@@ -112,8 +120,9 @@ def check_create(body: Any, fetch: Fetcher) -> CreateOrder:
     tail = load_picture("image_tail", body["image_tail"], fetch) if has_tail else None
     failure = _masks(body, image, fetch) if has_masks else None
     return CreateOrder(model=model, mode=mode, duration=duration, sound=sound, image=image, image_tail=tail,
-                       prompt=prompt, camera=camera, callback_url=callback_url,
-                       external_task_id=external_task_id, watermark=_watermark(body), failure=failure)
+                       prompt=shots_prompt(shots) or prompt, camera=camera, callback_url=callback_url, shots=shots,
+                       external_task_id=external_task_id, watermark=_watermark(body), failure=failure,
+                       units_per_second=_units_per_second(model, mode, sound))
 
 
 def require_object(body: Any) -> None:
@@ -143,11 +152,24 @@ def _model(value: Any) -> ModelCapabilities:
     return caps
 
 
-def _mode(value: Any) -> str:
+def _mode(model: ModelCapabilities, value: Any) -> str:
+    """std (default) or pro on every legacy model (the master models ignore it); 4k only where the capability
+    table lists it (kling-v3), else the 1201 a combination Kling does not offer gets (its words are a guess)."""
     mode = value if value not in (None, "") else "std"
-    if mode not in ("std", "pro"):
+    if mode not in LEGACY_MODES:
         raise bad_param(f"mode({mode}) is invalid")
+    if mode not in BASE_MODES and mode not in model.modes:
+        raise bad_param(f"model/mode({model.name}/{mode}) is not supported")
     return mode
+
+
+def _units_per_second(model: ModelCapabilities, mode: str, sound: bool) -> float | None:
+    """4k: the changelog's 3 units per second, as the official price table has Kling 3.0 at 4K; std and pro
+    keep the emulator's made-up legacy billing (None: see Task.units)."""
+    if mode in BASE_MODES:
+        return None
+    price = list_price(model.name, mode, sound)
+    return price.units_per_second if price else None
 
 
 def _duration(model: ModelCapabilities, mode: str, value: Any) -> str:
@@ -297,14 +319,16 @@ def check_text_create(body: Any) -> CreateOrder:
     """``POST /v1/videos/text2video`` (reference 1.3): the model from the endpoint's list, a prompt,
     aspect_ratio 16:9/9:16/1:1 (default 16:9); the video starts from a picture made from the prompt."""
     require_object(body)
-    model, mode, duration, prompt = _endpoint_basics("text2video", body)
+    model, mode, duration, prompt = _endpoint_basics("text2video", body, prompt_required=not multi_shot_asked(body))
     _cfg_scale(body.get("cfg_scale"))
     sound = _sound(model, mode, duration, f"{model.name}/{mode}/{duration}", body.get("sound"))
+    shots = check_legacy_storyboard(body, model, "text2video", duration, prompt)
+    prompt = shots_prompt(shots) or prompt
     picture = prompt_picture(prompt, _aspect_ratio("text2video", body))
     return CreateOrder(model=model, mode=mode, duration=duration, sound=sound, image=picture, image_tail=None,
-                       prompt=prompt, camera=None, callback_url=check_callback_url(body.get("callback_url")),
+                       prompt=prompt, camera=None, callback_url=check_callback_url(body.get("callback_url")), shots=shots,
                        external_task_id=check_external_task_id(body.get("external_task_id")),
-                       watermark=_watermark(body))
+                       watermark=_watermark(body), units_per_second=_units_per_second(model, mode, sound))
 
 
 def check_multi_image_create(body: Any, fetch: Fetcher) -> CreateOrder:
@@ -368,18 +392,20 @@ def check_extend_create(body: Any, find_video: VideoFinder) -> CreateOrder:
                        external_task_id=external_task_id, watermark=_watermark(body), source=source)
 
 
-def _endpoint_basics(endpoint: str, body: dict[str, Any]) -> tuple[ModelCapabilities, str, str, str]:
-    """(model, mode, duration, prompt) of an endpoint that takes only its own models and needs a prompt."""
+def _endpoint_basics(endpoint: str, body: dict[str, Any], *,
+                     prompt_required: bool = True) -> tuple[ModelCapabilities, str, str, str]:
+    """(model, mode, duration, prompt) of an endpoint that takes only its own models and needs a prompt
+    (not a multi-shot text2video task, whose words are its multi_prompt's)."""
     name = body.get("model_name")
     # Retired rows too: Kling answers a model it switched off with its discontinued words (the switch in
     # faults.py), not as an unknown one.
     if name not in endpoint_models(endpoint, include_retired=True):
         raise bad_param(f"model_name({name}) is invalid")
     model = _model(name)
-    mode = _mode(body.get("mode"))
+    mode = _mode(model, body.get("mode"))
     duration = _duration(model, mode, body.get("duration"))
     prompt = _text(body, "prompt")
-    if not prompt.strip():
+    if prompt_required and not prompt.strip():
         raise bad_param("prompt is required")
     _text(body, "negative_prompt")
     return model, mode, duration, prompt

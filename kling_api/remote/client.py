@@ -92,7 +92,7 @@ class KlingClient:
         validated = validate(request)
         for note in validated.notes:
             log.info("%s", note)
-        body = validated.request.to_body()
+        body = codec_for(IMAGE2VIDEO).body(validated.request)
         return self.create_task(IMAGE2VIDEO, body, should_cancel=should_cancel)
 
     def create_task(self, endpoint: EndpointRef, body: dict[str, Any], *,

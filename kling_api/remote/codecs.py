@@ -6,10 +6,13 @@ external_task_id), reads Kling's answer into the one :class:`~kling_api.remote.t
 standards share, and says which credentials the standard accepts.
 
 * legacy (``/v1/...``): ``model_name`` in a flat body, ``GET <endpoint>/<id>``, ``task_status``
-  ``succeed``, ``final_unit_deduction``;
+  ``succeed``, ``final_unit_deduction``; a storyboard is ``multi_shot: true``, ``shot_type: "customize"``
+  and ``multi_prompt: [{index, prompt, duration}]`` (reference section 3);
 * new design standard (the model in the path): ``contents`` / ``settings`` / ``options``,
   ``GET /tasks?task_ids=`` or ``?external_task_ids=`` answering a list (an unknown id: an empty list),
-  ``status`` ``succeeded``, ``outputs[type=video]``, ``billing[].amount``; API keys only.
+  ``status`` ``succeeded``, ``outputs[type=video]``, ``billing[].amount``; API keys only; a storyboard is
+  the pages' shot syntax as the prompt (``shot 1, 2, words; shot 2, 3, words;``), and on a model whose page
+  has ``settings.multi_shot`` (kling-3.0) that setting says whether the task is multi-shot.
 """
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import KlingCredentialsError, KlingProtocolError
+from ..rules.capabilities import capability_table
 from ..rules.endpoints import LEGACY, NEW, Endpoint
-from ..rules.request import ImageToVideoRequest, RequestBody, TextToVideoRequest
+from ..rules.request import ImageToVideoRequest, RequestBody, Shot, TextToVideoRequest
+from ..rules.storyboard import shot_syntax
 from .auth import Credentials
 from .tasks import STATUS_SUCCEED, Task, VideoResult
 
@@ -61,7 +66,11 @@ class LegacyCodec:
     lists_tasks = True
 
     def body(self, request: RequestBody) -> dict[str, Any]:
-        return request.to_body()
+        body = request.to_body()
+        shots: tuple[Shot, ...] = getattr(request, "shots", ())
+        if shots:
+            body.update(multi_prompt_fields(shots))
+        return body
 
     def external_id(self, body: dict[str, Any]) -> str:
         return str(body.get("external_task_id") or "")
@@ -96,19 +105,20 @@ class NewStandardCodec:
     lists_tasks = False
 
     def body(self, request: RequestBody) -> dict[str, Any]:
+        if not isinstance(request, (ImageToVideoRequest, TextToVideoRequest)):
+            raise TypeError(f"{type(request).__name__} has no new-standard form")
+        prompt = shot_syntax(request.shots) if request.shots else request.prompt
         if isinstance(request, ImageToVideoRequest):
             contents: list[dict[str, str]] = []
-            if request.prompt:
-                contents.append({"type": "prompt", "text": request.prompt})
+            if prompt:
+                contents.append({"type": "prompt", "text": prompt})
             if request.image is not None:
                 contents.append({"type": "first_frame", "url": request.image})
             if request.image_tail is not None:
                 contents.append({"type": "last_frame", "url": request.image_tail})
             body: dict[str, Any] = {"contents": contents}
-        elif isinstance(request, TextToVideoRequest):
-            body = {"prompt": request.prompt}
         else:
-            raise TypeError(f"{type(request).__name__} has no new-standard form")
+            body = {"prompt": prompt}
         settings: dict[str, Any] = {}
         if request.resolution:
             settings["resolution"] = request.resolution
@@ -117,6 +127,11 @@ class NewStandardCodec:
             settings["aspect_ratio"] = request.aspect_ratio
         if request.sound is not None:  # left out for models without the field (validation decides)
             settings["audio"] = "native" if request.sound == "on" else "off"
+        caps = capability_table().get(request.model_name)
+        if caps is not None and caps.multi_shot_setting:
+            # Always said: the page's default is true, and a request without shots is one shot (the README's
+            # "Storyboards"; the page's own single-shot examples send false).
+            settings["multi_shot"] = bool(request.shots)
         body["settings"] = settings
         options = {key: value for key, value in (("external_task_id", request.external_task_id),
                                                  ("callback_url", request.callback_url)) if value}
@@ -157,6 +172,14 @@ class NewStandardCodec:
                      "Settings > Kling > API credentials), or pick a legacy model (kling-v3, kling-v2-6, ...)")
 
 
+def multi_prompt_fields(shots: tuple[Shot, ...]) -> dict[str, Any]:
+    """A storyboard as the legacy API takes it: ``multi_prompt`` items numbered from 1, each ``duration`` a
+    string (as the legacy ``duration`` is)."""
+    return {"multi_shot": True, "shot_type": "customize",
+            "multi_prompt": [{"index": n, "prompt": shot.prompt, "duration": str(shot.duration)}
+                             for n, shot in enumerate(shots, 1)]}
+
+
 def task_from_new_standard(data: Any) -> Task:
     """A new-standard task object as the :class:`Task` both standards share (``succeeded`` read as
     ``succeed``; the units are the ``unit`` amounts of ``billing``)."""
@@ -193,4 +216,4 @@ def codec_for(endpoint: Endpoint) -> Codec:
 
 
 __all__ = ["API_KEY_CONSOLE", "Codec", "LegacyCodec", "NewStandardCodec", "Query", "codec_for",
-           "task_from_new_standard"]
+           "multi_prompt_fields", "task_from_new_standard"]

@@ -27,6 +27,9 @@ LEGACY_STANDARD, NEW_STANDARD = "legacy", "new"
 #: A resolution asked of a legacy model means its mode (ComfyUI's own Kling 3.0 node maps them the same way).
 RESOLUTION_MODES = {"720p": "std", "1080p": "pro", "4k": "4k"}
 LEGACY_MODE_RESOLUTIONS = {mode: resolution for resolution, mode in RESOLUTION_MODES.items()}
+#: The modes a model without a mode choice (the master models) is sent without, with a note; a higher tier
+#: that other models offer (4k) is refused there instead, since the video would not be what was asked.
+BASE_MODES = ("std", "pro")
 FEATURES = ("image_tail", "motion_brush", "camera_control", "sound")
 #: Rules endpoints as a retirement message names them.
 ENDPOINT_WORDS = {"image2video": "image to video", "text2video": "text to video",
@@ -68,6 +71,14 @@ class ModelCapabilities:
     #: What the successor does not keep of a saved workflow, said with the retirement (e.g. a motion brush
     #: that needs pro).
     successor_note: str = ""
+    #: The rules endpoints ("image2video", "text2video") where the model takes a storyboard (multi-shot).
+    storyboard: tuple[str, ...] = ()
+    #: The model's page has ``settings.multi_shot`` (kling-3.0): the new codec sends it.
+    multi_shot_setting: bool = False
+
+    def takes_storyboard(self, rules: str) -> bool:
+        """Whether a storyboard (multi-shot) may be sent to this model on the rules endpoint ``rules``."""
+        return rules in self.storyboard
 
     def successor_for(self, endpoint: str | None = None) -> str:
         """The model to pick instead on the rules ``endpoint`` (e.g. "text2video"); '' when none is named."""
@@ -220,6 +231,8 @@ def capability_table() -> CapabilityTable:
             sound_always=bool(row.get("sound_always", False)),
             prompt_max_chars={str(k): int(v) for k, v in (row.get("prompt_max_chars") or {}).items()},
             page=str(row.get("page", "") or ""),
+            storyboard=tuple(row.get("storyboard", ())),
+            multi_shot_setting=bool(row.get("multi_shot_setting", False)),
         )
     return CapabilityTable(
         models=models,
@@ -283,6 +296,13 @@ def markdown_table() -> str:
             f"| {combos('motion_brush')} | {camera} | {sound} | {'; '.join(outputs)} |"
         )
     return "\n".join(lines)
+
+
+def models_with_tier(tier: str, standard: str) -> list[str]:
+    """Current models of ``standard`` (LEGACY_STANDARD: modes, NEW_STANDARD: resolutions) that offer ``tier``."""
+    table = capability_table()
+    return [name for name in table.model_names if table.models[name].standard == standard
+            and tier in (table.models[name].resolutions if standard == NEW_STANDARD else table.models[name].modes)]
 
 
 def endpoint_models(endpoint: str, include_retired: bool = False) -> list[str]:

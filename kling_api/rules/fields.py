@@ -9,7 +9,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import KlingValidationError
-from .capabilities import NO_MODE, ModelCapabilities, capability_table
+from .capabilities import (LEGACY_MODE_RESOLUTIONS, LEGACY_STANDARD, NEW_STANDARD, NO_MODE, RESOLUTION_MODES,
+                           ModelCapabilities, capability_table, models_with_tier)
+from .tooltips import spoken_list
 
 MAX_DYNAMIC_MASKS = 6
 TRAJECTORY_POINTS_5S = (2, 77)
@@ -44,6 +46,25 @@ def describe_combos(combos: list[tuple[str, str]]) -> str:
         mode, duration = combos[0]
         return f"duration={duration}" if mode == NO_MODE else f"{axis}={mode} and duration={duration}"
     return f"{axis}/duration one of " + ", ".join(f"{m}/{d}" for m, d in combos)
+
+
+def tier_refusal(caps: ModelCapabilities, value: Any) -> KlingValidationError:
+    """The refusal of a mode (legacy) or resolution (new API) that ``caps`` does not offer. When other current
+    models offer it (4k), the message names them on both standards and what ``caps`` takes, e.g.
+    "resolution: 4k is kling-3.0 only (the legacy API: kling-v3, mode 4k); kling-2.6 takes 720p, 1080p"."""
+    new = caps.is_new_standard
+    field, other_field = ("resolution", "mode") if new else ("mode", "resolution")
+    own = caps.resolutions if new else caps.modes
+    allowed = f"{', '.join(own)} on {caps.name}" if new else (", ".join(own) or f"no mode on {caps.name}")
+    here = models_with_tier(value, NEW_STANDARD if new else LEGACY_STANDARD) if isinstance(value, str) else []
+    if not here:
+        return KlingValidationError(field, value, allowed)
+    other_tier = (RESOLUTION_MODES if new else LEGACY_MODE_RESOLUTIONS).get(value, "")
+    there = models_with_tier(other_tier, LEGACY_STANDARD if new else NEW_STANDARD) if other_tier else []
+    api = "legacy" if new else "new"
+    other = f" (the {api} API: {spoken_list(there)}, {other_field} {other_tier})" if there else ""
+    takes = f"{caps.name} takes {', '.join(own)}" if own else f"{caps.name} has no mode choice"
+    return KlingValidationError(field, value, allowed, f"{field}: {value} is {spoken_list(here)} only{other}; {takes}")
 
 
 def _require_feature(caps: ModelCapabilities, feature: str, field: str, mode: str, duration: str) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 from ..errors import KlingValidationError
 from .capabilities import ModelCapabilities, capability_table, endpoint_aspect_ratios
-from .fields import _require_feature, _task_options, _validate_prompt, validate_image_reference
+from .fields import _require_feature, _task_options, _validate_prompt, tier_refusal, validate_image_reference
 from .request import ImageToVideoRequest, TextToVideoRequest, Validated
+from .storyboard import check_storyboard
 
 NOT_ON_THIS_STANDARD = "is not taken by Kling's new API"
 
@@ -29,14 +30,17 @@ def validate_new_standard(caps: ModelCapabilities, request: ImageToVideoRequest 
 
     resolution = request.resolution or caps.resolutions[0]
     if resolution not in caps.resolutions:
-        raise KlingValidationError("resolution", resolution, f"{', '.join(caps.resolutions)} on {caps.name}")
+        raise tier_refusal(caps, resolution)
     changes["resolution"] = resolution
     duration = str(request.duration).strip()
     if duration not in caps.durations:
         raise KlingValidationError("duration", request.duration, f"{', '.join(caps.durations)} on {caps.name}")
     changes["duration"] = duration
 
-    _validate_prompt("prompt", request.prompt, caps.prompt_limit(rules, capability_table().prompt_max_chars))
+    limit = caps.prompt_limit(rules, capability_table().prompt_max_chars)
+    _validate_prompt("prompt", request.prompt, limit)
+    # A storyboard is written into the prompt (the pages' shot syntax), so it is held to the prompt's limit.
+    changes["shots"] = check_storyboard(caps, rules, request.shots, duration, request.prompt, prompt_limit=limit)
     _refuse_unsupported(caps, request)
     if request.cfg_scale is not None:
         notes.append(f"cfg_scale {NOT_ON_THIS_STANDARD} ({caps.name}); left out of the request")
@@ -46,7 +50,7 @@ def validate_new_standard(caps: ModelCapabilities, request: ImageToVideoRequest 
     if isinstance(request, ImageToVideoRequest):
         _frames(caps, request, resolution, duration, changes["sound"])
     else:
-        if not (request.prompt or "").strip():
+        if not (request.prompt or "").strip() and not changes["shots"]:
             raise KlingValidationError("prompt", request.prompt, "a description of the video",
                                        "prompt: text to video needs a prompt")
         ratios = endpoint_aspect_ratios(rules)

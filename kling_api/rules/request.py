@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
+from ..errors import KlingValidationError
 from .endpoints import IMAGE2VIDEO, MULTI_IMAGE2VIDEO, TEXT2VIDEO, VIDEO_EXTEND, Endpoint, endpoint_for
 
 CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
@@ -11,6 +12,52 @@ CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 
 
 _Request = TypeVar("_Request", bound="RequestBody")
+
+#: Between the shots of a storyboard written as text (``2:a boat|3:the harbour``).
+SHOT_SEPARATOR = "|"
+SHOT_TEXT_RULE = "SECONDS:TEXT with whole SECONDS, e.g. 3:a boat leaves the harbour"
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot of a storyboard (a multi-shot video): whole seconds and what happens in them. The rules
+    (how many shots, their lengths, the sum) are :func:`kling_api.rules.storyboard.check_storyboard`'s."""
+
+    duration: int
+    prompt: str
+
+    def as_text(self) -> str:
+        """``SECONDS:TEXT``, the CLI's ``--shot`` form."""
+        return f"{self.duration}:{self.prompt}"
+
+    @classmethod
+    def from_text(cls, text: str, field: str = "shots[0]") -> "Shot":
+        """A shot from ``SECONDS:TEXT`` (``3:a boat``); refused naming ``field`` when it is not that form."""
+        seconds, colon, words = str(text).partition(":")
+        if not colon or not seconds.strip().isdigit():
+            raise KlingValidationError(field, text, SHOT_TEXT_RULE)
+        return cls(duration=int(seconds), prompt=words.strip())
+
+    @classmethod
+    def from_json(cls, value: Any, field: str = "shots[0]") -> "Shot":
+        """A shot from ``{"duration": 3, "prompt": "a boat"}`` (a whole number of seconds, a text)."""
+        if isinstance(value, str):
+            return cls.from_text(value, field)
+        if not isinstance(value, dict) or set(value) != {"duration", "prompt"}:
+            raise KlingValidationError(field, value, '{"duration": whole seconds, "prompt": text} or ' + SHOT_TEXT_RULE)
+        seconds = value["duration"]
+        if isinstance(seconds, float) and seconds.is_integer():
+            seconds = int(seconds)
+        if isinstance(seconds, str) and seconds.strip().isdigit():
+            seconds = int(seconds)
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not isinstance(value["prompt"], str):
+            raise KlingValidationError(field, value, '{"duration": whole seconds, "prompt": text}')
+        return cls(duration=seconds, prompt=value["prompt"])
+
+
+def shots_text(shots: "tuple[Shot, ...] | list[Shot]") -> str:
+    """The storyboard as one text, ``2:a boat|3:the harbour`` (what a batch manifest's ``shots`` takes)."""
+    return SHOT_SEPARATOR.join(shot.as_text() for shot in shots)
 
 
 class RequestBody:
@@ -31,6 +78,7 @@ class RequestBody:
     def to_body(self) -> dict[str, Any]:
         """The JSON body: empty and unset optional fields are left out, never sent as null."""
         body = {k: v for k, v in asdict(self).items() if v is not None and v != "" and v != [] and v != ()}  # type: ignore[call-overload]
+        body.pop("shots", None)  # a storyboard is spelt by each standard's codec (kling_api.remote.codecs)
         if "duration" in body:
             body["duration"] = str(body["duration"])
         return body
@@ -58,6 +106,8 @@ class ImageToVideoRequest(RequestBody):
     external_task_id: str | None = None
     #: New-standard models: 720p / 1080p (/ 4k); legacy models choose a ``mode`` instead.
     resolution: str | None = None
+    #: A storyboard: 1-6 shots whose seconds add up to ``duration`` (models whose table row has "storyboard").
+    shots: tuple[Shot, ...] = ()
 
     @property
     def uses_motion_brush(self) -> bool:
@@ -82,6 +132,8 @@ class TextToVideoRequest(RequestBody):
     external_task_id: str | None = None
     #: New-standard models: 720p / 1080p (/ 4k); legacy models choose a ``mode`` instead.
     resolution: str | None = None
+    #: A storyboard, as :class:`ImageToVideoRequest`'s.
+    shots: tuple[Shot, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +178,9 @@ def request_summary(request: RequestBody) -> dict[str, Any]:
     """What the ledger keeps of a request, whichever standard spells it: the legacy body's fields, with
     a new-standard model's resolution in the mode column (it takes the place of the mode)."""
     summary = request.to_body()
+    shots = getattr(request, "shots", ())
+    if shots and not summary.get("prompt"):
+        summary["prompt"] = shots_text(shots)  # the ledger's prompt column: the storyboard
     resolution = summary.pop("resolution", None)
     if resolution and not summary.get("mode"):
         summary["mode"] = resolution

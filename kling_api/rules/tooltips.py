@@ -79,6 +79,22 @@ def models_without_mode(models: Iterable[str] | None = None) -> str:
     return spoken_list([caps.name for caps in _models(models) if not caps.has_mode_choice], "and")
 
 
+def tier_choices(models: Iterable[str] | None, attribute: str) -> list[str]:
+    """Every mode (``attribute`` "modes") or resolution ("resolutions") of ``models``, in table order."""
+    return list(dict.fromkeys(t for caps in _models(models) for t in getattr(caps, attribute)))
+
+
+def partial_tiers_text(models: Iterable[str] | None, attribute: str) -> str:
+    """'4k on kling-v3 only': the modes or resolutions that only some of ``models`` (those with a choice) offer."""
+    rows = [caps for caps in _models(models) if getattr(caps, attribute)]
+    parts = []
+    for tier in tier_choices([caps.name for caps in rows], attribute):
+        names = [caps.name for caps in rows if tier in getattr(caps, attribute)]
+        if len(names) < len(rows):
+            parts.append(f"{tier} on {spoken_list(names)} only")
+    return "; ".join(parts)
+
+
 def camera_types_text(models: Iterable[str] | None = None) -> str:
     """The camera types the models that take camera_control offer, e.g. 'simple'."""
     types: list[str] = []

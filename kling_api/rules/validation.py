@@ -9,14 +9,16 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .capabilities import (NO_MODE, ModelCapabilities, endpoint_aspect_ratios, endpoint_facts,
-                           endpoint_models, max_reference_images)
+from .capabilities import (BASE_MODES, LEGACY_MODE_RESOLUTIONS, LEGACY_STANDARD, NO_MODE, ModelCapabilities,
+                           endpoint_aspect_ratios, endpoint_facts, endpoint_models, max_reference_images,
+                           models_with_tier)
 from ..errors import KlingValidationError
 from .fields import (CAMERA_AXIS_RANGE, EXTERNAL_TASK_ID_PATTERN, EXTERNAL_TASK_ID_RULE, MAX_DYNAMIC_MASKS,
                      TRAJECTORY_POINTS_5S, _cfg_scale, _require_feature, _task_options, _validate_prompt,
-                     describe_combos, model_capabilities, models_supporting, validate_callback_url,
+                     describe_combos, model_capabilities, models_supporting, tier_refusal, validate_callback_url,
                      validate_external_task_id, validate_image_reference)
 from .new_standard import validate_new_standard
+from .storyboard import check_storyboard
 from .request import (CAMERA_AXES, CAMERA_TYPES, ImageToVideoRequest, MultiImageToVideoRequest, TextToVideoRequest,
                       Validated, VideoExtendRequest)
 
@@ -97,17 +99,21 @@ def validate(request: ImageToVideoRequest) -> Validated:
     if caps.is_new_standard:  # the model name decides the standard (Kling's own rule)
         return validate_new_standard(caps, request)
     if request.resolution is not None:
+        modes = ", ".join(m if LEGACY_MODE_RESOLUTIONS.get(m, m) == m else f"{m} is {LEGACY_MODE_RESOLUTIONS[m]}"
+                          for m in caps.modes)
         raise KlingValidationError("resolution", request.resolution, f"none on {caps.name} (a legacy model "
-                                   "chooses a mode: std is 720p, pro is 1080p)")
+                                   f"chooses a mode{': ' + modes if modes else ''})")
     notes: list[str] = []
     changes: dict[str, Any] = {}
 
     if caps.has_mode_choice:
         if request.mode not in caps.modes:
-            raise KlingValidationError("mode", request.mode, ", ".join(caps.modes))
+            raise tier_refusal(caps, request.mode)
         mode = request.mode
     else:
         mode = NO_MODE
+        if request.mode not in (None, *BASE_MODES) and models_with_tier(request.mode, LEGACY_STANDARD):
+            raise tier_refusal(caps, request.mode)  # e.g. 4k: a master model would make another video
         if request.mode is not None:
             notes.append(f"{caps.name} has no mode choice; mode={request.mode} left out")
             changes["mode"] = None
@@ -124,6 +130,7 @@ def validate(request: ImageToVideoRequest) -> Validated:
         validate_image_reference("image", request.image)
     _validate_prompt("prompt", request.prompt)
     _validate_prompt("negative_prompt", request.negative_prompt)
+    changes["shots"] = check_storyboard(caps, request.rules_endpoint.name, request.shots, duration, request.prompt)
 
     if request.cfg_scale is not None:
         if not caps.cfg_scale:
@@ -207,12 +214,14 @@ def validate_text_to_video(request: TextToVideoRequest) -> Validated:
     caps = model_capabilities(request.model_name)
     if caps.is_new_standard:
         return validate_new_standard(caps, request)
-    _check_prompt_given(request.prompt, "text to video")
+    if not request.shots:  # a storyboard's words are its shots'
+        _check_prompt_given(request.prompt, "text to video")
     _check_aspect_ratio("text2video", request.aspect_ratio)
     checked = _check_shared(request)
     done = checked.request
+    shots = check_storyboard(caps, request.rules_endpoint.name, request.shots, done.duration, request.prompt)
     return Validated(request=request.with_changes(mode=done.mode, duration=done.duration,
-                                                  cfg_scale=done.cfg_scale, sound=done.sound),
+                                                  cfg_scale=done.cfg_scale, sound=done.sound, shots=shots),
                      notes=checked.notes)
 
 

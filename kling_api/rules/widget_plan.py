@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Mapping
 
-from .capabilities import (ModelCapabilities, capability_table, endpoint_aspect_ratios, endpoint_facts,
-                           endpoint_models)
+from .capabilities import (BASE_MODES, LEGACY_MODE_RESOLUTIONS, LEGACY_STANDARD, ModelCapabilities, capability_table,
+                           endpoint_aspect_ratios, endpoint_facts, endpoint_models, models_with_tier)
 from ..errors import KlingValidationError
 from .request import ImageToVideoRequest, MultiImageToVideoRequest, RequestBody, TextToVideoRequest
 from .validation import validate, validate_multi_image_to_video, validate_text_to_video
@@ -45,6 +45,8 @@ class WidgetValues:
     camera_type: str | None = None
     #: New-standard models' tier (legacy models' is ``mode``; the node has both widgets, one shown).
     resolution: str | None = None
+    #: Judged too: the new API takes none, and a saved workflow moved to a new model may carry one.
+    negative_prompt: str = ""
 
 
 def camera_stand_in(model_name: Any, kind: str | None = None) -> dict[str, Any]:
@@ -76,12 +78,14 @@ def _image_request(values: WidgetValues) -> ImageToVideoRequest:
         model_name=values.model_name, image=PENDING_IMAGE,
         image_tail=PENDING_IMAGE if "image_tail" in linked else None, duration=values.duration,
         camera_control=camera_stand_in(values.model_name, values.camera_type) if "camera_control" in linked else None,
-        static_mask=PENDING_IMAGE if "motion_brush" in linked else None, sound=values.sound, **tier_of(values))
+        static_mask=PENDING_IMAGE if "motion_brush" in linked else None, sound=values.sound,
+        negative_prompt=values.negative_prompt, **tier_of(values))
 
 
 def _text_request(values: WidgetValues) -> TextToVideoRequest:
     return TextToVideoRequest(model_name=values.model_name, prompt=PENDING_PROMPT, duration=values.duration,
-                              aspect_ratio=values.aspect_ratio or "", sound=values.sound, **tier_of(values))
+                              aspect_ratio=values.aspect_ratio or "", sound=values.sound,
+                              negative_prompt=values.negative_prompt, **tier_of(values))
 
 
 def _multi_request(values: WidgetValues) -> MultiImageToVideoRequest:
@@ -158,7 +162,8 @@ def read_values(rules: EndpointRules, values: Mapping[str, Any], linked: Iterabl
         aspect_ratio=values.get("aspect_ratio") if "aspect_ratio" in rules.widgets else None,
         linked=frozenset(name for name in linked if name in rules.sockets),
         camera_type=camera_type if isinstance(camera_type, str) and camera_type else None,
-        resolution=values.get("resolution") if "resolution" in rules.widgets else None)
+        resolution=values.get("resolution") if "resolution" in rules.widgets else None,
+        negative_prompt=negative if isinstance(negative := values.get("negative_prompt"), str) else "")
 
 
 # --- what each widget shows ---------------------------------------------------------------------------
@@ -191,7 +196,8 @@ def widget_states(rules: EndpointRules, values: WidgetValues) -> dict[str, dict[
     new = caps is not None and caps.is_new_standard
     shown: dict[str, dict[str, Any]] = {
         "model_name": {"visible": True, "choices": models},
-        "mode": {"visible": caps is None or caps.has_mode_choice,
+        # a master model's mode stays in sight while it holds a tier it refuses (4k), as sound below
+        "mode": {"visible": caps is None or caps.has_mode_choice or _refused_master_mode(caps, values.mode),
                  "choices": list(caps.modes) if caps is not None and caps.has_mode_choice else _tiers(models, False)},
         "resolution": {"visible": caps is None or new,
                        "choices": list(caps.resolutions) if new else _tiers(models, True)},
@@ -204,6 +210,12 @@ def widget_states(rules: EndpointRules, values: WidgetValues) -> dict[str, dict[
         "aspect_ratio": {"visible": True, "choices": rules.aspect_ratios},
     }
     return {name: shown[name] for name in rules.widgets}
+
+
+def _refused_master_mode(caps: ModelCapabilities, mode: Any) -> bool:
+    """A legacy model without a mode choice holding a mode it refuses (a tier others offer, e.g. 4k)."""
+    return (not caps.is_new_standard and not caps.has_mode_choice and isinstance(mode, str)
+            and mode not in BASE_MODES and bool(models_with_tier(mode, LEGACY_STANDARD)))
 
 
 # --- the nearest valid combination ----------------------------------------------------------------------
@@ -238,6 +250,20 @@ def _duration_distance(candidate: str, current: str) -> tuple[float, int]:
     return abs(a - b), int(a > b)
 
 
+#: Tiers from low to high, a legacy mode as its resolution (std 720p, pro 1080p, 4k): the nearest tier is
+#: the fix's first choice (a refused 4k becomes 1080p, not 720p).
+TIER_ORDER = ("720p", "1080p", "4k")
+
+
+def _tier_distance(candidate: Any, current: Any) -> int:
+    """How many steps of TIER_ORDER apart two modes or resolutions are (1 for an unknown one)."""
+    if candidate == current:
+        return 0
+    ranks = [TIER_ORDER.index(t) if (t := LEGACY_MODE_RESOLUTIONS.get(str(v), v)) in TIER_ORDER else None
+             for v in (candidate, current)]
+    return abs(ranks[0] - ranks[1]) if None not in ranks else 1
+
+
 def _candidates(rules: EndpointRules, values: WidgetValues) -> list[tuple[tuple, WidgetValues]]:
     """Every combination of the node's models, modes, durations and sound, with its distance from the
     current values: the same model (a retired one's successor) first, then the most similar name
@@ -255,11 +281,12 @@ def _candidates(rules: EndpointRules, values: WidgetValues) -> list[tuple[tuple,
         caps = table.get(name)
         same = name == target
         for sound in sounds:
-            for tier in caps.resolutions or caps.modes or (values.mode,):
+            # a master model keeps the mode (it is left out) unless it refuses it (4k): then std
+            for tier in caps.resolutions or caps.modes or tuple(dict.fromkeys((values.mode, "std"))):
                 tiers = {"resolution": tier} if caps.resolutions else {"mode": tier}
-                moved = tier != (values.resolution if caps.resolutions else values.mode)
+                moved = _tier_distance(tier, values.resolution if caps.resolutions else values.mode)
                 key = (not same, 0 if same else -_common_prefix(name, target), abs(index - home),
-                       sound != values.sound, (caps.has_mode_choice or bool(caps.resolutions)) and moved)
+                       sound != values.sound, moved if caps.has_mode_choice or caps.resolutions else 0)
                 for duration in caps.durations:
                     found.append(((*key, *_duration_distance(duration, values.duration), ratio != values.aspect_ratio),
                                   replace(values, model_name=name, duration=duration, sound=sound, aspect_ratio=ratio,
@@ -282,7 +309,7 @@ def describe_change(before: WidgetValues, after: WidgetValues) -> str:
     parts = []
     if after.model_name != before.model_name:
         parts.append(str(after.model_name))
-    if after.mode != before.mode and caps is not None and caps.has_mode_choice:
+    if after.mode != before.mode and caps is not None and not caps.is_new_standard:
         parts.append(f"mode {after.mode}")
     if after.resolution != before.resolution and caps is not None and caps.is_new_standard:
         parts.append(str(after.resolution))
@@ -342,7 +369,10 @@ def plan_for(rules: EndpointRules, values: WidgetValues) -> dict[str, Any]:
     if refusal is None:
         return plan
     plan["warning"] = str(refusal)
-    fix = nearest_valid(rules, values)
+    if refusal.field == "negative_prompt":  # the text is the problem, not the combination: clear it
+        plan["fix"] = {"label": "Fix: clear negative_prompt", "values": {"negative_prompt": ""}}
+        return plan
+    fix = nearest_valid(rules, replace(values, negative_prompt=""))  # combinations only; the text comes next
     if fix is None:
         plan["info"].append(_no_fix_hint(values))
     else:
