@@ -40,7 +40,8 @@ def deliver(results: list[JobResult], board: StatusBoard | None = None, *, frame
     once the memory they take is known to fit (refused before decoding otherwise)."""
     paths = [r.video_path for r in results]
     plan = plan_frames(paths, frame_cap, frame_stride, max_side)
-    if not frames:
+    # a batch whose videos differ in sound cannot be joined as files: its VIDEO is made from the frames
+    if not frames and len({info.has_audio for info in plan.infos}) == 1:
         decoded = audio_only(paths, plan)
         if board is not None:
             board.note("frames output not linked: no frames decoded (VIDEO, audio and the preview come from the mp4)"
