@@ -12,6 +12,7 @@ from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
 from ..kling_api.rules.endpoints import IMAGE2VIDEO
 from ..kling_api.rules.motion import MotionBrush, motion_brush_fields
 from ..kling_api.rules.request import ImageToVideoRequest
+from ..kling_api.rules.storyboard import shots_from_lines
 from ..kling_api.rules.tooltips import camera_types_text, models_with, where_allowed
 from ..kling_api.rules.validation import validate
 from ..kling_api.rules.widget_plan import camera_stand_in, node_tier
@@ -23,7 +24,7 @@ from .media import batch_images
 from .motion_brush import MotionBrushType
 from .shared_inputs import (DEFAULT_CONCURRENCY, PENDING_IMAGE, advanced, cfg_scale_input, concurrency_input,
                             linked_types, model_inputs, prompt_inputs, resolution_input, seed_input, sound_input,
-                            task_options, wrong_link)
+                            storyboard_input, task_options, wrong_link)
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,10 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
                   cfg_scale: float | None = None, has_tail: bool = False, external_task_id: str = "",
                   callback_url: str = "", camera_control: dict[str, Any] | None = None,
                   has_camera: bool = False, has_motion_brush: bool = False,
-                  sound: str | None = None, resolution: str | None = None) -> ImageToVideoRequest:
+                  sound: str | None = None, resolution: str | None = None,
+                  storyboard: str | None = None) -> ImageToVideoRequest:
     """The request as far as the widgets decide it; the images (and masks) are filled in per batch item.
+    ``storyboard``: the widget's text, one ``SECONDS: TEXT`` shot per line (refused naming the line).
     ``has_camera`` without ``camera_control`` (queue time: the value comes from a link) checks the
     model/mode/duration and the exclusions with a stand-in move of a type the model offers."""
     if has_camera and camera_control is None:
@@ -51,7 +54,7 @@ def build_request(*, model_name: str, mode: str, duration: str, prompt: str = ""
         **node_tier(model_name, mode, resolution),
         cfg_scale=cfg_scale, external_task_id=external_task_id or None, callback_url=callback_url or None,
         camera_control=camera_control, static_mask=PENDING_IMAGE if has_motion_brush else None,
-        sound=sound or None,
+        sound=sound or None, shots=shots_from_lines(storyboard),
     )
 
 
@@ -103,6 +106,7 @@ class KlingImageToVideo(io.ComfyNode):
                                                 "not with image_tail on "
                                                 + models_with("image_tail_requires_silence", wanted=True)),
                 resolution_input(cls.RULES_ENDPOINT),
+                storyboard_input(cls.RULES_ENDPOINT),
             ],
             outputs=OUTPUTS,
             hidden=HIDDEN,
@@ -110,7 +114,7 @@ class KlingImageToVideo(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, model_name: Any = None, mode: Any = None, duration: Any = None, sound: Any = None,
-                        resolution: Any = None, input_types: Any = None) -> bool | str:
+                        resolution: Any = None, storyboard: Any = None, input_types: Any = None) -> bool | str:
         """Refuse invalid combinations at queue time, before any image is encoded or request sent. ComfyUI
         lists a refusal under every input named here, so only the inputs of the combination rules and the
         spend guard are; the text fields (prompt lengths, negative_prompt on the new API, external_task_id,
@@ -121,11 +125,15 @@ class KlingImageToVideo(io.ComfyNode):
             return mismatch
         if None in (model_name, mode, duration):
             return True  # a value comes from a link: checked when the node runs
-        request = build_request(model_name=model_name, mode=mode, duration=duration,
-                                has_tail="image_tail" in linked, has_camera="camera_control" in linked,
-                                has_motion_brush="motion_brush" in linked,
-                                sound=sound if isinstance(sound, str) else None,
-                                resolution=resolution if isinstance(resolution, str) else None)
+        try:
+            request = build_request(model_name=model_name, mode=mode, duration=duration,
+                                    has_tail="image_tail" in linked, has_camera="camera_control" in linked,
+                                    has_motion_brush="motion_brush" in linked,
+                                    sound=sound if isinstance(sound, str) else None,
+                                    resolution=resolution if isinstance(resolution, str) else None,
+                                    storyboard=storyboard)  # its shots must add up to the duration
+        except KlingValidationError as exc:  # a storyboard line not of the SECONDS: TEXT form
+            return str(exc)
         return queue_time_refusal([request], cls.hidden.unique_id) or True
 
     @classmethod
@@ -134,7 +142,8 @@ class KlingImageToVideo(io.ComfyNode):
                       callback_url: str = "", timeout: int = int(DEFAULT_TIMEOUT_S),
                       concurrency: int = DEFAULT_CONCURRENCY, camera_control: dict[str, Any] | None = None,
                       motion_brush: MotionBrush | None = None, frame_cap: int = 0, frame_stride: int = 1,
-                      max_side: int = 0, sound: str = "off", resolution: str = "720p") -> io.NodeOutput:
+                      max_side: int = 0, sound: str = "off", resolution: str = "720p",
+                      storyboard: str = "") -> io.NodeOutput:
         starts = batch_images(image, "image")
         tails = batch_images(image_tail, "image_tail")
         if tails and len(tails) not in (1, len(starts)):
@@ -144,7 +153,7 @@ class KlingImageToVideo(io.ComfyNode):
                              negative_prompt=negative_prompt, cfg_scale=cfg_scale, has_tail=bool(tails),
                              external_task_id=external_task_id, callback_url=callback_url,
                              camera_control=camera_control, has_motion_brush=motion_brush is not None,
-                             sound=sound, resolution=resolution)
+                             sound=sound, resolution=resolution, storyboard=storyboard)
         validate(base)  # a bad combination is refused before any mask is checked or image encoded
         if motion_brush is not None:
             motion_brush.check()

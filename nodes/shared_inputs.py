@@ -6,6 +6,7 @@ from typing import Any, Mapping
 from comfy_api.latest import io
 
 from ..kling_api.rules.capabilities import capability_table, endpoint_aspect_ratios, endpoint_facts, endpoint_models
+from ..kling_api.rules.storyboard import storyboard_models, storyboard_rules
 from ..kling_api.remote.client import DEFAULT_TIMEOUT_S
 from ..kling_api.rules.widget_plan import PENDING_IMAGE  # noqa: F401  (the nodes' queue-time stand-in for images)
 from ..kling_api.rules.tooltips import (durations_text, models_with, models_without_mode, partial_tiers_text,
@@ -101,6 +102,19 @@ def sound_input(endpoint: str, what_it_gives: str) -> io.Combo.Input:
     return io.Combo.Input("sound", options=["off", "on"], default="off", optional=True,
                           tooltip=f"Native sound where the model allows it ({where_allowed('sound', endpoint_models(endpoint))})"
                                   f": {what_it_gives}. Hidden for models without sound")
+
+
+def storyboard_input(endpoint: str) -> io.String.Input:
+    """A storyboard (multi-shot video), one shot per line as ``SECONDS: what happens`` (appended last:
+    saved workflows keep widget positions); empty: one shot from the prompt."""
+    rules = storyboard_rules()
+    return io.String.Input("storyboard", multiline=True, default="", optional=True,
+                           tooltip=f"Optional storyboard for {spoken_list(storyboard_models(endpoint))}: "
+                                   f"{rules.min_shots}-{rules.max_shots} shots, one per line as 'SECONDS: what "
+                                   f"happens' (e.g. '2: a boat leaves the harbour'), whole seconds of at least "
+                                   f"{rules.min_shot_seconds}, at most {rules.shot_prompt_max_chars} characters "
+                                   "each, adding up to the duration; the prompt stays empty (each shot has its "
+                                   "own). The node shows the sum. Empty: one shot from the prompt")
 
 
 def resolution_input(endpoint: str) -> io.Combo.Input:

@@ -13,12 +13,13 @@ OUT = Path(__file__).resolve().parents[1] / "example_workflows"
 
 # Widget values of Kling Image to Video in schema order: prompt, negative_prompt, model_name, mode,
 # duration, cfg_scale, seed, (seed control), external_task_id, callback_url, timeout, concurrency,
-# frame_cap, frame_stride, max_side, sound, resolution (the camera_control and motion_brush sockets have
-# no widget). ``resolution`` is what new-standard models read; legacy models read ``mode``.
+# frame_cap, frame_stride, max_side, sound, resolution, storyboard (the camera_control and motion_brush
+# sockets have no widget). ``resolution`` is what new-standard models read; legacy models read ``mode``.
 def kling_widgets(prompt: str, model: str, mode: str, duration: str, sound: str = "off",
-                  resolution: str = "720p", negative_prompt: str = "blurry, distorted") -> list[Any]:
+                  resolution: str = "720p", negative_prompt: str = "blurry, distorted",
+                  storyboard: str = "") -> list[Any]:
     return [prompt, negative_prompt, model, mode, duration, 0.5, 0, "fixed", "", "", 1800, 2, 0, 1, 0, sound,
-            resolution]
+            resolution, storyboard]
 
 
 class Graph:
@@ -130,11 +131,11 @@ def turbo_image_to_video() -> dict[str, Any]:
 
 def text_to_video() -> dict[str, Any]:
     """Kling Text to Video: widgets prompt, negative_prompt, model_name, mode, duration, aspect_ratio,
-    cfg_scale, seed, (seed control), sound, external_task_id, callback_url, timeout, resolution."""
+    cfg_scale, seed, (seed control), sound, external_task_id, callback_url, timeout, resolution, storyboard."""
     g = Graph()
     kling = g.node("KlingTextToVideo", (40, 80),
                    ["A paper boat drifts down a rain-soaked street, close-up, soft light", "blurry, distorted",
-                    "kling-v2-5-turbo", "std", "5", "16:9", 0.5, 0, "fixed", "off", "", "", 1800, "720p"],
+                    "kling-v2-5-turbo", "std", "5", "16:9", 0.5, 0, "fixed", "off", "", "", 1800, "720p", ""],
                    [], KLING_OUTPUTS, size=(400, 560))
     add_video_outputs(g, kling, 500, "video/Kling_text")
     return g.workflow()
@@ -155,8 +156,8 @@ def start_end_frame() -> dict[str, Any]:
     return g.workflow()
 
 
-def text_to_image_to_video() -> dict[str, Any]:
-    g = Graph()
+def sd15_picture(g: Graph) -> int:
+    """An SD1.5 picture made in the graph (checkpoint, prompts, sampler, decode); the VAEDecode node's id."""
     ckpt = g.node("CheckpointLoaderSimple", (20, 120), ["v1-5-pruned-emaonly.safetensors"], [],
                   [("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")], size=(320, 100))
     pos = g.node("CLIPTextEncode", (370, 40), ["a lighthouse on a cliff at sunset, dramatic clouds, photo"],
@@ -169,9 +170,6 @@ def text_to_image_to_video() -> dict[str, Any]:
                       ("latent_image", "LATENT")], [("LATENT", "LATENT")], size=(320, 270))
     decode = g.node("VAEDecode", (800, 400), [], [("samples", "LATENT"), ("vae", "VAE")], [("IMAGE", "IMAGE")],
                     size=(210, 50))
-    kling = g.node("KlingImageToVideo", (1150, 80),
-                   kling_widgets("Waves crash below as the clouds roll past", "kling-v2-5-turbo", "std", "5"),
-                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 600))
     g.link(ckpt, 0, sampler, "model")
     g.link(ckpt, 1, pos, "clip")
     g.link(ckpt, 1, neg, "clip")
@@ -180,8 +178,37 @@ def text_to_image_to_video() -> dict[str, Any]:
     g.link(latent, 0, sampler, "latent_image")
     g.link(sampler, 0, decode, "samples")
     g.link(ckpt, 2, decode, "vae")
+    return decode
+
+
+def text_to_image_to_video() -> dict[str, Any]:
+    g = Graph()
+    decode = sd15_picture(g)
+    kling = g.node("KlingImageToVideo", (1150, 80),
+                   kling_widgets("Waves crash below as the clouds roll past", "kling-v2-5-turbo", "std", "5"),
+                   KLING_INPUTS, KLING_OUTPUTS, size=(400, 600))
     g.link(decode, 0, kling, "image")
     add_video_outputs(g, kling, 1600, "video/Kling_from_text")
+    return g.workflow()
+
+
+#: The storyboard example's three shots (one ``SECONDS: TEXT`` per line; they add up to its 10 s).
+STORYBOARD = ("3: the camera glides toward the lighthouse as waves crash below\n"
+              "3: close on the lamp room, the light begins to turn\n"
+              "4: wide shot from the sea, the beam sweeps over the clouds at dusk")
+
+
+def text_to_image_to_storyboard() -> dict[str, Any]:
+    """An SD1.5 picture, then a three-shot kling-v3 storyboard at 1080p (mode pro), saved as a video."""
+    g = Graph()
+    decode = sd15_picture(g)
+    kling = g.node("KlingImageToVideo", (1150, 80),
+                   kling_widgets("", "kling-v3", "pro", "10", negative_prompt="", storyboard=STORYBOARD),
+                   KLING_INPUTS, KLING_OUTPUTS, size=(420, 700))
+    save = g.node("SaveVideo", (1620, 80), ["video/Kling_storyboard", "auto", "auto"], [("video", "VIDEO")], [],
+                  size=(320, 300))
+    g.link(decode, 0, kling, "image")
+    g.link(kling, 2, save, "video")
     return g.workflow()
 
 
@@ -288,6 +315,7 @@ WORKFLOWS = {
     "kling_turbo_image_to_video_sound": turbo_image_to_video,
     "kling_text_to_video": text_to_video,
     "kling_text_to_image_to_video": text_to_image_to_video,
+    "kling_storyboard": text_to_image_to_storyboard,
     "kling_camera_control": camera_control,
     "kling_motion_brush": motion_brush,
     "kling_multi_image_to_video": multi_image_to_video,

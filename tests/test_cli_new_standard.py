@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from kling_api.cli import commands as cli
 from kling_api.media.video import probe_video
 from kling_api.remote.codecs import API_KEY_CONSOLE
 from kling_api.rules.endpoints import IMAGE2VIDEO, NEW_QUERY_PATH
+from test_farm import finished, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "cli-new-standard-key-0123456789"
@@ -176,19 +176,6 @@ def machine_cli(emu, cache: Path, image: Path, out: Path) -> subprocess.Popen:
                              "one task for the farm", "--model", "kling-3.0-turbo", "--resolution", "720p",
                              "--duration", "3", "--seed", "7", "--out", str(out)], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def finished(proc: subprocess.Popen) -> dict:
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err[-2000:]
-    return json.loads(out)
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_a_new_api_task_created_on_one_machine_is_finished_on_another_through_external_task_ids(emu, tmp_path):

@@ -23,10 +23,10 @@ WORKFLOWS = sorted(FOLDER.glob("*.json"))
 #: Kling Image to Video's widget values in order (scripts/make_example_workflows.kling_widgets).
 IMAGE_WIDGETS = ("prompt", "negative_prompt", "model_name", "mode", "duration", "cfg_scale", "seed", "seed_control",
                  "external_task_id", "callback_url", "timeout", "concurrency", "frame_cap", "frame_stride", "max_side",
-                 "sound", "resolution")
+                 "sound", "resolution", "storyboard")
 #: Kling Text to Video's (scripts/make_example_workflows.text_to_video).
 TEXT_WIDGETS = ("prompt", "negative_prompt", "model_name", "mode", "duration", "aspect_ratio", "cfg_scale", "seed",
-                "seed_control", "sound", "external_task_id", "callback_url", "timeout", "resolution")
+                "seed_control", "sound", "external_task_id", "callback_url", "timeout", "resolution", "storyboard")
 RULE_NODES = {"KlingImageToVideo": ("image2video", IMAGE_WIDGETS), "KlingTextToVideo": ("text2video", TEXT_WIDGETS)}
 SOCKETS = ("image_tail", "camera_control", "motion_brush")
 

@@ -4,19 +4,12 @@ the value, says why and one click moves it a tier down. Expectations come from k
 from __future__ import annotations
 
 import pytest
-from frontend_checks import NODE, TABLE, assert_no_page_errors, assert_renders, fix_label, problems_text, python_plan
+from frontend_checks import (NODE, TABLE, assert_no_page_errors, assert_renders, fix_label, pick, problems_text,
+                             python_plan)
 
 from kling_devtools.browser import kling_frontend as kf
 
 
-def pick(page, node: int, name: str, value: str, setup) -> None:
-    """A user's pick on the node's own control (set as a script where 1.32.9's early Nodes 2.0 shows none)."""
-    st = kf.state(page, node)
-    if setup.static_vue_widgets and name not in (st["dom"] or []):
-        kf.set_value(page, node, name, value, script=True)
-    else:
-        kf.choose_combo(page, node, name, value)
-    assert kf.state(page, node)["widgets"][name]["value"] == value
 
 
 @pytest.mark.browser

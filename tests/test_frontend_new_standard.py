@@ -12,6 +12,7 @@ from frontend_checks import (
     assert_no_page_errors,
     assert_renders,
     fix_label,
+    pick,
     problems_text,
     python_plan,
     python_valid,
@@ -25,15 +26,6 @@ from kling_devtools.browser import kling_frontend as kf
 TURBO, LEGACY = "kling-3.0-turbo", "kling-v3"
 
 
-def pick(page, node: int, name: str, value: str, setup) -> None:
-    """A user's pick with real clicks on the node's own control; where frontend 1.32.9's early Nodes 2.0 drew
-    the node's widget list before the control was shown, there is no control to click (set as a script)."""
-    st = kf.state(page, node)
-    if setup.static_vue_widgets and name not in (st["dom"] or []):
-        kf.set_value(page, node, name, value, script=True)
-    else:
-        kf.choose_combo(page, node, name, value)
-    assert kf.state(page, node)["widgets"][name]["value"] == value
 
 
 @pytest.mark.browser

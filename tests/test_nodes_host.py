@@ -48,7 +48,8 @@ def test_nodes_are_registered_with_their_public_interface(object_info):
                                               "duration", "cfg_scale", "seed"]
     assert list(i2v["input"]["optional"]) == ["image_tail", "external_task_id", "callback_url", "timeout",
                                               "concurrency", "camera_control", "motion_brush", "frame_cap",
-                                              "frame_stride", "max_side", "sound", "resolution"]
+                                              "frame_stride", "max_side", "sound", "resolution",
+                                              "storyboard"]
     assert i2v["input"]["optional"]["sound"][1]["options"] == ["off", "on"]
     assert i2v["input"]["optional"]["resolution"][1]["options"] == ["720p", "1080p", "4k"]  # 4k: kling-3.0 only
     assert i2v["input"]["required"]["mode"][1]["options"] == ["std", "pro", "4k"]  # grown at the end; 4k: kling-v3

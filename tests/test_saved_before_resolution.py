@@ -1,7 +1,7 @@
 """Workflows saved before the `resolution` widget existed load and run unchanged (issue #23 item 8).
 
-A saved workflow keeps widget values by position; `resolution` was appended last to Kling Image to Video
-and Kling Text to Video, so a workflow from before holds one value fewer. In the real frontend (both
+A saved workflow keeps widget values by position; `resolution` and then `storyboard` were appended last to
+Kling Image to Video and Kling Text to Video, so a workflow from before holds two values fewer. In the real frontend (both
 canvases, pinned and newest) such a workflow loads with every earlier value where it was, the new widget at
 its default and no warning; queued from the page's own graph, it runs against the emulator and sends the
 same request as before (a legacy `mode`, no resolution)."""
@@ -30,8 +30,9 @@ def saved_before_resolution(name: str, node_type: str) -> tuple[dict, list, dict
     """(the workflow as saved before the widget, the saved values, its Kling node) from today's example."""
     workflow = json.loads((WORKFLOWS / f"{name}.json").read_text())
     node = next(n for n in workflow["nodes"] if n["type"] == node_type)
-    assert node["widgets_values"][-1] in ("720p", "1080p"), "the example's last value is the resolution"
-    node["widgets_values"] = node["widgets_values"][:-1]
+    resolution, storyboard = node["widgets_values"][-2:]
+    assert resolution in ("720p", "1080p") and storyboard == "", "the example ends with resolution, storyboard"
+    node["widgets_values"] = node["widgets_values"][:-2]  # both appended since
     return workflow, list(node["widgets_values"]), node
 
 
@@ -52,7 +53,8 @@ def test_a_workflow_saved_before_the_resolution_widget_loads_and_runs_unchanged(
     kf.frame_node(page, [node["id"]], zoom=0.8)
     kf.settle(page, 300)
     st = kf.state(page, node["id"])
-    assert st["widgets"]["resolution"]["value"] == "720p"  # the new widget at its default
+    assert st["widgets"]["resolution"]["value"] == "720p"  # the new widgets at their defaults
+    assert st["widgets"]["storyboard"]["value"] == ""
     assert problems_text(st) == "", problems_text(st)  # no warning: a legacy model, as saved
     again = next(n for n in kf.serialize_graph(page)["nodes"] if n["id"] == node["id"])
     assert again["widgets_values"][:len(saved)] == saved  # every earlier value where it was

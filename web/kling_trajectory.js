@@ -455,6 +455,24 @@ class TrajectoryEditor {
   }
 
   /** Without the rules: say why on the canvas and in the status line; nothing can be drawn. */
+  /** The 2D context of the canvas sized for the screen's pixel ratio and cleared, with its CSS size; null
+   * while the canvas has no size (not laid out yet). */
+  clearedCanvas() {
+    const canvas = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth;
+    const h = canvas.clientHeight;
+    if (!w || !h) return null;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+    }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    return { ctx, w, h };
+  }
+
   renderWithoutRules() {
     const failed = Boolean(this.rulesError);
     this.root.dataset.rules = failed ? "error" : "loading";
@@ -467,18 +485,9 @@ class TrajectoryEditor {
     this.status.textContent = failed
       ? `Kling trajectory rules not loaded (${this.rulesError}); trying again.`
       : "Loading the Kling trajectory rules...";
-    const canvas = this.canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const w = canvas.clientWidth;
-    const h = canvas.clientHeight;
-    if (!w || !h) return;
-    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-      canvas.width = Math.round(w * dpr);
-      canvas.height = Math.round(h * dpr);
-    }
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
+    const cleared = this.clearedCanvas();
+    if (!cleared) return;
+    const { ctx, w, h } = cleared;
     ctx.fillStyle = failed ? "#f87171" : "#888";
     ctx.font = "12px Arial, sans-serif";
     wrap(ctx, message, w - 20).forEach((line, i) => ctx.fillText(line, 10, 20 + i * 15));
@@ -499,18 +508,9 @@ class TrajectoryEditor {
     this.root.dataset.rules = "ready";
     this.root.dataset.active = String(this.active);
     this.root.dataset.points = paths.map((p) => p.length).join(",");
-    const canvas = this.canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const w = canvas.clientWidth;
-    const h = canvas.clientHeight;
-    if (!w || !h) return;
-    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
-      canvas.width = Math.round(w * dpr);
-      canvas.height = Math.round(h * dpr);
-    }
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, h);
+    const cleared = this.clearedCanvas();
+    if (!cleared) return;
+    const { ctx, w, h } = cleared;
     const lay = this.layout();
     if (!lay) {
       ctx.fillStyle = "#888";

@@ -184,5 +184,16 @@ def parse_shots(value: Any, field: str = "shots") -> tuple[Shot, ...]:
                  for i, item in enumerate(value))
 
 
-__all__ = ["StoryboardRules", "StoryboardSum", "check_storyboard", "parse_shots", "shot_syntax",
+def shots_from_lines(text: Any, field: str = "storyboard") -> tuple[Shot, ...]:
+    """The node's storyboard widget: one shot per line, ``SECONDS: TEXT`` (the CLI's ``--shot`` form),
+    blank lines skipped; '' (or a value from a link that is not text yet): no storyboard. A line not of that
+    form is refused naming it (``storyboard line 2``)."""
+    if not isinstance(text, str):
+        return ()
+    lines = [line.strip() for line in text.splitlines()]
+    return tuple(Shot.from_text(line, f"{field} line {number}")
+                 for number, line in enumerate(lines, 1) if line)
+
+
+__all__ = ["StoryboardRules", "StoryboardSum", "check_storyboard", "parse_shots", "shot_syntax", "shots_from_lines",
            "storyboard_models", "storyboard_rules", "storyboard_sum"]

@@ -16,6 +16,7 @@ from .capabilities import (BASE_MODES, LEGACY_MODE_RESOLUTIONS, LEGACY_STANDARD,
                            endpoint_aspect_ratios, endpoint_facts, endpoint_models, models_with_tier)
 from ..errors import KlingValidationError
 from .request import ImageToVideoRequest, MultiImageToVideoRequest, RequestBody, TextToVideoRequest
+from .storyboard import shots_from_lines, storyboard_sum
 from .validation import validate, validate_multi_image_to_video, validate_text_to_video
 
 #: Stands in for an image or a prompt the rules do not look at (never sent).
@@ -47,6 +48,10 @@ class WidgetValues:
     resolution: str | None = None
     #: Judged too: the new API takes none, and a saved workflow moved to a new model may carry one.
     negative_prompt: str = ""
+    #: The storyboard widget's text (one ``SECONDS: TEXT`` shot per line) and, judged only with one, the
+    #: prompt (a storyboard's words go in its shots).
+    storyboard: str = ""
+    prompt: str = ""
 
 
 def camera_stand_in(model_name: Any, kind: str | None = None) -> dict[str, Any]:
@@ -79,13 +84,16 @@ def _image_request(values: WidgetValues) -> ImageToVideoRequest:
         image_tail=PENDING_IMAGE if "image_tail" in linked else None, duration=values.duration,
         camera_control=camera_stand_in(values.model_name, values.camera_type) if "camera_control" in linked else None,
         static_mask=PENDING_IMAGE if "motion_brush" in linked else None, sound=values.sound,
-        negative_prompt=values.negative_prompt, **tier_of(values))
+        negative_prompt=values.negative_prompt, prompt=values.prompt if values.storyboard.strip() else "",
+        shots=shots_from_lines(values.storyboard), **tier_of(values))
 
 
 def _text_request(values: WidgetValues) -> TextToVideoRequest:
-    return TextToVideoRequest(model_name=values.model_name, prompt=PENDING_PROMPT, duration=values.duration,
-                              aspect_ratio=values.aspect_ratio or "", sound=values.sound,
-                              negative_prompt=values.negative_prompt, **tier_of(values))
+    return TextToVideoRequest(model_name=values.model_name,
+                              prompt=values.prompt if values.storyboard.strip() else PENDING_PROMPT,
+                              duration=values.duration, aspect_ratio=values.aspect_ratio or "", sound=values.sound,
+                              negative_prompt=values.negative_prompt, shots=shots_from_lines(values.storyboard),
+                              **tier_of(values))
 
 
 def _multi_request(values: WidgetValues) -> MultiImageToVideoRequest:
@@ -128,10 +136,10 @@ class EndpointRules:
 
 
 ENDPOINT_RULES: dict[str, EndpointRules] = {
-    "image2video": EndpointRules("image2video", ("model_name", "mode", "duration", "cfg_scale", "sound", "resolution"),
-                                 FEATURE_SOCKETS, _image_request, validate),
+    "image2video": EndpointRules("image2video", ("model_name", "mode", "duration", "cfg_scale", "sound", "resolution",
+                                                 "storyboard"), FEATURE_SOCKETS, _image_request, validate),
     "text2video": EndpointRules("text2video", ("model_name", "mode", "duration", "aspect_ratio", "cfg_scale", "sound",
-                                               "resolution"), (), _text_request, validate_text_to_video),
+                                               "resolution", "storyboard"), (), _text_request, validate_text_to_video),
     "multi-image2video": EndpointRules("multi-image2video", ("model_name", "mode", "duration", "aspect_ratio"),
                                        (), _multi_request, validate_multi_image_to_video),
 }
@@ -163,7 +171,9 @@ def read_values(rules: EndpointRules, values: Mapping[str, Any], linked: Iterabl
         linked=frozenset(name for name in linked if name in rules.sockets),
         camera_type=camera_type if isinstance(camera_type, str) and camera_type else None,
         resolution=values.get("resolution") if "resolution" in rules.widgets else None,
-        negative_prompt=negative if isinstance(negative := values.get("negative_prompt"), str) else "")
+        negative_prompt=negative if isinstance(negative := values.get("negative_prompt"), str) else "",
+        storyboard=board if "storyboard" in rules.widgets and isinstance(board := values.get("storyboard"), str) else "",
+        prompt=prompt if isinstance(prompt := values.get("prompt"), str) else "")
 
 
 # --- what each widget shows ---------------------------------------------------------------------------
@@ -208,6 +218,8 @@ def widget_states(rules: EndpointRules, values: WidgetValues) -> dict[str, dict[
                   (values.sound == "on" and not caps.sound_always),
                   "choices": _sound_choices(caps)},
         "aspect_ratio": {"visible": True, "choices": rules.aspect_ratios},
+        # in sight for the models that take one, and while it holds shots (so the warning points at it)
+        "storyboard": {"visible": caps is None or caps.takes_storyboard(rules.endpoint) or bool(values.storyboard.strip())},
     }
     return {name: shown[name] for name in rules.widgets}
 
@@ -353,6 +365,16 @@ def _fix_values(rules: EndpointRules, fix: WidgetValues) -> dict[str, Any]:
 # --- the answer -----------------------------------------------------------------------------------------
 
 
+def storyboard_notes(values: WidgetValues) -> list[str]:
+    """The storyboard's sum against the duration, e.g. 'Storyboard: 3 shots: 2 + 3 + 5 = 10 s, the duration'
+    (nothing when there is none or a line is malformed: the warning says which)."""
+    try:
+        shots = shots_from_lines(values.storyboard)
+    except KlingValidationError:
+        return []
+    return [f"Storyboard: {storyboard_sum(shots, values.duration).text}"] if shots else []
+
+
 def empty_plan() -> dict[str, Any]:
     """The answer for a node the table decides nothing on (e.g. Kling Video Extend)."""
     return {"widgets": {}, "warning": None, "fix": None, "info": []}
@@ -362,17 +384,19 @@ def plan_for(rules: EndpointRules, values: WidgetValues) -> dict[str, Any]:
     """The widget plan of a node on ``rules.endpoint`` with ``values`` (see the module docstring)."""
     plan = empty_plan()
     plan["widgets"] = widget_states(rules, values)
-    plan["info"] += model_notes(values.model_name)
+    plan["info"] += model_notes(values.model_name) + storyboard_notes(values)
     if any(getattr(values, name) in (None, "") for name in rules.widgets if name in SETTLED_BY_LINK):
         return plan  # a value comes from a link: judged when the node runs, as the queue-time check does
     refusal = rules.refusal(values)
     if refusal is None:
         return plan
     plan["warning"] = str(refusal)
-    if refusal.field == "negative_prompt":  # the text is the problem, not the combination: clear it
-        plan["fix"] = {"label": "Fix: clear negative_prompt", "values": {"negative_prompt": ""}}
+    if refusal.field in ("negative_prompt", "prompt"):  # the text is the problem, not the combination: clear it
+        plan["fix"] = {"label": f"Fix: clear {refusal.field}", "values": {refusal.field: ""}}
         return plan
-    fix = nearest_valid(rules, replace(values, negative_prompt=""))  # combinations only; the text comes next
+    if refusal.field.startswith("storyboard line"):  # a line to rewrite: no combination fixes it
+        return plan
+    fix = nearest_valid(rules, replace(values, negative_prompt="", prompt=""))  # combinations; the texts come next
     if fix is None:
         plan["info"].append(_no_fix_hint(values))
     else:
