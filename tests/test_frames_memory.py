@@ -13,6 +13,7 @@ from PIL import Image
 
 from kling_api.emulator.videos import VideoSpec, render_mp4
 from kling_api.errors import KlingError, KlingValidationError
+from kling_api.media import memory
 from kling_api.media.memory import (MEMORY_BUDGET_ENV, RESERVE_BYTES, FramePlanSize, FramesTooLarge,
                                     available_memory, check_frames_fit, fitting_settings, parse_size)
 from kling_api.media.remux import concat_videos
@@ -50,6 +51,7 @@ FOUR_K_15S = FramePlanSize(frames=360, width=3840, height=2160, videos=1, source
 
 def test_a_15_s_4k_video_is_about_36_gb_and_is_refused_on_a_24_gb_budget_with_settings_that_fit(monkeypatch):
     assert FOUR_K_15S.nbytes == 360 * 3840 * 2160 * 3 * 4 and round(FOUR_K_15S.nbytes / 1e9, 1) == 35.8
+    monkeypatch.setattr(memory, "_system_available", lambda: 24 * GB)  # a 24 GB machine, whatever this one has
     monkeypatch.setenv(MEMORY_BUDGET_ENV, "20GB")
     with pytest.raises(FramesTooLarge) as info:
         check_frames_fit(FOUR_K_15S, saved="Kling_abc.mp4")
