@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.host, pytest.mark.usefixtures("fresh_emulator")]
 
 #: What each node's queue-time rules read: the combination (and the spend guard's), the linked types,
 #: and prompt where the endpoint needs one.
-I2V_RULES = {"model_name", "mode", "duration", "sound", "resolution", "input_types"}
-T2V_RULES = {"model_name", "mode", "duration", "prompt", "aspect_ratio", "sound", "resolution"}
+I2V_RULES = {"model_name", "mode", "duration", "sound", "resolution", "storyboard", "input_types"}  # shots add up
+T2V_RULES = {"model_name", "mode", "duration", "prompt", "aspect_ratio", "sound", "resolution", "storyboard"}
 MULTI_RULES = {"model_name", "mode", "duration", "prompt", "aspect_ratio", "input_types"}
 CAMERA_RULES = {"type", *CAMERA_AXES}
 BRUSH_RULES = {"trajectories", "input_types"}
