@@ -11,7 +11,7 @@ from comfy_api.latest import io
 from ..kling_api.errors import KlingCredentialsError, KlingError
 from ..kling_api.generation.life import Generation, JobResult
 from ..kling_api.remote.client import DEFAULT_TIMEOUT_S, KlingClient
-from ..kling_api.remote.codecs import codec_for
+from ..kling_api.remote.codecs import check_request_credentials
 from ..kling_api.rules.request import RequestBody
 from ..kling_api.rules.validation import validate_request
 from .credentials import node_credentials
@@ -71,11 +71,10 @@ def _credential_refusal(requests: Sequence[RequestBody]) -> str | None:
         credentials = node_credentials()
     except KlingCredentialsError:
         return None
-    for request in requests:
-        try:
-            codec_for(request.endpoint).check_credentials(credentials, request.endpoint)
-        except KlingCredentialsError as exc:
-            return str(exc)
+    try:
+        check_request_credentials(requests, credentials)
+    except KlingCredentialsError as exc:
+        return str(exc)
     return None
 
 

@@ -54,8 +54,14 @@ class FramePlan:
     frame_stride: int = 1
 
     @property
+    def size(self) -> FramePlanSize:
+        """The allocation, as the memory check reads it."""
+        return FramePlanSize(frames=self.frames, width=self.width, height=self.height, videos=len(self.infos),
+                             frame_stride=self.frame_stride)
+
+    @property
     def nbytes(self) -> int:
-        return self.frames * self.height * self.width * 3 * 4
+        return self.size.nbytes
 
     @property
     def seconds(self) -> list[float]:
@@ -67,9 +73,7 @@ class FramePlan:
 
     def check_fits(self, paths: list[Path]) -> None:
         """Refuse, before any frame is decoded, frames that would not fit the memory available."""
-        size = FramePlanSize(frames=self.frames, width=self.width, height=self.height, videos=len(self.infos),
-                             source_side=max(self.infos[0].width, self.infos[0].height), frame_stride=self.frame_stride)
-        check_frames_fit(size, saved=", ".join(p.name for p in paths))
+        check_frames_fit(self.size, saved=", ".join(p.name for p in paths))
 
 
 def decode_options(frame_cap: int = 0, frame_stride: int = 1, max_side: int = 0) -> dict:

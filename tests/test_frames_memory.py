@@ -46,7 +46,7 @@ def test_the_budget_caps_the_free_memory_and_keeps_a_reserve(monkeypatch):
     assert available_memory() == 100 * 1024**2
 
 
-FOUR_K_15S = FramePlanSize(frames=360, width=3840, height=2160, videos=1, source_side=3840)
+FOUR_K_15S = FramePlanSize(frames=360, width=3840, height=2160, videos=1)
 
 
 def test_a_15_s_4k_video_is_about_36_gb_and_is_refused_on_a_24_gb_budget_with_settings_that_fit(monkeypatch):
@@ -61,7 +61,7 @@ def test_a_15_s_4k_video_is_about_36_gb_and_is_refused_on_a_24_gb_budget_with_se
     assert "Kling_abc.mp4" in text and "nothing was decoded" in text and "unlink the frames output" in text
     for setting in ("max_side", "frame_cap", "frame_stride"):
         assert setting in text
-    check_frames_fit(FramePlanSize(frames=24, width=3840, height=2160, videos=1, source_side=3840))  # 2.2 GB fits
+    check_frames_fit(FramePlanSize(frames=24, width=3840, height=2160, videos=1))  # 2.2 GB fits
 
 
 def applied(plan: FramePlanSize, setting: str, value: int) -> int:
@@ -77,8 +77,8 @@ def applied(plan: FramePlanSize, setting: str, value: int) -> int:
     return plan.videos * planned_frame_count(per_video, 0, stride, cap) * width * height * 3 * 4
 
 
-TWO_1080P_10S = FramePlanSize(frames=480, width=1920, height=1080, videos=2, source_side=1920)
-STRIDED_720P = FramePlanSize(frames=60, width=1280, height=720, videos=1, source_side=1280, frame_stride=4)
+TWO_1080P_10S = FramePlanSize(frames=480, width=1920, height=1080, videos=2)
+STRIDED_720P = FramePlanSize(frames=60, width=1280, height=720, videos=1, frame_stride=4)
 
 
 @pytest.mark.parametrize(("plan", "available"), [(FOUR_K_15S, int(0.5 * GB)), (FOUR_K_15S, int(7.3 * GB)),

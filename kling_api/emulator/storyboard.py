@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..rules.capabilities import ModelCapabilities, load_raw
+from ..rules.capabilities import ModelCapabilities
+from ..rules.storyboard import storyboard_rules
 from .errors import bad_param
 
 SHOT_TYPES = ("customize", "intelligence")
@@ -34,10 +35,9 @@ Shots = tuple[tuple[int, str], ...]
 
 
 def _limits() -> tuple[int, int, int, int]:
-    """(min shots, max shots, max characters of a shot's words, min seconds of a shot) from the table."""
-    raw = load_raw().get("storyboard") or {}
-    return (int(raw.get("min_shots", 1)), int(raw.get("max_shots", 6)), int(raw.get("shot_prompt_max_chars", 512)),
-            int(raw.get("min_shot_seconds", 1)))
+    """(min shots, max shots, max characters of a shot's words, min seconds of a shot): the table's rules."""
+    rules = storyboard_rules()
+    return rules.min_shots, rules.max_shots, rules.shot_prompt_max_chars, rules.min_shot_seconds
 
 
 def _given(body: dict[str, Any], name: str) -> bool:

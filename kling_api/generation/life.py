@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 from ..costs.pricing import deduction_text
 from ..remote.client import DEFAULT_TIMEOUT_S, KlingClient, StatusCallback
-from ..remote.codecs import codec_for
+from ..remote.codecs import check_request_credentials, codec_for
 from ..remote.ledger import LedgerUnavailable, TaskLedger
 from ..remote.tasks import Task
 from ..remote.transport import CancelCheck
@@ -46,8 +46,7 @@ class Generation:
         field, the value and what is allowed), its API standard must accept the credentials (an access key
         + secret key reaches only the legacy API), then the guard counts them all. Returns the guard's text."""
         checked = [validate_request(request, self._extend_source(request)).request for request in requests]
-        for request in checked:
-            codec_for(request.endpoint).check_credentials(self.client.transport.credentials, request.endpoint)
+        check_request_credentials(checked, self.client.transport.credentials)
         return self.guard(checked) if self.guard is not None and checked else ""
 
     def run(self, request: RequestBody, dest: Destination, *, seed: Any = None, batch_index: int = 0,

@@ -70,13 +70,12 @@ def _system_available() -> int | None:
 @dataclass(frozen=True)
 class FramePlanSize:
     """What a decode will allocate: ``frames`` in all (over ``videos``), each ``width`` x ``height``,
-    from sources whose longest side is ``source_side``, with the settings in use."""
+    taken every ``frame_stride``-th frame."""
 
     frames: int
     width: int
     height: int
     videos: int
-    source_side: int
     frame_stride: int = 1
 
     @property

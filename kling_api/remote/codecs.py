@@ -17,6 +17,7 @@ standards share, and says which credentials the standard accepts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from ..errors import KlingCredentialsError, KlingProtocolError
@@ -211,9 +212,16 @@ def _units(billing: Any) -> str:
 _CODECS: dict[str, Codec] = {LEGACY: LegacyCodec(), NEW: NewStandardCodec()}
 
 
+def check_request_credentials(requests: Iterable[RequestBody], credentials: Credentials) -> None:
+    """Raise ``KlingCredentialsError`` when ``credentials`` cannot reach one of the requests' standards
+    (an access key + secret key reaches the legacy API only): said before anything is sent."""
+    for request in requests:
+        codec_for(request.endpoint).check_credentials(credentials, request.endpoint)
+
+
 def codec_for(endpoint: Endpoint) -> Codec:
     return _CODECS[endpoint.standard]
 
 
-__all__ = ["API_KEY_CONSOLE", "Codec", "LegacyCodec", "NewStandardCodec", "Query", "codec_for",
+__all__ = ["API_KEY_CONSOLE", "Codec", "check_request_credentials", "LegacyCodec", "NewStandardCodec", "Query", "codec_for",
            "multi_prompt_fields", "task_from_new_standard"]

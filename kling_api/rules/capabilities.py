@@ -166,6 +166,8 @@ class CapabilityTable:
     default_model: str
     prompt_max_chars: int
     estimated_seconds: float
+    #: The table's ``"storyboard"`` limits (read by :func:`kling_api.rules.storyboard.storyboard_rules`).
+    storyboard_limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def model_names(self) -> list[str]:
@@ -239,6 +241,8 @@ def capability_table() -> CapabilityTable:
         default_model=raw["default_model"],
         prompt_max_chars=int(raw["prompt_max_chars"]),
         estimated_seconds=float(raw["estimated_seconds"]),
+        storyboard_limits={name: int(value) for name, value in (raw.get("storyboard") or {}).items()
+                           if not name.startswith("_")},
     )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import KlingValidationError
-from .capabilities import ENDPOINT_WORDS, ModelCapabilities, capability_table, load_raw
+from .capabilities import ENDPOINT_WORDS, ModelCapabilities, capability_table
 from .request import SHOT_SEPARATOR, SHOT_TEXT_RULE, Shot
 from .tooltips import spoken_list
 
@@ -38,8 +38,8 @@ class StoryboardRules:
 
 def storyboard_rules() -> StoryboardRules:
     """The limits of the capability table's ``"storyboard"`` entry (the defaults for a table without one)."""
-    raw = load_raw().get("storyboard") or {}
-    return StoryboardRules(**{name: int(raw[name]) for name in StoryboardRules.__dataclass_fields__ if name in raw})
+    limits = capability_table().storyboard_limits  # parsed once with the table, not re-read per check
+    return StoryboardRules(**{name: limits[name] for name in StoryboardRules.__dataclass_fields__ if name in limits})
 
 
 def storyboard_models(rules: str) -> list[str]:
